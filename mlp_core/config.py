@@ -1,0 +1,60 @@
+"""Training configuration and result records (no TensorFlow import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlp_core.enums import Device, DTypeMode, ExecMode
+from mlp_core.params import Params
+
+ARTICLE_HIDDEN = 20
+ARTICLE_EPOCHS = 5
+ARTICLE_BATCH_SIZE = 4
+ARTICLE_LEARNING_RATE = 1e-4
+ARTICLE_SHUFFLE_BUFFER = 10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainConfig:
+    """One training run; defaults are the article's settings."""
+
+    hidden: int = ARTICLE_HIDDEN
+    epochs: int = ARTICLE_EPOCHS
+    batch_size: int = ARTICLE_BATCH_SIZE
+    learning_rate: float = ARTICLE_LEARNING_RATE
+    shuffle: bool = True  # shuffle(buffer, seed=epoch) each epoch, as in the article
+    shuffle_buffer: int = ARTICLE_SHUFFLE_BUFFER
+    dtype: DTypeMode = DTypeMode.FLOAT64_CAST
+    mode: ExecMode = ExecMode.EAGER
+    device: Device = Device.CPU
+    seed: int = 0  # weight-init seed (the data has its own)
+    # The article's tf.device() runs with TF's soft placement, which silently falls back to the
+    # CPU. Only tests turn this on, to show that the placement check then refuses the result.
+    soft_placement: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "epochs", "batch_size", "shuffle_buffer"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        object.__setattr__(self, "dtype", DTypeMode(self.dtype))
+        object.__setattr__(self, "mode", ExecMode(self.mode))
+        object.__setattr__(self, "device", Device(self.device))
+        if self.mode is ExecMode.NUMPY and self.device is not Device.CPU:
+            raise ValueError(f"mode 'numpy' runs on the CPU only, got device {self.device.value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainResult:
+    """What one training run measured and computed."""
+
+    epoch_times_s: tuple[float, ...]  # wall time of each epoch, synced; epoch 0 includes warm-up
+    train_mse: tuple[float, ...]  # true sample-weighted MSE of each epoch (losses before each update)
+    test_mse: float  # MSE of the final weights over the test set
+    params: Params  # final weights, float64 copies
+    device: str  # where the ops really ran, read from the result tensors: "cpu:0", "gpu:0"
+    # The article's printed metrics (sum of per-batch mean losses / n_train): article and numpy modes.
+    article_train_metric: tuple[float, ...] | None = None
+    article_test_metric: float | None = None

@@ -1,0 +1,51 @@
+"""Closed sets of the workload: devices, dtype modes, execution modes (no TensorFlow import)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Device(StrEnum):
+    """Where the training step is asked to run."""
+
+    CPU = "cpu"
+    GPU = "gpu"
+
+
+class DTypeMode(StrEnum):
+    """How the data is stored and computed.
+
+    float32:      data converted to float32 once, before training; compute in float32.
+    float64-cast: data kept float64 and cast to float32 inside every step (the article's case).
+    float64:      data and compute in float64.
+    """
+
+    FLOAT32 = "float32"
+    FLOAT64_CAST = "float64-cast"
+    FLOAT64 = "float64"
+
+    @property
+    def data_dtype(self) -> str:
+        """NumPy/TF dtype name the training data is stored in."""
+        return "float32" if self is DTypeMode.FLOAT32 else "float64"
+
+    @property
+    def compute_dtype(self) -> str:
+        """NumPy/TF dtype name of the weights and the arithmetic."""
+        return "float64" if self is DTypeMode.FLOAT64 else "float32"
+
+
+class ExecMode(StrEnum):
+    """How the training loop is executed."""
+
+    ARTICLE = "article"  # the article's loop, faults included (double forward, optimiser per step)
+    EAGER = "eager"  # clean eager loop
+    FUNCTION = "function"  # the step in one tf.function
+    XLA = "xla"  # the step in tf.function(jit_compile=True)
+    GRAPH = "graph"  # a whole epoch in one tf.function
+    NUMPY = "numpy"  # the NumPy implementation (CPU only): the reference and the speed floor
+
+    @property
+    def needs_tensorflow(self) -> bool:
+        """Whether this mode runs on TensorFlow."""
+        return self is not ExecMode.NUMPY

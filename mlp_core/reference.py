@@ -1,0 +1,124 @@
+"""NumPy implementation of the article's training: the correctness oracle and the CPU speed floor.
+
+Same model, same update, same batch order as the TensorFlow modes when given the same `orders`.
+Run in float64 (`DTypeMode.FLOAT64`) it is the reference the tests hold every mode to.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlp_core.config import TrainConfig, TrainResult
+from mlp_core.data import Data
+from mlp_core.params import PARAM_NAMES, Params, init_params
+from mlp_core.timing import NS_PER_S, Clock, Sync, default_clock, no_sync, stamp
+
+
+def buffered_shuffle_order(n: int, buffer_size: int, rng: np.random.Generator) -> np.ndarray:
+    """Index order of a tf.data-style buffered shuffle (fill a buffer, emit a random slot, refill)."""
+    buffer = list(range(min(buffer_size, n)))
+    nxt = len(buffer)
+    out = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        j = int(rng.integers(len(buffer)))
+        out[k] = buffer[j]
+        if nxt < n:
+            buffer[j] = nxt
+            nxt += 1
+        else:
+            buffer[j] = buffer[-1]
+            buffer.pop()
+    return out
+
+
+def forward(params: Params, x: np.ndarray) -> np.ndarray:
+    """relu(x W_xh + b_h) W_hy + b_y -> (B, O)."""
+    h = np.maximum(x @ params.W_xh + params.b_h, 0.0)  # (B, H)
+    return h @ params.W_hy + params.b_y  # (B, O)
+
+
+def loss_and_gradients(params: Params, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
+    """Mean squared error of one batch and its gradients by hand (x (B, I), y (B, O))."""
+    z = x @ params.W_xh + params.b_h  # (B, H)
+    h = np.maximum(z, 0.0)
+    pred = h @ params.W_hy + params.b_y  # (B, O)
+    diff = pred - y
+    loss = float(np.mean(diff * diff))
+    d_pred = 2.0 * diff / diff.size  # d loss / d pred, (B, O)
+    d_h = d_pred @ params.W_hy.T  # (B, H)
+    d_z = d_h * (z > 0)  # ReLU gradient is 0 at 0, as in TF
+    grads = Params(
+        W_xh=x.T @ d_z,
+        b_h=d_z.sum(axis=0, keepdims=True),
+        W_hy=h.T @ d_pred,
+        b_y=d_pred.sum(axis=0, keepdims=True),
+    )
+    return loss, grads
+
+
+def train_numpy(
+    data: Data,
+    config: TrainConfig,
+    params: Params | None = None,
+    *,
+    orders: list[np.ndarray] | None = None,
+    clock: Clock = default_clock,
+    sync: Sync = no_sync,
+) -> TrainResult:
+    """Train with NumPy in the config's compute dtype; `orders[e]` fixes epoch e's sample order.
+
+    Without `orders`, shuffling uses the tf.data algorithm with NumPy's generator seeded by the
+    epoch (same distribution of orders as TF, not the same orders).
+    """
+    compute = config.dtype.compute_dtype
+    data_dtype = config.dtype.data_dtype
+    if params is None:
+        params = init_params(data.n_features, config.hidden, 1, seed=config.seed)
+    w = params.astype(compute)
+    X = data.X_train.astype(data_dtype)
+    y = data.y_train.reshape(-1, 1).astype(data_dtype)  # (n, 1)
+    n, B, lr = data.n_train, config.batch_size, config.learning_rate
+
+    times, mses, article = [], [], []
+    for epoch in range(config.epochs):
+        t0 = stamp(clock, sync)
+        if orders is not None:
+            order = orders[epoch]
+        elif config.shuffle:
+            order = buffered_shuffle_order(n, config.shuffle_buffer, np.random.default_rng(epoch))
+        else:
+            order = np.arange(n)
+        sse = 0.0
+        sum_batch_means = 0.0
+        for start in range(0, n, B):
+            idx = order[start : start + B]
+            # float64-cast: the batch is cast to the compute dtype here, every step
+            xb, yb = X[idx].astype(compute, copy=False), y[idx].astype(compute, copy=False)
+            loss, grads = loss_and_gradients(w, xb, yb)
+            for name in PARAM_NAMES:
+                getattr(w, name)[...] -= lr * getattr(grads, name)
+            sse += loss * len(idx)
+            sum_batch_means += loss
+        t1 = stamp(clock, sync)
+        times.append((t1 - t0) / NS_PER_S)
+        mses.append(sse / n)
+        article.append(sum_batch_means / n)
+
+    pred = forward(w, data.X_test.astype(compute)).astype(np.float64)[:, 0]
+    sq = (pred - data.y_test) ** 2
+    return TrainResult(
+        epoch_times_s=tuple(times),
+        train_mse=tuple(mses),
+        test_mse=float(sq.mean()),
+        params=w.astype("float64"),
+        device="cpu:0",
+        article_train_metric=tuple(article),
+        article_test_metric=article_test_metric(sq, B, data.n_train),
+    )
+
+
+def article_test_metric(sq_err: np.ndarray, batch_size: int, n_train: int) -> float:
+    """The article's test figure: per-batch mean losses summed, divided by the *training* size."""
+    batch_means = [sq_err[s : s + batch_size].mean() for s in range(0, len(sq_err), batch_size)]
+    return float(np.sum(batch_means) / n_train)
+

@@ -1,0 +1,227 @@
+"""TensorFlow training of the MLP under each execution mode, with hard placement."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from mlp_core.config import TrainConfig, TrainResult
+from mlp_core.data import Data
+from mlp_core.enums import DTypeMode, ExecMode
+from mlp_core.params import PARAM_NAMES, Params, init_params
+from mlp_core.placement import canonical, check_placement, hard_placement, tf_device_name
+from mlp_core.reference import article_test_metric
+from mlp_core.timing import NS_PER_S, Clock, Sync, default_clock, stamp
+
+HOST = "/CPU:0"  # tf.data runs on the host; batches are copied to the compute device by the step
+
+
+def tf_sync() -> None:
+    """Wait until every device has finished its queued work."""
+    tf.test.experimental.sync_devices()
+
+
+def batch_loss(variables: list[tf.Variable], x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """MSE of one batch; x (B, I) and y (B, O) are cast to the weights' dtype first."""
+    W_xh, b_h, W_hy, b_y = variables
+    x = tf.cast(x, W_xh.dtype)  # float64-cast mode: the article's per-step cast (no-op otherwise)
+    y = tf.cast(y, W_xh.dtype)
+    h = tf.nn.relu(tf.matmul(x, W_xh) + b_h)  # (B, H)
+    pred = tf.matmul(h, W_hy) + b_y  # (B, O)
+    return tf.reduce_mean(tf.square(pred - y))
+
+
+def sgd_step(variables: list[tf.Variable], sse: tf.Variable, x: tf.Tensor, y: tf.Tensor, lr: float) -> tf.Tensor:
+    """One plain gradient-descent step; adds the batch's squared-error sum to `sse`."""
+    with tf.GradientTape() as tape:
+        loss = batch_loss(variables, x, y)
+    grads = tape.gradient(loss, variables)
+    for v, g in zip(variables, grads):
+        v.assign_sub(lr * g)
+    sse.assign_add(loss * tf.cast(tf.shape(x)[0], loss.dtype))
+    return loss
+
+
+def article_step(
+    variables: list[tf.Variable], sse: tf.Variable, batch_means: tf.Variable, x: tf.Tensor, y: tf.Tensor, lr: float
+) -> tf.Tensor:
+    """The article's step, faults kept: two forward passes and a new optimiser every step."""
+    loss = batch_loss(variables, x, y)  # forward #1: the loss the article prints
+    with tf.GradientTape() as tape:
+        loss_for_grads = batch_loss(variables, x, y)  # forward #2, under the tape
+    grads = tape.gradient(loss_for_grads, variables)
+    optimizer = tf.keras.optimizers.SGD(learning_rate=lr)  # rebuilt every step, as in the article
+    optimizer.apply_gradients(zip(grads, variables))
+    sse.assign_add(loss * tf.cast(tf.shape(x)[0], loss.dtype))
+    batch_means.assign_add(loss)  # the article's `total_loss += loss`
+    return loss
+
+
+def loss_and_gradients(params: Params, x: np.ndarray, y: np.ndarray, dtype: DTypeMode) -> tuple[float, Params]:
+    """TF loss and gradients of one batch (x (B, I), y (B, O)) from given weights, as NumPy."""
+    variables = [tf.Variable(a.astype(dtype.compute_dtype)) for a in params.arrays()]
+    xt = tf.constant(x.astype(dtype.data_dtype))
+    yt = tf.constant(y.astype(dtype.data_dtype))
+    with tf.GradientTape() as tape:
+        loss = batch_loss(variables, xt, yt)
+    grads = tape.gradient(loss, variables)
+    return float(loss), Params(**{n: g.numpy().astype(np.float64) for n, g in zip(PARAM_NAMES, grads)})
+
+
+def shuffle_orders(n: int, buffer_size: int, epochs: int) -> list[np.ndarray]:
+    """The sample order tf.data's shuffle(buffer, seed=epoch) gives each epoch."""
+    with tf.device(HOST):
+        return [
+            np.fromiter(tf.data.Dataset.range(n).shuffle(buffer_size, seed=e).as_numpy_iterator(), dtype=np.int64)
+            for e in range(epochs)
+        ]
+
+
+def train_tf(
+    data: Data,
+    config: TrainConfig,
+    params: Params | None = None,
+    *,
+    clock: Clock = default_clock,
+    sync: Sync = tf_sync,
+    device_index: int = 0,
+) -> TrainResult:
+    """Train with TensorFlow in the config's execution mode on the config's device.
+
+    Placement is hard unless `config.soft_placement`: a missing device raises
+    DeviceUnavailableError, and results whose tensors are not on the requested device raise
+    PlacementError instead of being returned.
+    """
+    if config.mode is ExecMode.NUMPY:
+        raise ValueError("mode 'numpy' is trained by mlp_core.reference.train_numpy")
+    if params is None:
+        params = init_params(data.n_features, config.hidden, 1, seed=config.seed)
+    if config.soft_placement:  # the article's tf.device('gpu:0'): no check, TF may fall back
+        device = f"/{config.device.value.upper()}:{device_index}"
+    else:
+        device = tf_device_name(config.device, device_index)
+    compute = tf.as_dtype(config.dtype.compute_dtype)
+    n = data.n_train
+
+    with hard_placement(not config.soft_placement):
+        with tf.device(HOST):  # converted once, outside the timed region
+            X = tf.constant(data.X_train.astype(config.dtype.data_dtype))  # (n, I)
+            y = tf.constant(data.y_train.reshape(-1, 1).astype(config.dtype.data_dtype))  # (n, 1)
+        with tf.device(device):
+            variables = [tf.Variable(a.astype(config.dtype.compute_dtype), name=nm)
+                         for nm, a in zip(PARAM_NAMES, params.arrays())]
+            sse = tf.Variable(tf.zeros((), compute), trainable=False, name="sse")
+            batch_means = tf.Variable(tf.zeros((), compute), trainable=False, name="sum_batch_means")
+
+        def make_dataset(epoch: int) -> tf.data.Dataset:
+            with tf.device(HOST):
+                ds = tf.data.Dataset.from_tensor_slices((X, y))
+                if config.shuffle:
+                    ds = ds.shuffle(config.shuffle_buffer, seed=epoch)
+                return ds.batch(config.batch_size)
+
+        n_batches = math.ceil(n / config.batch_size)
+        run_epoch = _epoch_runner(config, variables, sse, batch_means, device, n_batches=n_batches)
+        times, mses, article = [], [], []
+        last_loss = None
+        for epoch in range(config.epochs):
+            sse.assign(tf.zeros((), compute))
+            batch_means.assign(tf.zeros((), compute))
+            t0 = stamp(clock, sync)
+            last_loss = run_epoch(make_dataset(epoch))
+            t1 = stamp(clock, sync)
+            times.append((t1 - t0) / NS_PER_S)
+            mses.append(float(sse.numpy()) / n)  # host read after the clock: not timed
+            article.append(float(batch_means.numpy()) / n)
+
+        with tf.device(device):
+            W_xh, b_h, W_hy, b_y = variables
+            X_test = tf.cast(tf.constant(data.X_test), compute)
+            pred = tf.matmul(tf.nn.relu(tf.matmul(X_test, W_xh) + b_h), W_hy) + b_y  # (n_test, 1)
+        actual = check_placement(canonical(device), *variables, last_loss, pred)
+
+    sq = (pred.numpy().astype(np.float64)[:, 0] - data.y_test) ** 2
+    is_article = config.mode is ExecMode.ARTICLE
+    return TrainResult(
+        epoch_times_s=tuple(times),
+        train_mse=tuple(mses),
+        test_mse=float(sq.mean()),
+        params=Params(**{nm: v.numpy().astype(np.float64) for nm, v in zip(PARAM_NAMES, variables)}),
+        device=actual,
+        article_train_metric=tuple(article) if is_article else None,
+        article_test_metric=article_test_metric(sq, config.batch_size, n) if is_article else None,
+    )
+
+
+def _epoch_runner(
+    config: TrainConfig,
+    variables: list[tf.Variable],
+    sse: tf.Variable,
+    batch_means: tf.Variable,
+    device: str,
+    *,
+    n_batches: int,
+) -> Callable[[tf.data.Dataset], tf.Tensor]:
+    """A function that trains one epoch over a batched dataset and returns the last batch loss."""
+    lr = config.learning_rate
+    n_in = int(variables[0].shape[0])
+    data_dtype = tf.as_dtype(config.dtype.data_dtype)
+    # One signature for full and ragged last batches: traced once per training run.
+    signature = [tf.TensorSpec([None, n_in], data_dtype), tf.TensorSpec([None, 1], data_dtype)]
+
+    if config.mode is ExecMode.ARTICLE:
+        step = functools.partial(article_step, variables, sse, batch_means, lr=lr)
+    elif config.mode is ExecMode.EAGER:
+        step = functools.partial(sgd_step, variables, sse, lr=lr)
+    elif config.mode in (ExecMode.FUNCTION, ExecMode.XLA):
+        step = tf.function(
+            functools.partial(sgd_step, variables, sse, lr=lr),
+            input_signature=signature,
+            jit_compile=config.mode is ExecMode.XLA,
+            reduce_retracing=True,
+        )
+    elif config.mode is ExecMode.GRAPH:
+        return _graph_epoch(variables, sse, lr, device, n_batches)
+    else:
+        raise ValueError(f"unknown execution mode {config.mode!r}")
+
+    def eager_epoch(ds: tf.data.Dataset) -> tf.Tensor:
+        with tf.device(HOST):
+            batches = iter(ds)  # the iterator (and its get_next) stays on the host
+        loss = None
+        with tf.device(device):
+            for x, y in batches:
+                loss = step(x, y)
+        return loss
+
+    eager_epoch.step = step  # exposed so tests can read the tf.function's trace count
+    return eager_epoch
+
+
+def _graph_epoch(
+    variables: list[tf.Variable], sse: tf.Variable, lr: float, device: str, n_batches: int
+) -> Callable[[tf.data.Dataset], tf.Tensor]:
+    """A whole epoch in one tf.function: a graph while-loop over the dataset's batches."""
+
+    @tf.function
+    def epoch(ds: tf.data.Dataset) -> tf.Tensor:
+        with tf.device(HOST):
+            batches = iter(ds)
+        loss = tf.zeros((), variables[0].dtype)
+        for _ in tf.range(n_batches):
+            with tf.device(HOST):
+                x, y = next(batches)
+            with tf.device(device):
+                loss = sgd_step(variables, sse, x, y, lr)
+        return loss
+
+    def run(ds: tf.data.Dataset) -> tf.Tensor:
+        with tf.device(device):  # the call site's device is where the function's outputs land
+            return epoch(ds)
+
+    run.step = epoch  # exposed so tests can read the tf.function's trace count
+    return run
