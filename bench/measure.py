@@ -1,0 +1,86 @@
+"""One repeat of one trial, as a worker runs it: train, time, check, report. Clock and sync are injected."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from bench.memory import peak_rss_bytes, reset_peak_rss
+from mlp_core import Data, Device, TrainConfig, make_data, train
+from mlp_core.timing import Clock, Sync, default_clock
+
+_DATA_CACHE: dict[tuple[int, int, int], Data] = {}
+
+
+def task_for(trial: dict[str, Any], repeat: int, spec: dict[str, Any]) -> dict[str, Any]:
+    """The message a worker gets for one repeat: the trial, the repeat index, the data and seeds."""
+    return {
+        "trial": trial,
+        "repeat": repeat,
+        "seed": spec["seed"] + repeat,  # fresh weights every repeat
+        "data_seed": spec["seed"],
+        "epochs": spec["epochs"],
+        "n_train": spec["n_train"],
+        "n_test": spec["n_test"],
+        "learning_rate": spec["learning_rate"],
+    }
+
+
+def run_repeat(task: dict[str, Any], *, clock: Clock = default_clock, sync: Sync | None = None) -> dict[str, Any]:
+    """Train once as the task says; never raises for a failing trial, reports it instead."""
+    t = task["trial"]
+    key = (task["data_seed"], task["n_train"], task["n_test"])
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = make_data(task["data_seed"], n_train=task["n_train"], n_test=task["n_test"])
+    config = TrainConfig(
+        hidden=t["hidden"], epochs=task["epochs"], batch_size=t["batch_size"], learning_rate=task["learning_rate"],
+        dtype=t["dtype"], mode=t["mode"], device=t["device"], seed=task["seed"],
+    )
+    gpu = _gpu_memory() if config.device is Device.GPU else None
+    if gpu:
+        gpu.reset()
+    reset_peak_rss()
+    wall0 = time.perf_counter()
+    try:
+        result = train(_DATA_CACHE[key], config, clock=clock, sync=sync)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded status
+        return {"status": _failure_status(exc), "reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
+                "wall_s": time.perf_counter() - wall0}
+    finite = all(math.isfinite(v) for v in (*result.train_mse, result.test_mse))
+    return {
+        "status": "ok" if finite else "diverged",
+        "reason": "" if finite else "non-finite loss (NaN or inf)",
+        "device_actual": result.device,
+        "epoch_times_s": list(result.epoch_times_s),
+        "train_mse": list(result.train_mse),
+        "test_mse": result.test_mse,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "gpu_peak_bytes": gpu.peak() if gpu else None,
+        "wall_s": time.perf_counter() - wall0,
+    }
+
+
+def _failure_status(exc: Exception) -> str:
+    from mlp_core.placement import DeviceUnavailableError
+
+    return "skipped" if isinstance(exc, DeviceUnavailableError) else "error"
+
+
+class _GpuMemory:
+    """TensorFlow's peak-memory counter of gpu:0."""
+
+    def __init__(self, tf: Any) -> None:
+        self.tf = tf
+
+    def reset(self) -> None:
+        self.tf.config.experimental.reset_memory_stats("GPU:0")
+
+    def peak(self) -> int:
+        return int(self.tf.config.experimental.get_memory_info("GPU:0")["peak"])
+
+
+def _gpu_memory() -> _GpuMemory | None:
+    import tensorflow as tf
+
+    return _GpuMemory(tf) if tf.config.list_logical_devices("GPU") else None

@@ -1,0 +1,209 @@
+"""The sweep specification: presets, TOML files and flags merged and validated in one place.
+
+No TensorFlow here: `python -m bench.run --help` and every validation message answer at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from mlp_core.enums import Device, DTypeMode, ExecMode
+
+
+class SpecError(ValueError):
+    """Bad input: one line naming the field and the value."""
+
+    def __init__(self, field: str, value: Any, problem: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {value!r}: {problem}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepSpec:
+    """The matrix to measure and how to measure it."""
+
+    devices: tuple[Device, ...] = (Device.CPU, Device.GPU)
+    batch_sizes: tuple[int, ...] = (4, 32, 256)
+    hidden_sizes: tuple[int, ...] = (20, 256, 2048)
+    dtypes: tuple[DTypeMode, ...] = (DTypeMode.FLOAT32, DTypeMode.FLOAT64_CAST)
+    modes: tuple[ExecMode, ...] = (ExecMode.EAGER,)
+    threads: tuple[int, ...] = (0,)  # CPU intra/inter-op threads; 0 = TensorFlow's default
+    epochs: int = 5  # per repeat; epoch 0 is the warm-up, stored apart
+    n_train: int = 800  # the article's data sizes
+    n_test: int = 200
+    learning_rate: float = 1e-4
+    seed: int = 0  # data seed; repeat r initialises the weights from seed + r
+    min_repeats: int = 3
+    max_repeats: int = 30
+    target_ci: float = 0.02  # stop when the 95% CI of the median is within +-2% of it
+    trial_budget_s: float = 4.0  # ... or when a trial has spent this long
+    trial_timeout_s: float = 600.0  # a single repeat taking longer kills its worker
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON/TOML-ready view (enums as strings, tuples as lists)."""
+        out = {}
+        for k, v in asdict(self).items():
+            out[k] = [str(x) if isinstance(x, str) else x for x in v] if isinstance(v, tuple) else v
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trial:
+    """One point of the matrix; `config_id` is stable across runs and machines."""
+
+    device: Device
+    mode: ExecMode
+    dtype: DTypeMode
+    batch_size: int
+    hidden: int
+    threads: int
+
+    @property
+    def config_id(self) -> str:
+        """e.g. 'cpu-eager-float64-cast-b4-h20-t0'."""
+        return f"{self.device}-{self.mode}-{self.dtype}-b{self.batch_size}-h{self.hidden}-t{self.threads}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types for JSON."""
+        return {k: (str(v) if isinstance(v, str) else v) for k, v in asdict(self).items()}
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # About 3 minutes on a 2-core CPU machine (3m06s measured; the 6 batch-4 trials are 2 of them).
+    "quick": {},
+    # Exactly the article's settings, its faulty loop beside the clean one.
+    "article": {"batch_sizes": [4], "hidden_sizes": [20], "dtypes": ["float64-cast"], "modes": ["article", "eager"]},
+    # Wide: batch 1..4096 by powers of 4 (so 4096 training samples), hidden 8..8192, every dtype,
+    # every clean mode and the NumPy floor. Hours on a 2-core CPU: batch 1 is 4096 steps an epoch.
+    "full": {
+        "n_train": 4096,
+        "n_test": 1024,
+        "batch_sizes": [1, 4, 16, 64, 256, 1024, 4096],
+        "hidden_sizes": [8, 32, 128, 512, 2048, 8192],
+        "dtypes": ["float32", "float64-cast", "float64"],
+        "modes": ["eager", "function", "xla", "graph", "numpy"],
+    },
+}
+
+LIST_FIELDS = {
+    "devices": Device,
+    "dtypes": DTypeMode,
+    "modes": ExecMode,
+    "batch_sizes": int,
+    "hidden_sizes": int,
+    "threads": int,
+}
+INT_FIELDS = ("epochs", "n_train", "n_test", "seed", "min_repeats", "max_repeats")
+FLOAT_FIELDS = ("learning_rate", "target_ci", "trial_budget_s", "trial_timeout_s")
+SPEC_KEYS = tuple(f.name for f in fields(SweepSpec))
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a sweep TOML file; SpecError when unreadable or malformed."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise SpecError("config", str(path), f"cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError("config", str(path), f"malformed TOML: {exc}") from None
+
+
+def build_spec(*layers: dict[str, Any]) -> SweepSpec:
+    """Merge layers (preset, then TOML, then flags; later wins) and validate into a SweepSpec."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if value is not None:
+                merged[key] = value
+    preset = merged.pop("preset", "quick")
+    if preset not in PRESETS:
+        raise SpecError("preset", preset, f"unknown preset (choose from {', '.join(PRESETS)})")
+    values = {**PRESETS[preset], **merged}
+    unknown = sorted(set(values) - set(SPEC_KEYS))
+    if unknown:
+        raise SpecError(unknown[0], values[unknown[0]], f"unknown key (known: {', '.join(SPEC_KEYS)})")
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in LIST_FIELDS:
+            kwargs[key] = _parse_list(key, value, LIST_FIELDS[key])
+        elif key in INT_FIELDS:
+            kwargs[key] = _parse_int(key, value, minimum=0 if key == "seed" else 1)
+        else:
+            kwargs[key] = _parse_float(key, value)
+    spec = SweepSpec(**kwargs)
+    _check_consistency(spec)
+    return spec
+
+
+def _parse_list(field: str, value: Any, kind: type) -> tuple:
+    items = [s.strip() for s in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items or any(i == "" for i in items):
+        raise SpecError(field, value, "expected a non-empty comma-separated list")
+    out = []
+    for item in items:
+        if kind is int:
+            out.append(_parse_int(field, item, minimum=0 if field == "threads" else 1))
+        else:
+            try:
+                out.append(kind(item))
+            except ValueError:
+                choices = ", ".join(m.value for m in kind)
+                raise SpecError(field, item, f"unknown value (choose from {choices})") from None
+    if len(set(out)) != len(out):
+        raise SpecError(field, value, "duplicate values")
+    return tuple(out)
+
+
+def _parse_int(field: str, value: Any, *, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise SpecError(field, value, "expected an integer")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise SpecError(field, value, "expected an integer") from None
+    if not isinstance(value, int):
+        raise SpecError(field, value, "expected an integer")
+    if value < minimum:
+        raise SpecError(field, value, "must be positive" if minimum == 1 else f"must be >= {minimum}")
+    return value
+
+
+def _parse_float(field: str, value: Any) -> float:
+    try:
+        number = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not number > 0 or number == float("inf"):
+        raise SpecError(field, value, "expected a positive number")
+    return number
+
+
+def _check_consistency(spec: SweepSpec) -> None:
+    too_big = [b for b in spec.batch_sizes if b > spec.n_train]
+    if too_big:
+        raise SpecError("batch_sizes", too_big[0], f"larger than the training set (n_train={spec.n_train})")
+    if spec.max_repeats < spec.min_repeats:
+        raise SpecError("max_repeats", spec.max_repeats, f"smaller than min_repeats ({spec.min_repeats})")
+    if spec.epochs < 2:
+        raise SpecError("epochs", spec.epochs, "need at least 2 (epoch 0 is the warm-up)")
+    if not trials(spec):
+        raise SpecError("modes", [m.value for m in spec.modes], "empty matrix: mode 'numpy' runs on the CPU only")
+
+
+def trials(spec: SweepSpec) -> list[Trial]:
+    """The matrix in its canonical order. The thread axis is a CPU axis: GPU trials use TF's default."""
+    out = []
+    for device, mode, dtype, batch, hidden in itertools.product(
+        spec.devices, spec.modes, spec.dtypes, spec.batch_sizes, spec.hidden_sizes
+    ):
+        if mode is ExecMode.NUMPY and device is not Device.CPU:
+            continue
+        for threads in spec.threads if device is Device.CPU else (0,):
+            out.append(Trial(device=device, mode=mode, dtype=dtype, batch_size=batch, hidden=hidden, threads=threads))
+    return out

@@ -1,0 +1,195 @@
+"""The runner end to end, with real worker processes: files, statuses, failures, resume."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from bench.measure import run_repeat, task_for
+from bench.spec import build_spec
+from bench.sweep import RunDirBusy, Sweep, locked
+from mlp_core import DTypeMode, ExecMode, TrainConfig, init_params, make_data
+from mlp_core.reference import train_numpy
+
+TINY = {"n_train": 64, "n_test": 16, "epochs": 3, "min_repeats": 2, "max_repeats": 2, "dtypes": "float32",
+        "batch_sizes": "16", "hidden_sizes": "8"}
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_run_repeat_with_fake_clock_and_sync():
+    """The timing loop with a fake clock: exact epoch times, a sync before every read."""
+    ticks = iter(range(0, 10**12, 3_000_000))  # each read advances 3 ms
+    calls = []
+    spec = build_spec({**TINY, "devices": "cpu", "modes": "numpy", "batch_sizes": "16", "hidden_sizes": "8"})
+    trial = {"device": "cpu", "mode": "numpy", "dtype": "float32", "batch_size": 16, "hidden": 8, "threads": 0}
+    res = run_repeat(task_for(trial, 1, spec.to_dict()), clock=lambda: next(ticks), sync=lambda: calls.append(1))
+    assert res["status"] == "ok" and res["epoch_times_s"] == [0.003, 0.003, 0.003]
+    assert len(calls) == 6
+    # repeat 1 starts from the weights of seed 0 + 1; its MSE is the NumPy float64 reference's
+    ref = train_numpy(make_data(0, n_train=64, n_test=16),
+                      TrainConfig(hidden=8, epochs=3, batch_size=16, dtype=DTypeMode.FLOAT64, mode=ExecMode.NUMPY),
+                      init_params(3, 8, seed=1))
+    np.testing.assert_allclose(res["train_mse"], ref.train_mse, rtol=1e-4)
+
+
+def test_run_repeat_reports_divergence():
+    trial = {"device": "cpu", "mode": "eager", "dtype": "float32", "batch_size": 16, "hidden": 8, "threads": 0}
+    spec = {**build_spec(TINY).to_dict(), "learning_rate": 1e12}
+    res = run_repeat(task_for(trial, 0, spec))
+    assert res["status"] == "diverged" and res["reason"] == "non-finite loss (NaN or inf)"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "r"
+    args = ["--out", str(out), "--devices", "cpu,gpu", "--modes", "eager,numpy", "--batch-sizes", "16,64",
+            "--hidden-sizes", "8", "--dtypes", "float32", "--epochs", "3", "--repeats", "2", "--max-repeats", "2",
+            "--n-train", "64", "--n-test", "16", "--quiet"]
+    proc = subprocess.run([sys.executable, "-m", "bench.run", *args], capture_output=True, text=True, timeout=300)
+    return out, proc
+
+
+@pytest.mark.slow
+def test_tiny_sweep_end_to_end(tiny_run):
+    out, proc = tiny_run
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["schema_version"] == 1 and meta["spec"]["batch_sizes"] == [16, 64]
+    assert meta["host"]["cpu_logical_cores"] >= 1 and meta["tensorflow"]["tensorflow"]
+    assert meta["finished_at"] and meta["git"]["commit"]
+    raw = read_csv(out / "raw.csv")
+    # 4 CPU trials (eager, numpy x 2 batches) x 2 repeats x 3 epochs; GPU trials measured nothing
+    assert len(raw) == 4 * 2 * 3
+    assert {r["device_actual"] for r in raw} == {"cpu:0"}
+    assert sorted({(r["epoch"], r["is_warmup"]) for r in raw}) == [("0", "1"), ("1", "0"), ("2", "0")]
+    summary = {r["config_id"]: r for r in read_csv(out / "summary.csv")}
+    assert len(summary) == 6
+    for cid, row in summary.items():
+        if cid.startswith("gpu"):
+            assert row["status"] == "skipped" and "no GPU visible to TensorFlow" in row["reason"]
+        else:
+            assert row["status"] == "ok" and row["repeats"] == "2" and row["n"] == "4"
+            samples = [float(r["epoch_time_s"]) for r in raw if r["config_id"] == cid and r["is_warmup"] == "0"]
+            assert float(row["median_s"]) == pytest.approx(np.median(samples))
+            assert float(row["samples_per_s"]) == pytest.approx(64 / np.median(samples))
+    # each repeat's MSEs against the NumPy float64 reference from the same weights (seed 0 + repeat)
+    # and the same sample order (TF's shuffle order for eager; NumPy's own for the numpy mode)
+    tf_train = pytest.importorskip("mlp_core.tf_train")
+    data = make_data(0, n_train=64, n_test=16)
+    cfg = TrainConfig(hidden=8, epochs=3, batch_size=16, dtype=DTypeMode.FLOAT64, mode=ExecMode.NUMPY)
+    for mode, orders in (("eager", tf_train.shuffle_orders(64, 10, 3)), ("numpy", None)):
+        for repeat in (0, 1):
+            ref = train_numpy(data, cfg, init_params(3, 8, seed=repeat), orders=orders)
+            got = [r for r in raw if r["config_id"] == f"cpu-{mode}-float32-b16-h8-t0" and r["repeat"] == str(repeat)]
+            np.testing.assert_allclose([float(r["train_mse"]) for r in got], ref.train_mse, rtol=1e-4)
+            assert float(got[0]["test_mse"]) == pytest.approx(ref.test_mse, rel=1e-4)
+    assert "skipped" in proc.stdout and "no GPU visible" in proc.stdout and "summary.csv" in proc.stdout
+
+
+FAULTY_WORKER = textwrap.dedent("""
+    import os, signal, sys, time
+    import bench.measure as m
+    real = m.run_repeat
+    def faulty(task, **kw):
+        hidden = task["trial"]["hidden"]
+        if hidden == 7:
+            os.kill(os.getpid(), signal.SIGKILL)     # a crash (what an OOM kill looks like)
+        if hidden == 9:
+            time.sleep(3600)                          # a hang
+        if hidden == 11:
+            task = {**task, "learning_rate": 1e12}    # divergence
+        return real(task, **kw)
+    m.run_repeat = faulty
+    from bench.worker import main
+    sys.exit(main())
+""")
+
+
+@pytest.mark.slow
+def test_crash_hang_and_divergence_cost_one_trial_each(tmp_path):
+    spec = build_spec({**TINY, "devices": "cpu", "modes": "eager", "batch_sizes": "16",
+                       "hidden_sizes": "7,8,9,11", "trial_timeout_s": 20})
+    rows = Sweep(spec, tmp_path, argv=["test"], worker_cmd=(sys.executable, "-c", FAULTY_WORKER),
+                 progress=False).run()
+    by_hidden = {int(r["hidden"]): r for r in rows}
+    assert by_hidden[8]["status"] == "ok" and by_hidden[8]["repeats"] == "2"
+    assert by_hidden[7]["status"] == "error" and "worker killed by SIGKILL (out of memory?)" in by_hidden[7]["reason"]
+    assert by_hidden[9]["status"] == "error" and "timed out" in by_hidden[9]["reason"]
+    assert by_hidden[11]["status"] == "diverged" and "non-finite" in by_hidden[11]["reason"]
+    raw = read_csv(tmp_path / "raw.csv")
+    assert {r["hidden"] for r in raw} == {"8", "11"}  # the diverged repeat's rows are kept
+
+
+def test_two_runs_never_share_a_directory(tmp_path):
+    with locked(tmp_path), pytest.raises(RunDirBusy, match="another run is writing to"), locked(tmp_path):
+        pass
+
+
+@pytest.mark.slow
+def test_kill_and_resume_loses_nothing_and_duplicates_nothing(tmp_path):
+    out = tmp_path / "r"
+    args = ["--out", str(out), "--devices", "cpu", "--modes", "eager", "--batch-sizes", "8,16,32",
+            "--hidden-sizes", "8,16", "--dtypes", "float32", "--epochs", "3", "--repeats", "3",
+            "--max-repeats", "3", "--n-train", "64", "--n-test", "16", "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "bench.run", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    raw_path = out / "raw.csv"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if raw_path.exists() and len(raw_path.read_text().splitlines()) > 1 + 3 * 4:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its worker, mid-sweep
+    proc.wait()
+    before = read_csv(raw_path)
+    assert 12 <= len(before) < 6 * 3 * 3
+    with open(raw_path, "a") as fh:
+        fh.write("r,cpu-eager-float32-b8-h8-t0,cpu,cpu:0,eager,float32,8,8,0,")  # a torn last line
+
+    again = subprocess.run([sys.executable, "-m", "bench.run", "--resume", str(out), "--quiet"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    after = read_csv(raw_path)
+    keys = [(r["config_id"], r["repeat"], r["epoch"]) for r in after]
+    assert len(keys) == len(set(keys)) == 6 * 3 * 3
+    # every complete repeat measured before the kill is still there, unchanged
+    rows_of = {}
+    for r in before:
+        rows_of.setdefault((r["config_id"], r["repeat"]), {})[r["epoch"]] = r["epoch_time_s"]
+    complete = {k: v for k, v in rows_of.items() if len(v) == 3}
+    assert len(complete) >= 4
+    after_of = {(r["config_id"], r["repeat"], r["epoch"]): r["epoch_time_s"] for r in after}
+    for (cid, rep), epochs in complete.items():
+        for epoch, sec in epochs.items():
+            assert after_of[(cid, rep, epoch)] == sec
+    summary = read_csv(out / "summary.csv")
+    assert len(summary) == 6 and {r["status"] for r in summary} == {"ok"}
+    assert len(json.loads((out / "meta.json").read_text())["resumed_at"]) == 1
+
+
+def test_out_dir_with_a_run_refuses(tmp_path):
+    (tmp_path / "meta.json").write_text("{}")
+    proc = subprocess.run([sys.executable, "-m", "bench.run", "--out", str(tmp_path)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "already holds a run; use --resume" in proc.stderr
+
+
+def test_exit_status_one_when_a_trial_errors(tmp_path, monkeypatch):
+    from bench import run, sweep
+
+    monkeypatch.setattr(sweep.Sweep, "run", lambda self: [{"status": "ok"}, {"status": "error"}])
+    monkeypatch.setattr("bench.report.report", lambda run_dir, rows: "table")
+    assert run.main(["--out", str(tmp_path / "x"), "--quiet"]) == 1
+    monkeypatch.setattr(sweep.Sweep, "run", lambda self: [{"status": "ok"}, {"status": "skipped"}])
+    assert run.main(["--out", str(tmp_path / "y"), "--quiet"]) == 0
