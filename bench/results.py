@@ -48,26 +48,52 @@ class CsvAppender:
         repair_csv(self.path)
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._fh = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - open for the whole run
-        self._writer = csv.DictWriter(self._fh, fieldnames=fields, extrasaction="raise")
         if new:
-            self._writer.writeheader()
-            self._sync()
+            self._put([dict(zip(fields, fields))])  # the header row
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Append rows in one write and put them on disk now."""
-        buf = io.StringIO()
-        csv.DictWriter(buf, fieldnames=self.fields, extrasaction="raise").writerows(
-            {k: _cell(v) for k, v in row.items()} for row in rows)
-        self._fh.write(buf.getvalue())
-        self._sync()
+        self._put({k: _cell(v) for k, v in row.items()} for row in rows)
 
-    def _sync(self) -> None:
+    def _put(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        buf = io.StringIO()
+        csv.DictWriter(buf, fieldnames=self.fields, extrasaction="raise").writerows(rows)
+        self._fh.write(buf.getvalue())  # one write: a kill leaves whole rows or a torn last line
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
     def close(self) -> None:
         """Close the file."""
         self._fh.close()
+
+
+def repeat_rows(run_id: str, trial: Mapping[str, Any], repeat: int, seed: int, res: Mapping[str, Any],
+                finished_utc: str) -> list[dict[str, Any]]:
+    """raw.csv rows of one finished repeat (a worker's result); inverse of repeat_from_rows."""
+    return [
+        {"run_id": run_id, "config_id": trial["config_id"], "device": trial["device"],
+         "device_actual": res["device_actual"], "mode": trial["mode"], "dtype": trial["dtype"],
+         "batch_size": trial["batch_size"], "hidden": trial["hidden"], "threads": trial["threads"],
+         "repeat": repeat, "seed": seed, "epoch": epoch, "is_warmup": epoch == 0, "epoch_time_s": sec,
+         "train_mse": mse, "test_mse": res["test_mse"], "peak_rss_bytes": res["peak_rss_bytes"],
+         "gpu_peak_bytes": res["gpu_peak_bytes"], "finished_utc": finished_utc}
+        for epoch, (sec, mse) in enumerate(zip(res["epoch_times_s"], res["train_mse"]))
+    ]
+
+
+def repeat_from_rows(rows: list[Mapping[str, str]]) -> dict[str, Any]:
+    """A repeat's result rebuilt from its raw.csv rows (wall_s: the sum of its epoch times)."""
+    first = rows[0]
+    times = [float(r["epoch_time_s"]) for r in rows]
+    return {
+        "device_actual": first["device_actual"],
+        "epoch_times_s": times,
+        "train_mse": [float(r["train_mse"] or "nan") for r in rows],
+        "test_mse": float(first["test_mse"] or "nan"),
+        "peak_rss_bytes": int(first["peak_rss_bytes"]),
+        "gpu_peak_bytes": int(first["gpu_peak_bytes"]) if first["gpu_peak_bytes"] else None,
+        "wall_s": sum(times),
+    }
 
 
 def _cell(value: Any) -> Any:

@@ -11,16 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.spec import PRESETS, SpecError, build_spec, load_toml
-
-# flag name -> SweepSpec field
-FLAG_FIELDS = {
-    "devices": "devices", "batch_sizes": "batch_sizes", "hidden_sizes": "hidden_sizes", "dtypes": "dtypes",
-    "modes": "modes", "threads": "threads", "epochs": "epochs", "repeats": "min_repeats",
-    "max_repeats": "max_repeats", "target_ci": "target_ci", "trial_budget": "trial_budget_s",
-    "trial_timeout": "trial_timeout_s", "seed": "seed", "n_train": "n_train", "n_test": "n_test",
-    "learning_rate": "learning_rate",
-}  # fmt: skip
+from bench.spec import PRESETS, SPEC_KEYS, SpecError, build_spec, load_toml
 
 EXAMPLES = """examples:
   python -m bench.run                                   # the quick preset
@@ -57,11 +48,13 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--learning-rate", help="default 1e-4")
     w.add_argument("--seed", help="data seed; repeat r draws weights from seed + r (default 0)")
     r = p.add_argument_group("repeats (adaptive: min, then until the CI is tight or the budget is spent)")
-    r.add_argument("--repeats", help="minimum repeats per trial (default 3)")
+    r.add_argument("--repeats", dest="min_repeats", help="minimum repeats per trial (default 3)")
     r.add_argument("--max-repeats", help="default 30")
     r.add_argument("--target-ci", help="relative half-width of the median's 95%% CI to stop at (default 0.02)")
-    r.add_argument("--trial-budget", help="seconds a trial may spend before it stops adding repeats (default 4)")
-    r.add_argument("--trial-timeout", help="seconds one repeat may take before its worker is killed (default 600)")
+    r.add_argument("--trial-budget", dest="trial_budget_s",
+                   help="seconds a trial may spend before it stops adding repeats (default 4)")
+    r.add_argument("--trial-timeout", dest="trial_timeout_s",
+                   help="seconds one repeat may take before its worker is killed (default 600)")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="run directory (default results/runs/<run-id>)")
     o.add_argument("--resume", metavar="DIR", help="continue a killed run in DIR with its recorded settings")
@@ -72,9 +65,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse, validate, run, report."""
     argv = sys.argv[1:] if argv is None else argv
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
     try:
-        run_dir, spec, resume = _resolve(args)
+        run_dir, spec, resume = _resolve(args, cli)
     except SpecError as exc:
         print(f"python -m bench.run: error: {exc}", file=sys.stderr)
         return 2
@@ -93,12 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(r["status"] == "error" for r in rows) else 0
 
 
-def _resolve(args: argparse.Namespace):
+def _resolve(args: argparse.Namespace, cli: argparse.ArgumentParser):
     """(run directory, spec, resume?) from the flags; SpecError for bad input."""
-    flags = {field: getattr(args, flag) for flag, field in FLAG_FIELDS.items()}
+    flags = {key: getattr(args, key) for key in SPEC_KEYS}  # every spec flag's dest is its field name
     if args.resume:
-        given = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
-                 if v not in (None, False) and k not in ("resume", "quiet")]
+        option = {a.dest: a.option_strings[0] for a in cli._actions if a.option_strings}
+        given = [option[k] for k, v in vars(args).items() if v not in (None, False) and k not in ("resume", "quiet")]
         if given:
             raise SpecError("resume", args.resume, f"takes the run's recorded settings; drop {', '.join(given)}")
         run_dir = Path(args.resume)

@@ -40,6 +40,11 @@ class TrialState:
     reason: str = ""
     stop_reason: str = ""
 
+    @property
+    def samples(self) -> list[float]:
+        """Epoch times of every repeat, warm-up epochs (epoch 0) left out."""
+        return [s for r in self.repeats for s in r["epoch_times_s"][1:]]
+
 
 def now_utc() -> str:
     """ISO-8601 UTC timestamp."""
@@ -76,9 +81,7 @@ class Sweep:
         self.resume, self.worker_cmd, self.progress = resume, worker_cmd, progress
         self.workers: dict[int, WorkerProcess] = {}
         self.worker_starts = 0
-        self.tf_facts: dict[str, Any] | None = None
-        self.gpu_visible: bool | None = None
-        self.visible: list[str] = []
+        self.visible: list[str] | None = None  # devices TF sees, from the first worker's hello
         self.threads_in_force: dict[int, tuple[int, int]] = {}  # requested -> (intra, inter) reported by TF
 
     # ---- files -------------------------------------------------------------------------------
@@ -119,15 +122,7 @@ class Sweep:
             if cid not in states or len(rows) != self.spec.epochs:
                 continue
             kept.extend(rows)
-            states[cid].repeats.append({
-                "device_actual": rows[0]["device_actual"],
-                "epoch_times_s": [float(r["epoch_time_s"]) for r in rows],
-                "train_mse": [float(r["train_mse"] or "nan") for r in rows],
-                "test_mse": float(rows[0]["test_mse"] or "nan"),
-                "peak_rss_bytes": int(rows[0]["peak_rss_bytes"]),
-                "gpu_peak_bytes": int(rows[0]["gpu_peak_bytes"]) if rows[0]["gpu_peak_bytes"] else None,
-                "wall_s": sum(float(r["epoch_time_s"]) for r in rows),
-            })
+            states[cid].repeats.append(results.repeat_from_rows(rows))
             states[cid].elapsed_s = sum(r["wall_s"] for r in states[cid].repeats)
         if len(kept) != len(raw_rows):
             results.rewrite_csv(self.run_dir / results.RAW, results.RAW_FIELDS, kept)
@@ -135,18 +130,8 @@ class Sweep:
             states[cid].status = "done"  # already in summary.csv: not measured again
 
     def _write_repeat(self, state: TrialState, repeat: int, res: dict[str, Any]) -> None:
-        t, finished = state.trial, now_utc()
-        rows = []
-        for epoch, (sec, mse) in enumerate(zip(res["epoch_times_s"], res["train_mse"])):
-            rows.append({
-                "run_id": self.run_dir.name, "config_id": t.config_id, "device": t.device.value,
-                "device_actual": res["device_actual"], "mode": t.mode.value, "dtype": t.dtype.value,
-                "batch_size": t.batch_size, "hidden": t.hidden, "threads": t.threads, "repeat": repeat,
-                "seed": self.spec.seed + repeat, "epoch": epoch, "is_warmup": epoch == 0, "epoch_time_s": sec,
-                "train_mse": mse, "test_mse": res["test_mse"], "peak_rss_bytes": res["peak_rss_bytes"],
-                "gpu_peak_bytes": res["gpu_peak_bytes"], "finished_utc": finished,
-            })
-        self.raw.write(rows)
+        trial = {**state.trial.to_dict(), "config_id": state.trial.config_id}
+        self.raw.write(results.repeat_rows(self.run_dir.name, trial, repeat, self.spec.seed + repeat, res, now_utc()))
 
     # ---- workers -----------------------------------------------------------------------------
     def _worker(self, threads: int) -> WorkerProcess:
@@ -155,11 +140,9 @@ class Sweep:
             self.worker_starts += 1
             worker = WorkerProcess(threads, self.run_dir / f"worker-t{threads}.log", cmd=self.worker_cmd)
             self.workers[threads] = worker
-            if self.tf_facts is None:
-                self.tf_facts = worker.hello["tf"]
+            if self.visible is None:
                 self.visible = worker.hello["devices"]
-                self.gpu_visible = any(d.startswith("gpu:") for d in self.visible)
-                self.meta["tensorflow"] = self.tf_facts
+                self.meta["tensorflow"] = worker.hello["tf"]
                 results.write_json(self.run_dir / results.META, self.meta)
             self.threads_in_force[threads] = (worker.hello["tf"]["threads_intra"], worker.hello["tf"]["threads_inter"])
         return worker
@@ -205,7 +188,7 @@ class Sweep:
         bar.set_description(f"{t.config_id} r{repeat}", refresh=True)
         try:
             worker = self._worker(t.threads)  # its hello says which devices TF sees
-            if t.device is Device.GPU and not self.gpu_visible:
+            if t.device is Device.GPU and not any(d.startswith("gpu:") for d in self.visible):
                 self._finish(state, "skipped", f"no GPU visible to TensorFlow (visible: {', '.join(self.visible)})")
                 return
             res = worker.request(task_for(t.to_dict(), repeat, spec.to_dict()), spec.trial_timeout_s)
@@ -221,8 +204,7 @@ class Sweep:
         if res["status"] == "diverged":
             self._finish(state, "diverged", f"repeat {repeat}: {res['reason']}")
             return
-        samples = [s for r in state.repeats for s in r["epoch_times_s"][1:]]
-        why = stop_reason(samples, len(state.repeats), state.elapsed_s, min_repeats=spec.min_repeats,
+        why = stop_reason(state.samples, len(state.repeats), state.elapsed_s, min_repeats=spec.min_repeats,
                           max_repeats=spec.max_repeats, target_ci=spec.target_ci, budget_s=spec.trial_budget_s)
         if why:
             state.stop_reason = why
@@ -239,7 +221,7 @@ class Sweep:
     # ---- summary -----------------------------------------------------------------------------
     def _summary_row(self, state: TrialState) -> dict[str, Any]:
         t, spec = state.trial, self.spec
-        samples = [s for r in state.repeats for s in r["epoch_times_s"][1:]]
+        samples = state.samples
         warm = [r["epoch_times_s"][0] for r in state.repeats]
         st = summarize(samples)
         median = st["median_s"]

@@ -94,6 +94,7 @@ def run_cli(*args, **kw):
         (["--preset", "huge"], "invalid choice: 'huge'"),
         (["--resume", "/nonexistent/run"], "resume: '/nonexistent/run': not a run directory"),
         (["--resume", "x", "--epochs", "3"], "resume: 'x': takes the run's recorded settings; drop --epochs"),
+        (["--resume", "x", "--repeats", "3"], "resume: 'x': takes the run's recorded settings; drop --repeats"),
     ],
 )
 def test_cli_bad_input_exit_2_one_line_no_traceback(args, message):
