@@ -61,6 +61,23 @@ def run_repeat(task: dict[str, Any], *, clock: Clock = default_clock, sync: Sync
     }
 
 
+def peak_task(device: str, dtype: str, n: int) -> dict[str, Any]:
+    """The message a worker gets to measure the matmul ceiling of one device and compute dtype."""
+    return {"kind": "peak", "device": device, "dtype": dtype, "n": n}
+
+
+def run_peak(task: dict[str, Any], *, clock: Clock = default_clock, sync: Sync | None = None) -> dict[str, Any]:
+    """Measure the matmul ceiling as the task says; failures are reported, never raised."""
+    from mlp_core.peak import measure_matmul_peak
+
+    try:
+        res = measure_matmul_peak(Device(task["device"]), task["dtype"], task["n"], clock=clock, sync=sync)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded status
+        return {"status": _failure_status(exc), "reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
+                "device": task["device"], "dtype": task["dtype"], "n": task["n"]}
+    return {"status": "ok", "reason": "", **res}
+
+
 def _failure_status(exc: Exception) -> str:
     from mlp_core.placement import DeviceUnavailableError
 

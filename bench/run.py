@@ -55,10 +55,14 @@ def parser() -> argparse.ArgumentParser:
                    help="seconds a trial may spend before it stops adding repeats (default 4)")
     r.add_argument("--trial-timeout", dest="trial_timeout_s",
                    help="seconds one repeat may take before its worker is killed (default 600)")
+    r.add_argument("--peak-n", help="size n of the (n, n) matmul timed once per device as the GFLOP/s ceiling; "
+                   "0 = skip (default 2048)")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="run directory (default results/runs/<run-id>)")
     o.add_argument("--resume", metavar="DIR", help="continue a killed run in DIR with its recorded settings")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
+    o.add_argument("--no-plots", action="store_true",
+                   help="skip analysis.json and the figures in RUN_DIR/plots/ (python -m bench.plot draws them later)")
     return p
 
 
@@ -84,7 +88,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m bench.run: error: {exc}", file=sys.stderr)
         return 2
     print(report(run_dir, rows))
+    if not args.no_plots:
+        _plots(run_dir)
     return 1 if any(r["status"] == "error" for r in rows) else 0
+
+
+def _plots(run_dir: Path) -> None:
+    """analysis.json and the figures; a failure here never costs the measurements (they are on disk)."""
+    from bench.plot import plot_run_dirs
+
+    try:
+        plot_run_dirs([run_dir], log=lambda line: print(line, file=sys.stderr))
+    except Exception as exc:  # noqa: BLE001 - report, keep the run's exit status
+        print(f"python -m bench.run: warning: plots failed ({type(exc).__name__}: {exc}); the measurements are "
+              f"in {run_dir}; retry with: python -m bench.plot {run_dir}", file=sys.stderr)
 
 
 def _resolve(args: argparse.Namespace, cli: argparse.ArgumentParser):
@@ -92,7 +109,8 @@ def _resolve(args: argparse.Namespace, cli: argparse.ArgumentParser):
     flags = {key: getattr(args, key) for key in SPEC_KEYS}  # every spec flag's dest is its field name
     if args.resume:
         option = {a.dest: a.option_strings[0] for a in cli._actions if a.option_strings}
-        given = [option[k] for k, v in vars(args).items() if v not in (None, False) and k not in ("resume", "quiet")]
+        given = [option[k] for k, v in vars(args).items()
+                 if v not in (None, False) and k not in ("resume", "quiet", "no_plots")]
         if given:
             raise SpecError("resume", args.resume, f"takes the run's recorded settings; drop {', '.join(given)}")
         run_dir = Path(args.resume)

@@ -42,6 +42,7 @@ class SweepSpec:
     target_ci: float = 0.02  # stop when the 95% CI of the median is within +-2% of it
     trial_budget_s: float = 4.0  # ... or when a trial has spent this long
     trial_timeout_s: float = 600.0  # a single repeat taking longer kills its worker
+    peak_n: int = 2048  # (n, n) matmul timed per device, dtype and thread setting: the GFLOP/s ceiling; 0 = skip
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/TOML-ready view (enums as strings, tuples as lists)."""
@@ -97,7 +98,8 @@ LIST_FIELDS = {
     "hidden_sizes": int,
     "threads": int,
 }
-INT_FIELDS = ("epochs", "n_train", "n_test", "seed", "min_repeats", "max_repeats")
+INT_FIELDS = ("epochs", "n_train", "n_test", "seed", "min_repeats", "max_repeats", "peak_n")
+ZERO_OK = ("seed", "peak_n")  # the integer fields where 0 is meaningful
 FLOAT_FIELDS = ("learning_rate", "target_ci", "trial_budget_s", "trial_timeout_s")
 SPEC_KEYS = tuple(f.name for f in fields(SweepSpec))
 
@@ -132,7 +134,7 @@ def build_spec(*layers: dict[str, Any]) -> SweepSpec:
         if key in LIST_FIELDS:
             kwargs[key] = _parse_list(key, value, LIST_FIELDS[key])
         elif key in INT_FIELDS:
-            kwargs[key] = _parse_int(key, value, minimum=0 if key == "seed" else 1)
+            kwargs[key] = _parse_int(key, value, minimum=0 if key in ZERO_OK else 1)
         else:
             kwargs[key] = _parse_float(key, value)
     spec = SweepSpec(**kwargs)

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from bench import results
 from bench.fingerprint import git_commit, host_facts
-from bench.measure import task_for
+from bench.measure import peak_task, task_for
 from bench.pool import WORKER_CMD, WorkerFailure, WorkerProcess
 from bench.spec import SweepSpec, Trial, build_spec, trials
 from bench.stats import stop_reason, summarize
@@ -145,7 +145,36 @@ class Sweep:
                 self.meta["tensorflow"] = worker.hello["tf"]
                 results.write_json(self.run_dir / results.META, self.meta)
             self.threads_in_force[threads] = (worker.hello["tf"]["threads_intra"], worker.hello["tf"]["threads_inter"])
+            self._measure_peaks(worker, threads)
+            if worker.proc.poll() is not None:  # it died measuring the ceiling (recorded): start a fresh one
+                return self._worker(threads)
         return worker
+
+    def _measure_peaks(self, worker: WorkerProcess, threads: int) -> None:
+        """The matmul ceiling of every visible requested device and compute dtype, once per thread setting.
+
+        Recorded in meta.json["peak"], failures included with their reason; a failure never stops the sweep.
+        """
+        if not self.spec.peak_n:
+            return
+        peaks = self.meta.setdefault("peak", [])
+        done = {(p["device"], p["dtype"], p["threads"]) for p in peaks}
+        dtypes = sorted({d.compute_dtype for d in self.spec.dtypes})
+        for device in self.spec.devices:
+            if not any(v.startswith(f"{device.value}:") for v in self.visible):
+                continue  # its trials are skipped with the reason; no ceiling to draw
+            for dtype in dtypes:
+                if (device.value, dtype, threads) in done:
+                    continue
+                try:
+                    res = worker.request(peak_task(device.value, dtype, self.spec.peak_n), self.spec.trial_timeout_s)
+                except WorkerFailure as exc:
+                    res = {"status": "error", "reason": str(exc), "device": device.value, "dtype": dtype}
+                res.pop("event", None)
+                peaks.append({**res, "threads": threads, "measured_utc": now_utc()})
+                results.write_json(self.run_dir / results.META, self.meta)
+                if worker.proc.poll() is not None:
+                    return
 
     # ---- the loop ----------------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:

@@ -1,9 +1,9 @@
 """`python -m bench.worker --threads N`: a measuring process, one JSON task per stdin line.
 
 Protocol: the first line on the protocol stream is a hello (devices, TF facts, thread settings);
-then one reply line per task line. Anything libraries print goes to stderr, never into the
-protocol. Threads are set before TensorFlow's runtime starts, which is why each thread setting
-gets its own worker process.
+then one reply line per task line (a training repeat, or `"kind": "peak"` for the matmul
+ceiling). Anything libraries print goes to stderr, never into the protocol. Threads are set
+before TensorFlow's runtime starts, which is why each thread setting gets its own worker process.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.experimental.set_memory_growth(gpu, True)  # let the peak-memory counter mean something
 
     from bench.fingerprint import tensorflow_facts
-    from bench.measure import run_repeat
+    from bench.measure import run_peak, run_repeat
     from mlp_core import TrainConfig, make_data, train
     from mlp_core.placement import visible_devices
 
@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     send({"event": "hello", "pid": os.getpid(), "devices": visible_devices(), "tf": tensorflow_facts()})
     for line in sys.stdin:
         if line.strip():
-            send({"event": "result", **run_repeat(json.loads(line))})
+            task = json.loads(line)
+            run = run_peak if task.get("kind") == "peak" else run_repeat
+            send({"event": "result", **run(task)})
     return 0
 
 

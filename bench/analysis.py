@@ -1,0 +1,418 @@
+"""The few numbers a run answers with, from its files: speed-ups with bootstrap intervals, the
+per-step overhead and per-sample cost of each device, the batch size where the GPU starts to win,
+the cost of the float64 cast, and the fraction of the measured matmul ceiling each trial reaches.
+
+`python -m bench.analysis RUN_DIR` writes RUN_DIR/analysis.json and prints the headline. No TensorFlow.
+
+Conventions:
+  * every comparison is a ratio of median epoch times of two trials that differ in one setting,
+    with a 95% bootstrap interval from the raw (non-warm-up) samples; never a bare ratio;
+  * speed-up = time(reference) / time(candidate): above 1 the candidate is faster;
+  * overhead of the float64 cast = time(float64-cast) / time(float32) - 1;
+  * step time = median epoch time / steps per epoch, fitted as overhead + batch x per-sample cost
+    (weighted least squares with equal relative errors, scipy.optimize.curve_fit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from bench import results
+from bench.stats import ratio_of_medians_ci
+from mlp_core.data import ARTICLE_N_FEATURES
+from mlp_core.flops import train_step_flops
+
+ANALYSIS = "analysis.json"
+KEY = ("device", "mode", "dtype", "batch_size", "hidden", "threads")
+ARTICLE_POINT = {"batch_size": 4, "hidden": 20, "dtype": "float64-cast"}
+
+
+class RunError(ValueError):
+    """A directory that is not a readable run directory (bad input: exit 2)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run directory, loaded: meta.json, summary.csv and the raw non-warm-up samples."""
+
+    path: Path
+    meta: dict[str, Any]
+    summary: pd.DataFrame  # one row per trial; numeric columns are numbers
+    samples: dict[str, np.ndarray]  # config_id -> non-warm-up epoch times (s)
+    raw: pd.DataFrame  # every raw.csv row (warm-ups included), numeric columns as numbers
+
+    @property
+    def n_train(self) -> int:
+        """Training samples per epoch."""
+        return int(self.meta["spec"]["n_train"])
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        """Trials that measured something trustworthy."""
+        return self.summary[self.summary["status"] == "ok"]
+
+    @property
+    def label(self) -> str:
+        """The machine fingerprint that tells runs apart in a legend."""
+        return fingerprint_label(self.meta)
+
+
+def fingerprint_label(meta: Mapping[str, Any]) -> str:
+    """'Intel Xeon 8375C x2, no GPU, TF 2.21.0' (CPU model, cores, GPU name, TensorFlow version)."""
+    host = meta.get("host") or {}
+    tf_facts = meta.get("tensorflow") or {}
+    cpu = str(host.get("cpu_model") or "unknown CPU")
+    for noise in ("(R)", "(TM)", " CPU", " Processor"):
+        cpu = cpu.replace(noise, "")
+    cpu = cpu.split(" @ ")[0].strip()
+    cores = host.get("cpu_affinity") or host.get("cpu_logical_cores")
+    gpus = [g.get("name", "") for g in tf_facts.get("nvidia_smi") or []] or [
+        g.get("device_name") or g.get("name", "") for g in tf_facts.get("gpus") or []
+    ]
+    gpu = gpus[0] if gpus else "no GPU"
+    version = tf_facts.get("tensorflow")
+    return f"{cpu} x{cores}, {gpu}" + (f", TF {version}" if version else "")
+
+
+NUMERIC = ("batch_size", "hidden", "threads", "repeats", "median_s", "ci_low_s", "ci_high_s", "iqr_s", "n",
+           "ci_rel_halfwidth", "mean_s", "std_s", "min_s", "max_s", "warmup_s", "warmup_median_s", "steps_per_s",
+           "samples_per_s", "gflops", "train_mse", "test_mse", "peak_rss_bytes", "gpu_peak_bytes", "elapsed_s")
+RAW_NUMERIC = ("batch_size", "hidden", "threads", "repeat", "seed", "epoch", "is_warmup", "epoch_time_s",
+               "train_mse", "test_mse")
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run directory; RunError when it is not one."""
+    path = Path(path)
+    if not (path / results.META).is_file():
+        raise RunError(f"run_dir: {str(path)!r}: not a run directory (no {results.META})")
+    meta = results.read_json(path / results.META)
+    summary = pd.DataFrame(results.read_rows(path / results.SUMMARY), columns=list(results.SUMMARY_FIELDS))
+    raw = pd.DataFrame(results.read_rows(path / results.RAW), columns=list(results.RAW_FIELDS))
+    for frame, cols in ((summary, NUMERIC), (raw, RAW_NUMERIC)):
+        for col in cols:
+            frame[col] = pd.to_numeric(frame[col].replace("", np.nan), errors="coerce")
+    kept = raw[raw["is_warmup"] == 0]
+    samples = {cid: g["epoch_time_s"].to_numpy(float) for cid, g in kept.groupby("config_id", sort=False)}
+    return Run(path=path, meta=meta, summary=summary, samples=samples, raw=raw)
+
+
+def _key(row: Mapping[str, Any], fields: Iterable[str]) -> tuple:
+    return tuple(row[f] for f in fields)
+
+
+def _finite(x: float) -> float | None:
+    """JSON has no NaN: None instead."""
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+def _ci_excludes(low: float | None, high: float | None, value: float) -> bool:
+    return low is not None and high is not None and (low > value or high < value)
+
+
+# ---- pairwise comparisons ----------------------------------------------------------------------
+def speedups(run: Run, axis: str, reference: str, candidates: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """time(reference) / time(candidate) for every pair of ok trials that differ only in `axis`.
+
+    For the device axis the thread setting is not matched (GPU trials run with TF's default threads):
+    each CPU thread setting is paired with the GPU trial, and `threads` is the CPU's.
+    """
+    ok = run.ok
+    others = [k for k in KEY if k != axis and not (axis == "device" and k == "threads")]
+    refs: dict[tuple, list[Mapping[str, Any]]] = {}
+    for _, row in ok[ok[axis] == reference].iterrows():
+        refs.setdefault(_key(row, others), []).append(row)
+    out = []
+    for _, cand in ok[ok[axis] != reference].iterrows():
+        if candidates is not None and cand[axis] not in candidates:
+            continue
+        for ref in refs.get(_key(cand, others), []):
+            ratio, low, high = ratio_of_medians_ci(run.samples[ref["config_id"]], run.samples[cand["config_id"]])
+            entry = {k: _plain1(ref[k] if k == "threads" else cand[k]) for k in KEY if k != axis}
+            out.append({
+                "axis": axis, "reference": reference, "candidate": cand[axis], **entry,
+                "reference_config_id": ref["config_id"], "candidate_config_id": cand["config_id"],
+                "speedup": _finite(ratio), "ci_low": _finite(low), "ci_high": _finite(high),
+                "significant": _ci_excludes(_finite(low), _finite(high), 1.0),
+            })
+    return out
+
+
+def cast_overhead(run: Run) -> list[dict[str, Any]]:
+    """Relative cost of the article's per-step float64 -> float32 cast: time(float64-cast)/time(float32) - 1."""
+    out = []
+    for s in speedups(run, "dtype", "float64-cast", ["float32"]):
+        # here "speedup" = time(float64-cast) / time(float32): the overhead is that ratio minus one
+        minus1 = {k: None if s[k] is None else s[k] - 1 for k in ("speedup", "ci_low", "ci_high")}
+        out.append({"device": s["device"], "mode": s["mode"], "batch_size": s["batch_size"], "hidden": s["hidden"],
+                    "threads": s["threads"], "float32_config_id": s["candidate_config_id"],
+                    "cast_config_id": s["reference_config_id"], "overhead": minus1["speedup"],
+                    "ci_low": minus1["ci_low"], "ci_high": minus1["ci_high"], "significant": s["significant"]})
+    return out
+
+
+# ---- step-cost model and crossover -------------------------------------------------------------
+def step_times(run: Run) -> pd.DataFrame:
+    """Per ok trial: steps per epoch, mean samples per step, median step time and its CI."""
+    ok = run.ok.copy()
+    n = run.n_train
+    ok["steps"] = np.ceil(n / ok["batch_size"])
+    ok["mean_batch"] = n / ok["steps"]  # the ragged last batch makes the mean batch a bit smaller
+    for col in ("median_s", "ci_low_s", "ci_high_s"):
+        ok[col.replace("_s", "_step_s")] = ok[col] / ok["steps"]
+    return ok
+
+
+def fit_line(batch: Sequence[float], step_s: Sequence[float]) -> dict[str, Any]:
+    """Least-squares fit of step_s = overhead_s + batch * per_sample_s, equal relative weights.
+
+    Standard errors need three or more batch sizes (None with two); RMS relative residual as a check.
+    """
+    x, y = np.asarray(batch, float), np.asarray(step_s, float)
+    if len(np.unique(x)) < 2:
+        raise ValueError("need at least two distinct batch sizes to fit")
+    with warnings.catch_warnings():  # two points: an exact fit, no covariance (reported as None)
+        warnings.simplefilter("ignore", optimize.OptimizeWarning)
+        p, cov = optimize.curve_fit(lambda b, a, c: a + c * b, x, y, p0=(float(y.min()), 0.0), sigma=y)
+    resid = (y - (p[0] + p[1] * x)) / y
+    err = np.sqrt(np.diag(cov)) if len(x) > 2 and np.all(np.isfinite(cov)) else (math.nan, math.nan)
+    return {"overhead_s": float(p[0]), "overhead_stderr_s": _finite(err[0]),
+            "per_sample_s": float(p[1]), "per_sample_stderr_s": _finite(err[1]),
+            "rms_rel_residual": float(np.sqrt(np.mean(resid**2))), "batches": sorted(int(b) for b in set(x))}
+
+
+def step_cost_fits(run: Run) -> list[dict[str, Any]]:
+    """One fit per device x mode x dtype x hidden x threads with two or more batch sizes."""
+    st = step_times(run)
+    out = []
+    for key, g in st.groupby(["device", "mode", "dtype", "hidden", "threads"], sort=True):
+        if g["batch_size"].nunique() < 2:
+            continue
+        out.append({**dict(zip(("device", "mode", "dtype", "hidden", "threads"), _plain(key))),
+                    **fit_line(g["mean_batch"], g["median_step_s"])})
+    return out
+
+
+def crossover(cpu: Mapping[str, Any], gpu: Mapping[str, Any]) -> dict[str, Any]:
+    """Where the fitted GPU step time drops below the CPU's, within the measured batch range.
+
+    cpu(B) - gpu(B) = (a_c - a_g) + (b_c - b_g) B: the GPU wins where that is positive.
+    """
+    lo = max(min(cpu["batches"]), min(gpu["batches"]))
+    hi = min(max(cpu["batches"]), max(gpu["batches"]))
+    da = cpu["overhead_s"] - gpu["overhead_s"]
+    db = cpu["per_sample_s"] - gpu["per_sample_s"]
+    gpu_wins_at = lambda b: da + db * b > 0  # noqa: E731
+    root = -da / db if db != 0 else math.inf
+    if lo <= root <= hi:
+        kind = "gpu_wins_above" if db > 0 else "gpu_wins_below"
+        text = f"GPU faster above batch {root:.3g}" if db > 0 else f"GPU faster below batch {root:.3g}"
+        return {"batch": float(root), "kind": kind, "range": [lo, hi], "text": text}
+    if gpu_wins_at(lo) and gpu_wins_at(hi):
+        return {"batch": None, "kind": "gpu_always", "range": [lo, hi],
+                "text": f"no crossover in range: GPU faster over batch {lo}..{hi}"}
+    return {"batch": None, "kind": "cpu_always", "range": [lo, hi],
+            "text": f"no crossover in range: CPU faster over batch {lo}..{hi}"}
+
+
+def crossovers(fits: Sequence[Mapping[str, Any]], gpu_vs_cpu: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per mode x dtype x hidden (x CPU threads): the fitted crossover and the first measured win.
+
+    `measured_win_from`: the smallest measured batch from which every larger one has a GPU speed-up
+    whose interval lies above 1 (None when there is no such batch).
+    """
+    gpu = {(f["mode"], f["dtype"], f["hidden"]): f for f in fits if f["device"] == "gpu"}
+    out = []
+    for f in fits:
+        if f["device"] != "cpu" or (f["mode"], f["dtype"], f["hidden"]) not in gpu:
+            continue
+        g = gpu[(f["mode"], f["dtype"], f["hidden"])]
+        wins = sorted((s["batch_size"], s["ci_low"] is not None and s["ci_low"] > 1) for s in gpu_vs_cpu
+                      if (s["mode"], s["dtype"], s["hidden"], s["threads"]) ==
+                      (f["mode"], f["dtype"], f["hidden"], f["threads"]))
+        first = None
+        for batch, win in reversed(wins):
+            if not win:
+                break
+            first = batch
+        out.append({"mode": f["mode"], "dtype": f["dtype"], "hidden": f["hidden"], "threads": f["threads"],
+                    **crossover(f, g), "measured_win_from": first})
+    return out
+
+
+# ---- fraction of the measured ceiling ----------------------------------------------------------
+def peaks(run: Run) -> list[dict[str, Any]]:
+    """The run's measured matmul ceilings that succeeded."""
+    return [p for p in run.meta.get("peak", []) if p.get("status") == "ok"]
+
+
+def peak_for(run: Run, device: str, compute_dtype: str, threads: int) -> float | None:
+    """Best GFLOP/s of the ceiling matmul for a trial's device, compute dtype and thread setting."""
+    for p in peaks(run):
+        if (p["device"], p["dtype"], int(p["threads"])) == (device, compute_dtype, 0 if device == "gpu" else threads):
+            return float(p["gflops_best"])
+    return None
+
+
+def compute_dtype(dtype: str) -> str:
+    """The arithmetic's dtype of a dtype mode."""
+    return "float64" if dtype == "float64" else "float32"
+
+
+def fraction_of_peak(run: Run) -> list[dict[str, Any]]:
+    """Achieved GFLOP/s of every ok trial over its device's measured ceiling (None without one)."""
+    out = []
+    for _, r in run.ok.iterrows():
+        peak = peak_for(run, r["device"], compute_dtype(r["dtype"]), int(r["threads"]))
+        out.append({"config_id": r["config_id"], **{k: _plain1(r[k]) for k in KEY},
+                    "flops_per_step": train_step_flops(int(r["batch_size"]), ARTICLE_N_FEATURES, int(r["hidden"])),
+                    "gflops": _finite(r["gflops"]), "peak_gflops": peak,
+                    "fraction": None if peak is None else _finite(r["gflops"] / peak)})
+    return out
+
+
+def _plain1(v: Any) -> Any:
+    """NumPy scalars and whole floats (pandas' view of integer columns) as plain Python numbers."""
+    if isinstance(v, bool | np.bool_ | str):
+        return v if not isinstance(v, np.bool_) else bool(v)
+    if isinstance(v, int | float | np.integer | np.floating):
+        return int(v) if float(v).is_integer() else float(v)
+    return v
+
+
+def _plain(values: Iterable[Any]) -> tuple:
+    return tuple(_plain1(v) for v in values)
+
+
+# ---- the whole analysis ------------------------------------------------------------------------
+def analyse(run: Run) -> dict[str, Any]:
+    """Everything above, plus a few headline numbers, as one JSON-ready dict."""
+    gpu_vs_cpu = speedups(run, "device", "cpu")
+    fits = step_cost_fits(run)
+    data = {
+        "schema_version": results.SCHEMA_VERSION,
+        "run_id": run.meta.get("run_id"),
+        "machine": run.label,
+        "conventions": {
+            "speedup": "time(reference) / time(candidate), medians of non-warm-up epochs; >1: candidate faster",
+            "interval": "95% bootstrap (percentile) from the raw samples; significant = interval excludes 1 (0)",
+            "cast_overhead": "time(float64-cast) / time(float32) - 1",
+            "fit": "median step time = overhead_s + mean batch * per_sample_s (curve_fit, equal relative errors)",
+        },
+        "peaks": peaks(run),
+        "gpu_vs_cpu": gpu_vs_cpu,
+        "mode_vs_eager": speedups(run, "mode", "eager"),
+        "cast_overhead": cast_overhead(run),
+        "step_cost_fits": fits,
+        "crossover": crossovers(fits, gpu_vs_cpu),
+        "fraction_of_peak": fraction_of_peak(run),
+    }
+    data["headline"] = headline(run, data)
+    return data
+
+
+def headline(run: Run, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The handful of numbers the README and the issue notes quote."""
+    out: dict[str, Any] = {}
+    eager = [f for f in data["step_cost_fits"] if f["mode"] == "eager"]
+    if eager:
+        out["eager_overhead_per_step_s"] = {f"{f['device']}-{f['dtype']}-h{f['hidden']}-t{f['threads']}":
+                                            f["overhead_s"] for f in eager}
+    casts = [c["overhead"] for c in data["cast_overhead"] if c["overhead"] is not None]
+    if casts:
+        out["cast_overhead_median"] = float(np.median(casts))
+        out["cast_overhead_range"] = [float(min(casts)), float(max(casts))]
+        out["cast_overhead_significant"] = sum(c["significant"] for c in data["cast_overhead"])
+        out["cast_overhead_compared"] = len(data["cast_overhead"])
+    point = article_point(run)
+    if point is not None:
+        rows = run.ok[(run.ok["batch_size"] == point["batch_size"]) & (run.ok["hidden"] == point["hidden"])
+                      & (run.ok["dtype"] == point["dtype"]) & (run.ok["device"] == "cpu")]
+        numpy_row = rows[rows["mode"] == "numpy"]
+        floor = float(numpy_row["median_s"].iloc[0]) if len(numpy_row) else None
+        out["modes_at"] = point
+        out["modes_epoch_s"] = {r["mode"]: float(r["median_s"]) for _, r in rows.iterrows()}
+        if floor:
+            out["modes_over_numpy_floor"] = {m: t / floor for m, t in out["modes_epoch_s"].items()}
+    if data["crossover"]:
+        out["crossover"] = {f"{c['mode']}-{c['dtype']}-h{c['hidden']}": c["text"] for c in data["crossover"]}
+    return out
+
+
+def article_point(run: Run) -> dict[str, Any] | None:
+    """The article's configuration if the run has it, else the ok (batch, hidden, dtype) with the most modes."""
+    ok = run.ok[run.ok["device"] == "cpu"]
+    if ok.empty:
+        ok = run.ok
+    if ok.empty:
+        return None
+    counts = ok.groupby(["batch_size", "hidden", "dtype"])["mode"].nunique()
+    art = (ARTICLE_POINT["batch_size"], ARTICLE_POINT["hidden"], ARTICLE_POINT["dtype"])
+    if art in counts.index and counts[art] == counts.max():
+        b, h, d = art
+    else:
+        best = counts[counts == counts.max()].index.min()  # smallest batch, then hidden, among the widest
+        b, h, d = best
+    return {"batch_size": int(b), "hidden": int(h), "dtype": str(d)}
+
+
+def write_analysis(run: Run) -> Path:
+    """analysis.json in the run directory."""
+    path = run.path / ANALYSIS
+    results.write_json(path, analyse(run))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: analyse each run directory."""
+    p = argparse.ArgumentParser(prog="python -m bench.analysis", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    args = p.parse_args(argv)
+    try:
+        runs = [load_run(d) for d in args.run_dirs]
+    except RunError as exc:
+        print(f"python -m bench.analysis: error: {exc}", file=sys.stderr)
+        return 2
+    for run in runs:
+        path = write_analysis(run)
+        print(f"{path}:")
+        print(format_headline(results.read_json(path)["headline"]))
+    return 0
+
+
+def format_headline(head: Mapping[str, Any]) -> str:
+    """The headline as a few readable lines."""
+    lines = []
+    for name, value in (head.get("eager_overhead_per_step_s") or {}).items():
+        lines.append(f"  eager overhead per step, {name}: {value * 1e6:.0f} us")
+    if "cast_overhead_median" in head:
+        lo, hi = head["cast_overhead_range"]
+        lines.append(f"  float64 cast overhead: median {head['cast_overhead_median']:+.1%} (range {lo:+.1%} to "
+                     f"{hi:+.1%}; {head['cast_overhead_significant']} of {head['cast_overhead_compared']} "
+                     f"configurations significant)")
+    if "modes_epoch_s" in head:
+        at = head["modes_at"]
+        floor = head.get("modes_over_numpy_floor", {})
+        parts = [f"{m} {t * 1e3:.3g} ms" + (f" ({floor[m]:.1f}x NumPy)" if m in floor else "")
+                 for m, t in sorted(head["modes_epoch_s"].items(), key=lambda kv: -kv[1])]
+        lines.append(f"  epoch time at batch {at['batch_size']}, hidden {at['hidden']}, {at['dtype']}: "
+                     + ", ".join(parts))
+    for name, text in (head.get("crossover") or {}).items():
+        lines.append(f"  crossover {name}: {text}")
+    return "\n".join(lines) or "  (nothing to compare)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
