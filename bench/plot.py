@@ -273,8 +273,7 @@ def fig_cast_overhead(runs):
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["device"], r["mode"], r["threads"]), []).append(r)
-    keys = sorted(groups, key=lambda k: (k[0], _ordered([k[1]], MODE_ORDER)[0] and MODE_ORDER.index(k[1])
-                                         if k[1] in MODE_ORDER else 9, k[2]))
+    keys = sorted(groups, key=lambda k: (k[0], MODE_ORDER.index(k[1]) if k[1] in MODE_ORDER else 9, k[2]))
     configs = sorted({(r["batch_size"], r["hidden"]) for r in rows})
     fig, ax = plt.subplots(figsize=(3.5 + 0.12 * len(configs), 2.8), constrained_layout=True)
     width = 0.8 / len(keys)
@@ -339,6 +338,9 @@ def fig_mse(runs):
               & raw["config_id"].isin(set(run.ok["config_id"]))]
     if sel.empty:
         raise NothingToPlot("no raw rows at the chosen configuration")
+    # the same repeats (so the same initial weights) in every series, or the means would differ by seed
+    common = set.intersection(*(set(g["repeat"]) for _, g in sel.groupby("config_id")))
+    sel = sel[sel["repeat"].isin(common)]
     series = dict(list(sel.groupby(["device", "mode", "dtype", "threads"], sort=False)))
     keys = sorted(series, key=lambda k: (k[0], MODE_ORDER.index(k[1]) if k[1] in MODE_ORDER else 9,
                                          DTYPE_ORDER.index(k[2]) if k[2] in DTYPE_ORDER else 9, k[3]))
@@ -346,7 +348,7 @@ def fig_mse(runs):
     ref = series[ref_key].set_index(["repeat", "epoch"])["train_mse"]
     fig, (ax, dev) = plt.subplots(1, 2, figsize=(7.0, 2.9), constrained_layout=True,
                                   gridspec_kw={"width_ratios": [1.3, 1]})
-    colors = plt.get_cmap("tab10").colors
+    colors = plt.get_cmap("tab10" if len(keys) <= 10 else "tab20").colors
     last_epoch = int(sel["epoch"].max())
     for i, key in enumerate(keys):
         device, mode, dtype, threads = key
@@ -371,7 +373,7 @@ def fig_mse(runs):
     ax.set_xticks(range(1, last_epoch + 2))
     ax.set_xlabel("epoch (1 = warm-up epoch)")
     ax.set_ylabel("MSE (sample-weighted)")
-    ax.set_title(f"mean over {int(sel['repeat'].nunique())} repeats, band: min-max; *: test MSE")
+    ax.set_title(f"mean over the {len(common)} repeats all series have, band: min-max; *: test MSE")
     dev.set_yscale("log")
     dev.set_xticks(range(1, last_epoch + 2))
     dev.set_xlabel("epoch")

@@ -97,6 +97,22 @@ def test_tiny_sweep_end_to_end(tiny_run):
     assert "skipped" in proc.stdout and "no GPU visible" in proc.stdout and "summary.csv" in proc.stdout
 
 
+@pytest.mark.slow
+def test_tiny_sweep_measures_the_ceiling_and_draws_its_figures(tiny_run):
+    out, proc = tiny_run
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (peak,) = json.loads((out / "meta.json").read_text())["peak"]  # CPU float32 only: no GPU is visible
+    assert (peak["status"], peak["device"], peak["device_actual"], peak["dtype"], peak["n"], peak["threads"]) == (
+        "ok", "cpu", "cpu:0", "float32", 2048, 0)
+    assert len(peak["sample_times_s"]) == 5 and peak["gflops_best"] >= peak["gflops_median"] > 0
+    analysis = json.loads((out / "analysis.json").read_text())
+    assert analysis["peaks"] == [peak] and {r["peak_gflops"] for r in analysis["fraction_of_peak"]} == {
+        peak["gflops_best"]}
+    for stem in ("epoch_time", "throughput", "speedup_modes", "gflops", "modes", "mse"):
+        assert (out / "plots" / f"{stem}.png").stat().st_size > 10_000
+    assert "speedup_gpu_cpu: not drawn: no GPU trial measured" in proc.stderr
+
+
 FAULTY_WORKER = textwrap.dedent("""
     import os, signal, sys, time
     import bench.measure as m
@@ -141,7 +157,7 @@ def test_kill_and_resume_loses_nothing_and_duplicates_nothing(tmp_path):
     out = tmp_path / "r"
     args = ["--out", str(out), "--devices", "cpu", "--modes", "eager", "--batch-sizes", "8,16,32",
             "--hidden-sizes", "8,16", "--dtypes", "float32", "--epochs", "3", "--repeats", "3",
-            "--max-repeats", "3", "--n-train", "64", "--n-test", "16", "--quiet"]
+            "--max-repeats", "3", "--n-train", "64", "--n-test", "16", "--quiet", "--no-plots", "--peak-n", "0"]
     proc = subprocess.Popen([sys.executable, "-m", "bench.run", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     raw_path = out / "raw.csv"
@@ -157,7 +173,7 @@ def test_kill_and_resume_loses_nothing_and_duplicates_nothing(tmp_path):
     with open(raw_path, "a") as fh:
         fh.write("r,cpu-eager-float32-b8-h8-t0,cpu,cpu:0,eager,float32,8,8,0,")  # a torn last line
 
-    again = subprocess.run([sys.executable, "-m", "bench.run", "--resume", str(out), "--quiet"],
+    again = subprocess.run([sys.executable, "-m", "bench.run", "--resume", str(out), "--quiet", "--no-plots"],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     after = read_csv(raw_path)
@@ -176,6 +192,7 @@ def test_kill_and_resume_loses_nothing_and_duplicates_nothing(tmp_path):
     summary = read_csv(out / "summary.csv")
     assert len(summary) == 6 and {r["status"] for r in summary} == {"ok"}
     assert len(json.loads((out / "meta.json").read_text())["resumed_at"]) == 1
+    assert not (out / "plots").exists() and not (out / "analysis.json").exists()  # --no-plots
 
 
 def test_out_dir_with_a_run_refuses(tmp_path):

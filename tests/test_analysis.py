@@ -1,0 +1,177 @@
+"""bench.analysis against a run built to have known answers (tests/synthetic.py) and hand-worked cases."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from bench.analysis import (
+    RunError,
+    analyse,
+    cast_overhead,
+    crossover,
+    fingerprint_label,
+    fit_line,
+    fraction_of_peak,
+    load_run,
+    speedups,
+    step_cost_fits,
+    write_analysis,
+)
+from tests.synthetic import BATCHES, make_run
+
+
+@pytest.fixture(scope="module")
+def gpu_run(tmp_path_factory):
+    return load_run(make_run(tmp_path_factory.mktemp("synthetic") / "gpu-run"))
+
+
+@pytest.fixture(scope="module")
+def cpu_run(tmp_path_factory):
+    return load_run(make_run(tmp_path_factory.mktemp("synthetic") / "cpu-run", devices="cpu"))
+
+
+def _fit(run, **key):
+    (fit,) = [f for f in step_cost_fits(run) if all(f[k] == v for k, v in key.items())]
+    return fit
+
+
+@pytest.mark.parametrize(("device", "mode", "dtype", "hidden", "overhead", "per_sample"), [
+    ("cpu", "eager", "float32", 8, 1e-4, 1e-6),
+    ("cpu", "eager", "float32", 64, 1e-4, 2e-6),
+    ("cpu", "eager", "float64-cast", 8, 1.25e-4, 1.25e-6),  # the cast's 25% scales both terms
+    ("cpu", "graph", "float32", 8, 2.5e-5, 2.5e-7),  # graph: a quarter of eager
+    ("gpu", "eager", "float32", 64, 5e-4, 1e-8),
+])
+def test_fit_recovers_the_overhead_and_per_sample_cost(gpu_run, device, mode, dtype, hidden, overhead, per_sample):
+    fit = _fit(gpu_run, device=device, mode=mode, dtype=dtype, hidden=hidden, threads=0)
+    # the warm-up epochs (10x slower) are not in the samples, or these would be far off
+    assert fit["overhead_s"] == pytest.approx(overhead, rel=1e-6)
+    assert fit["per_sample_s"] == pytest.approx(per_sample, rel=1e-6)
+    assert fit["batches"] == list(BATCHES)
+    assert fit["rms_rel_residual"] < 1e-9 and fit["overhead_stderr_s"] < 1e-9 * overhead + 1e-15
+
+
+def test_fit_of_two_points_is_exact_and_has_no_error_estimate():
+    fit = fit_line([2, 6], [3.0, 5.0])  # 3 = a + 2c, 5 = a + 6c  ->  c = 0.5, a = 2
+    assert fit["overhead_s"] == pytest.approx(2.0) and fit["per_sample_s"] == pytest.approx(0.5)
+    assert fit["overhead_stderr_s"] is None and fit["per_sample_stderr_s"] is None
+    with pytest.raises(ValueError, match="two distinct batch sizes"):
+        fit_line([4, 4], [1.0, 1.1])
+
+
+def test_crossover_where_the_gpu_starts_to_win(gpu_run):
+    by_hidden = {c["hidden"]: c for c in analyse(gpu_run)["crossover"] if (c["mode"], c["dtype"]) ==
+                 ("eager", "float32")}
+    # (5e-4 - 1e-4) / (1e-6 - 1e-8) and (5e-4 - 1e-4) / (2e-6 - 1e-8)
+    assert by_hidden[8]["batch"] == pytest.approx(404.0404, rel=1e-5)
+    assert by_hidden[64]["batch"] == pytest.approx(201.005, rel=1e-5)
+    assert by_hidden[8]["kind"] == "gpu_wins_above" and by_hidden[8]["text"] == "GPU faster above batch 404"
+    # measured: at hidden 8 the CPU/GPU ratio is 0.23, 0.33, 0.71, 2.2 over batch 16..1024;
+    # at hidden 64 it is 0.26, 0.45, 1.22, 4.2
+    assert by_hidden[8]["measured_win_from"] == 1024
+    assert by_hidden[64]["measured_win_from"] == 256
+
+
+@pytest.mark.parametrize(("cpu", "gpu", "kind", "batch"), [
+    ((1.0, 1.0), (2.0, 0.5), "gpu_wins_above", 2.0),  # 1 + B = 2 + B/2 at B = 2
+    ((1.0, 1.0), (0.5, 0.5), "gpu_always", None),  # the lines cross at B = -1: outside the range
+    ((1.0, 1.0), (10.0, 0.9), "cpu_always", None),  # they cross at B = 90 > 16
+    ((2.0, 0.5), (1.0, 1.0), "gpu_wins_below", 2.0),  # a GPU with the lower overhead but a higher slope
+    ((1.0, 1.0), (2.0, 1.0), "cpu_always", None),  # parallel lines never cross
+])
+def test_crossover_hand_cases(cpu, gpu, kind, batch):
+    fit = lambda a, c: {"overhead_s": a, "per_sample_s": c, "batches": [1, 4, 16]}  # noqa: E731
+    res = crossover(fit(*cpu), fit(*gpu))
+    assert res["kind"] == kind and res["range"] == [1, 16]
+    assert res["batch"] == (pytest.approx(batch) if batch else None)
+    if batch is None:
+        assert res["text"].startswith("no crossover in range")
+
+
+def test_speedups_carry_bootstrap_intervals(gpu_run):
+    graph = [s for s in speedups(gpu_run, "mode", "eager") if s["candidate"] == "graph"]
+    assert len(graph) == 2 * 2 * len(BATCHES) * 2  # device x dtype x batch x hidden
+    for s in graph:
+        assert s["speedup"] == pytest.approx(4.0)
+        assert s["ci_low"] < 4.0 < s["ci_high"] and s["ci_high"] - s["ci_low"] < 0.2 and s["significant"]
+    numpy_ = [s for s in speedups(gpu_run, "mode", "eager") if s["candidate"] == "numpy"]
+    assert {s["device"] for s in numpy_} == {"cpu"} and all(s["speedup"] == pytest.approx(10.0) for s in numpy_)
+
+
+def test_gpu_vs_cpu_speedup_values(gpu_run):
+    (s,) = [s for s in speedups(gpu_run, "device", "cpu") if (s["mode"], s["dtype"], s["batch_size"], s["hidden"])
+            == ("eager", "float32", 1024, 8)]
+    assert s["speedup"] == pytest.approx((1e-4 + 1024e-6) / (5e-4 + 1024e-8))
+    assert s["reference_config_id"] == "cpu-eager-float32-b1024-h8-t0"
+
+
+def test_cast_overhead_is_25_percent_everywhere(gpu_run):
+    rows = cast_overhead(gpu_run)
+    assert len(rows) == 3 * len(BATCHES) * 2 + 2 * len(BATCHES) * 2  # CPU: 3 modes; GPU: eager, graph
+    for r in rows:
+        assert r["overhead"] == pytest.approx(0.25)
+        assert r["ci_low"] < 0.25 < r["ci_high"] and r["significant"]
+
+
+def test_fraction_of_the_measured_peak(gpu_run):
+    (row,) = [r for r in fraction_of_peak(gpu_run) if r["config_id"] == "cpu-eager-float32-b1024-h8-t0"]
+    # one step at batch 1024, 3 inputs, 8 hidden (bench/flops.py's convention, by hand):
+    # forward 49152 + 8192 + 8192 + 16384 + 1024, loss 3072,
+    # backward 2048 + 16384 + 1024 + 16384 + 8192 + 49152 + 8192, update 2 * (24 + 8 + 8 + 1)
+    step_flops = 82944 + 3072 + 101376 + 82
+    assert row["flops_per_step"] == step_flops
+    epoch_s = 4 * (1e-4 + 1024 * 1e-6)  # 4 steps
+    assert row["gflops"] == pytest.approx(4 * step_flops / epoch_s / 1e9)
+    assert row["peak_gflops"] == 100.0
+    assert row["fraction"] == pytest.approx(4 * step_flops / epoch_s / 1e9 / 100.0)
+
+
+def test_fraction_is_none_without_a_ceiling(gpu_run):
+    rows = [r for r in fraction_of_peak(gpu_run) if r["dtype"] == "float64"]
+    assert rows == []  # (no float64 trials in the synthetic run)
+    meta_less = gpu_run.__class__(path=gpu_run.path, meta={**gpu_run.meta, "peak": []}, summary=gpu_run.summary,
+                                  samples=gpu_run.samples, raw=gpu_run.raw)
+    assert all(r["peak_gflops"] is None and r["fraction"] is None for r in fraction_of_peak(meta_less))
+
+
+def test_headline_and_json_file(gpu_run):
+    path = write_analysis(gpu_run)
+    data = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in analysis.json"))
+    head = data["headline"]
+    assert head["eager_overhead_per_step_s"]["cpu-float32-h8-t0"] == pytest.approx(1e-4, rel=1e-6)
+    assert head["cast_overhead_median"] == pytest.approx(0.25)
+    assert head["cast_overhead_significant"] == head["cast_overhead_compared"] == len(data["cast_overhead"])
+    # no batch-4 configuration: the point with the most modes, smallest batch and hidden first
+    assert head["modes_at"] == {"batch_size": 16, "hidden": 8, "dtype": "float32"}
+    assert head["modes_over_numpy_floor"] == pytest.approx({"eager": 10.0, "graph": 2.5, "numpy": 1.0})
+    assert data["machine"] == "Synthetic x2, Synthetic GPU, TF 2.99.0"
+
+
+def test_cpu_only_run_has_no_gpu_numbers_but_everything_else(cpu_run):
+    data = analyse(cpu_run)
+    assert data["gpu_vs_cpu"] == [] and data["crossover"] == []
+    assert data["mode_vs_eager"] and data["cast_overhead"] and data["step_cost_fits"]
+
+
+def test_fingerprint_label_from_real_fields():
+    meta = {"host": {"cpu_model": "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz", "cpu_affinity": 8},
+            "tensorflow": {"tensorflow": "2.21.0", "nvidia_smi": [{"name": "NVIDIA H100 80GB HBM3"}]}}
+    assert fingerprint_label(meta) == "Intel Xeon Platinum 8375C x8, NVIDIA H100 80GB HBM3, TF 2.21.0"
+
+
+def test_not_a_run_directory(tmp_path):
+    with pytest.raises(RunError, match="not a run directory"):
+        load_run(tmp_path)
+    for module in ("bench.analysis", "bench.plot"):
+        proc = subprocess.run([sys.executable, "-m", module, str(tmp_path / "nope")], capture_output=True, text=True)
+        assert proc.returncode == 2, proc.stderr
+        assert "run_dir" in proc.stderr and "not a run directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_nan_free_when_a_trial_has_too_few_samples(tmp_path):
+    run = load_run(make_run(tmp_path / "one-repeat", devices="cpu", repeats=1))  # 3 samples: no median CI
+    data = analyse(run)
+    assert all(math.isfinite(s["speedup"]) for s in data["mode_vs_eager"])
