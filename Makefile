@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean
+.PHONY: run test bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m bench.run $(ARGS)
 
+# unit and end-to-end tests, then every benchmark case once, untimed, so the suite cannot rot
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest benchmarks --benchmark-disable -q
+
+# the pytest-benchmark suite, timed (see README: CI performance tracking)
+bench: $(STAMP)
+	$(PY) -m pytest benchmarks --benchmark-only $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -56,6 +56,57 @@ def loss_and_gradients(params: Params, x: np.ndarray, y: np.ndarray) -> tuple[fl
     return loss, grads
 
 
+class NumpyTrainer:
+    """The MLP in NumPy, in the config's compute dtype; `epoch(e)` trains one epoch (nothing is timed here).
+
+    `orders[e]` fixes epoch e's sample order. Without it, shuffling uses the tf.data algorithm with
+    NumPy's generator seeded by the epoch (same distribution of orders as TF, not the same orders).
+    """
+
+    def __init__(self, data: Data, config: TrainConfig, params: Params | None = None, *,
+                 orders: list[np.ndarray] | None = None) -> None:
+        self.data, self.config, self.orders = data, config, orders
+        self.compute = config.dtype.compute_dtype
+        if params is None:
+            params = init_params(data.n_features, config.hidden, 1, seed=config.seed)
+        self.w = params.astype(self.compute)
+        self.X = data.X_train.astype(config.dtype.data_dtype)
+        self.y = data.y_train.reshape(-1, 1).astype(config.dtype.data_dtype)  # (n, 1)
+        self.sse = 0.0
+        self.sum_batch_means = 0.0
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The sample order of an epoch."""
+        n, config = self.data.n_train, self.config
+        if self.orders is not None:
+            return self.orders[epoch]
+        if config.shuffle:
+            return buffered_shuffle_order(n, config.shuffle_buffer, np.random.default_rng(epoch))
+        return np.arange(n)
+
+    def epoch(self, epoch: int) -> float:
+        """Train one epoch (the shuffle included, as tf.data's is in the TF modes); returns the true MSE."""
+        n, B, lr, compute = self.data.n_train, self.config.batch_size, self.config.learning_rate, self.compute
+        order = self.order(epoch)
+        sse = 0.0
+        sum_batch_means = 0.0
+        for start in range(0, n, B):
+            idx = order[start : start + B]
+            # float64-cast: the batch is cast to the compute dtype here, every step
+            xb, yb = self.X[idx].astype(compute, copy=False), self.y[idx].astype(compute, copy=False)
+            loss, grads = loss_and_gradients(self.w, xb, yb)
+            for name in PARAM_NAMES:
+                getattr(self.w, name)[...] -= lr * getattr(grads, name)
+            sse += loss * len(idx)
+            sum_batch_means += loss
+        self.sse, self.sum_batch_means = sse, sum_batch_means
+        return sse / n
+
+    def test_predictions(self) -> np.ndarray:
+        """Predictions of the current weights on the test set, float64."""
+        return forward(self.w, self.data.X_test.astype(self.compute)).astype(np.float64)[:, 0]
+
+
 def train_numpy(
     data: Data,
     config: TrainConfig,
@@ -65,55 +116,26 @@ def train_numpy(
     clock: Clock = default_clock,
     sync: Sync = no_sync,
 ) -> TrainResult:
-    """Train with NumPy in the config's compute dtype; `orders[e]` fixes epoch e's sample order.
-
-    Without `orders`, shuffling uses the tf.data algorithm with NumPy's generator seeded by the
-    epoch (same distribution of orders as TF, not the same orders).
-    """
-    compute = config.dtype.compute_dtype
-    data_dtype = config.dtype.data_dtype
-    if params is None:
-        params = init_params(data.n_features, config.hidden, 1, seed=config.seed)
-    w = params.astype(compute)
-    X = data.X_train.astype(data_dtype)
-    y = data.y_train.reshape(-1, 1).astype(data_dtype)  # (n, 1)
-    n, B, lr = data.n_train, config.batch_size, config.learning_rate
-
+    """Train with NumPy (see NumpyTrainer), timing each epoch."""
+    trainer = NumpyTrainer(data, config, params, orders=orders)
+    n = data.n_train
     times, mses, article = [], [], []
     for epoch in range(config.epochs):
         t0 = stamp(clock, sync)
-        if orders is not None:
-            order = orders[epoch]
-        elif config.shuffle:
-            order = buffered_shuffle_order(n, config.shuffle_buffer, np.random.default_rng(epoch))
-        else:
-            order = np.arange(n)
-        sse = 0.0
-        sum_batch_means = 0.0
-        for start in range(0, n, B):
-            idx = order[start : start + B]
-            # float64-cast: the batch is cast to the compute dtype here, every step
-            xb, yb = X[idx].astype(compute, copy=False), y[idx].astype(compute, copy=False)
-            loss, grads = loss_and_gradients(w, xb, yb)
-            for name in PARAM_NAMES:
-                getattr(w, name)[...] -= lr * getattr(grads, name)
-            sse += loss * len(idx)
-            sum_batch_means += loss
+        trainer.epoch(epoch)
         t1 = stamp(clock, sync)
         times.append((t1 - t0) / NS_PER_S)
-        mses.append(sse / n)
-        article.append(sum_batch_means / n)
-
-    pred = forward(w, data.X_test.astype(compute)).astype(np.float64)[:, 0]
-    sq = (pred - data.y_test) ** 2
+        mses.append(trainer.sse / n)
+        article.append(trainer.sum_batch_means / n)
+    sq = (trainer.test_predictions() - data.y_test) ** 2
     return TrainResult(
         epoch_times_s=tuple(times),
         train_mse=tuple(mses),
         test_mse=float(sq.mean()),
-        params=w.astype("float64"),
+        params=trainer.w.astype("float64"),
         device="cpu:0",
         article_train_metric=tuple(article),
-        article_test_metric=article_test_metric(sq, B, data.n_train),
+        article_test_metric=article_test_metric(sq, config.batch_size, n),
     )
 
 

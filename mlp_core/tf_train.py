@@ -81,6 +81,83 @@ def shuffle_orders(n: int, buffer_size: int, epochs: int) -> list[np.ndarray]:
         ]
 
 
+class TFTrainer:
+    """The MLP set up for training on one device: data on the host, weights on the device, the step
+    (traced or not) for the config's execution mode. `epoch(e)` trains one epoch; nothing is timed here.
+
+    Placement is hard unless `config.soft_placement`: a missing device raises
+    DeviceUnavailableError, and `finish()` raises PlacementError when the results are not on the
+    requested device.
+    """
+
+    def __init__(self, data: Data, config: TrainConfig, params: Params | None = None, *, device_index: int = 0):
+        if config.mode is ExecMode.NUMPY:
+            raise ValueError("mode 'numpy' is trained by mlp_core.reference.NumpyTrainer")
+        if params is None:
+            params = init_params(data.n_features, config.hidden, 1, seed=config.seed)
+        if config.soft_placement:  # the article's tf.device('gpu:0'): no check, TF may fall back
+            self.device = f"/{config.device.value.upper()}:{device_index}"
+        else:
+            self.device = tf_device_name(config.device, device_index)
+        self.data, self.config = data, config
+        self.compute = tf.as_dtype(config.dtype.compute_dtype)
+        with self._placement():
+            with tf.device(HOST):  # converted once, outside any timed region
+                self.X = tf.constant(data.X_train.astype(config.dtype.data_dtype))  # (n, I)
+                self.y = tf.constant(data.y_train.reshape(-1, 1).astype(config.dtype.data_dtype))  # (n, 1)
+            with tf.device(self.device):
+                self.variables = [tf.Variable(a.astype(config.dtype.compute_dtype), name=nm)
+                                  for nm, a in zip(PARAM_NAMES, params.arrays())]
+                self.sse = tf.Variable(tf.zeros((), self.compute), trainable=False, name="sse")
+                self.batch_means = tf.Variable(tf.zeros((), self.compute), trainable=False, name="sum_batch_means")
+        n_batches = math.ceil(data.n_train / config.batch_size)
+        self.runner = _epoch_runner(config, self.variables, self.sse, self.batch_means, self.device,
+                                    n_batches=n_batches)
+        self.last_loss: tf.Tensor | None = None
+
+    def _placement(self):
+        return hard_placement(not self.config.soft_placement)
+
+    def dataset(self, epoch: int) -> tf.data.Dataset:
+        """The article's pipeline: slices, shuffle(buffer, seed=epoch), batch; on the host."""
+        with tf.device(HOST):
+            ds = tf.data.Dataset.from_tensor_slices((self.X, self.y))
+            if self.config.shuffle:
+                ds = ds.shuffle(self.config.shuffle_buffer, seed=epoch)
+            return ds.batch(self.config.batch_size)
+
+    def reset_epoch_sums(self) -> None:
+        """Zero the running loss sums (done outside the timed region)."""
+        with self._placement():
+            self.sse.assign(tf.zeros((), self.compute))
+            self.batch_means.assign(tf.zeros((), self.compute))
+
+    def epoch(self, epoch: int) -> tf.Tensor:
+        """Train one epoch (ops queued, not synced); returns the last batch loss."""
+        with self._placement():
+            self.last_loss = self.runner(self.dataset(epoch))
+        return self.last_loss
+
+    def epoch_mse(self) -> tuple[float, float]:
+        """(true MSE, the article's metric) of the epoch just trained; reads from the device."""
+        n = self.data.n_train
+        return float(self.sse.numpy()) / n, float(self.batch_means.numpy()) / n
+
+    def finish(self) -> tuple[str, np.ndarray]:
+        """(device the results really live on, test-set predictions); PlacementError if not the requested one."""
+        with self._placement(), tf.device(self.device):
+            W_xh, b_h, W_hy, b_y = self.variables
+            X_test = tf.cast(tf.constant(self.data.X_test), self.compute)
+            pred = tf.matmul(tf.nn.relu(tf.matmul(X_test, W_xh) + b_h), W_hy) + b_y  # (n_test, 1)
+        extra = [self.last_loss] if self.last_loss is not None else []
+        actual = check_placement(canonical(self.device), *self.variables, *extra, pred)
+        return actual, pred.numpy().astype(np.float64)[:, 0]
+
+    def params(self) -> Params:
+        """Current weights, float64 copies."""
+        return Params(**{nm: v.numpy().astype(np.float64) for nm, v in zip(PARAM_NAMES, self.variables)})
+
+
 def train_tf(
     data: Data,
     config: TrainConfig,
@@ -90,70 +167,33 @@ def train_tf(
     sync: Sync = tf_sync,
     device_index: int = 0,
 ) -> TrainResult:
-    """Train with TensorFlow in the config's execution mode on the config's device.
+    """Train with TensorFlow in the config's execution mode on the config's device, timing each epoch.
 
-    Placement is hard unless `config.soft_placement`: a missing device raises
-    DeviceUnavailableError, and results whose tensors are not on the requested device raise
-    PlacementError instead of being returned.
+    Each epoch is timed from a synced clock read to a synced clock read; resetting the loss sums
+    before and reading them after stay outside.
     """
-    if config.mode is ExecMode.NUMPY:
-        raise ValueError("mode 'numpy' is trained by mlp_core.reference.train_numpy")
-    if params is None:
-        params = init_params(data.n_features, config.hidden, 1, seed=config.seed)
-    if config.soft_placement:  # the article's tf.device('gpu:0'): no check, TF may fall back
-        device = f"/{config.device.value.upper()}:{device_index}"
-    else:
-        device = tf_device_name(config.device, device_index)
-    compute = tf.as_dtype(config.dtype.compute_dtype)
-    n = data.n_train
-
-    with hard_placement(not config.soft_placement):
-        with tf.device(HOST):  # converted once, outside the timed region
-            X = tf.constant(data.X_train.astype(config.dtype.data_dtype))  # (n, I)
-            y = tf.constant(data.y_train.reshape(-1, 1).astype(config.dtype.data_dtype))  # (n, 1)
-        with tf.device(device):
-            variables = [tf.Variable(a.astype(config.dtype.compute_dtype), name=nm)
-                         for nm, a in zip(PARAM_NAMES, params.arrays())]
-            sse = tf.Variable(tf.zeros((), compute), trainable=False, name="sse")
-            batch_means = tf.Variable(tf.zeros((), compute), trainable=False, name="sum_batch_means")
-
-        def make_dataset(epoch: int) -> tf.data.Dataset:
-            with tf.device(HOST):
-                ds = tf.data.Dataset.from_tensor_slices((X, y))
-                if config.shuffle:
-                    ds = ds.shuffle(config.shuffle_buffer, seed=epoch)
-                return ds.batch(config.batch_size)
-
-        n_batches = math.ceil(n / config.batch_size)
-        run_epoch = _epoch_runner(config, variables, sse, batch_means, device, n_batches=n_batches)
-        times, mses, article = [], [], []
-        last_loss = None
-        for epoch in range(config.epochs):
-            sse.assign(tf.zeros((), compute))
-            batch_means.assign(tf.zeros((), compute))
-            t0 = stamp(clock, sync)
-            last_loss = run_epoch(make_dataset(epoch))
-            t1 = stamp(clock, sync)
-            times.append((t1 - t0) / NS_PER_S)
-            mses.append(float(sse.numpy()) / n)  # host read after the clock: not timed
-            article.append(float(batch_means.numpy()) / n)
-
-        with tf.device(device):
-            W_xh, b_h, W_hy, b_y = variables
-            X_test = tf.cast(tf.constant(data.X_test), compute)
-            pred = tf.matmul(tf.nn.relu(tf.matmul(X_test, W_xh) + b_h), W_hy) + b_y  # (n_test, 1)
-        actual = check_placement(canonical(device), *variables, last_loss, pred)
-
-    sq = (pred.numpy().astype(np.float64)[:, 0] - data.y_test) ** 2
+    trainer = TFTrainer(data, config, params, device_index=device_index)
+    times, mses, article = [], [], []
+    for epoch in range(config.epochs):
+        trainer.reset_epoch_sums()
+        t0 = stamp(clock, sync)
+        trainer.epoch(epoch)
+        t1 = stamp(clock, sync)
+        times.append((t1 - t0) / NS_PER_S)
+        mse, metric = trainer.epoch_mse()  # host read after the clock: not timed
+        mses.append(mse)
+        article.append(metric)
+    actual, pred = trainer.finish()
+    sq = (pred - data.y_test) ** 2
     is_article = config.mode is ExecMode.ARTICLE
     return TrainResult(
         epoch_times_s=tuple(times),
         train_mse=tuple(mses),
         test_mse=float(sq.mean()),
-        params=Params(**{nm: v.numpy().astype(np.float64) for nm, v in zip(PARAM_NAMES, variables)}),
+        params=trainer.params(),
         device=actual,
         article_train_metric=tuple(article) if is_article else None,
-        article_test_metric=article_test_metric(sq, config.batch_size, n) if is_article else None,
+        article_test_metric=article_test_metric(sq, config.batch_size, data.n_train) if is_article else None,
     )
 
 
