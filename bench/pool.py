@@ -23,14 +23,17 @@ class WorkerProcess:
     """One `bench.worker` process for one thread setting; stderr goes to a log file."""
 
     def __init__(self, threads: int, log_path: Path, *, cmd: tuple[str, ...] = WORKER_CMD,
-                 startup_timeout_s: float = 300.0) -> None:
+                 tree: Path | None = None, startup_timeout_s: float = 300.0) -> None:
+        """`tree`: run the worker from another checkout (its directory first on sys.path)."""
         self.threads = threads
         self.log_path = Path(log_path)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if tree is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([*cmd, "--threads", str(threads)], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=log, env=env)
+                                         stdout=subprocess.PIPE, stderr=log, env=env, cwd=tree)
         self._buffer = b""
         self.hello = self._receive(startup_timeout_s, what="starting")
 

@@ -76,9 +76,13 @@ class Sweep:
     """One run directory being filled."""
 
     def __init__(self, spec: SweepSpec, run_dir: Path, *, argv: list[str], resume: bool = False,
-                 worker_cmd: tuple[str, ...] = WORKER_CMD, progress: bool = True) -> None:
+                 worker_cmd: tuple[str, ...] = WORKER_CMD, worker_tree: Path | None = None,
+                 progress: bool = True) -> None:
+        """`worker_tree`: a checkout whose bench/mlp_core the workers run (A/B runs); default: this one."""
         self.spec, self.run_dir, self.argv = spec, Path(run_dir), argv
         self.resume, self.worker_cmd, self.progress = resume, worker_cmd, progress
+        self.worker_tree = Path(worker_tree).resolve() if worker_tree else None
+        self.rows: list[dict[str, Any]] = []
         self.workers: dict[int, WorkerProcess] = {}
         self.worker_starts = 0
         self.visible: list[str] | None = None  # devices TF sees, from the first worker's hello
@@ -101,7 +105,7 @@ class Sweep:
                 "order_seed": random.randrange(2**32),
                 "started_at": now_utc(),
                 "finished_at": None,
-                "git": git_commit(),
+                "git": git_commit(self.worker_tree),
                 "host": host_facts(),
                 "tensorflow": None,
             }
@@ -133,12 +137,17 @@ class Sweep:
         trial = {**state.trial.to_dict(), "config_id": state.trial.config_id}
         self.raw.write(results.repeat_rows(self.run_dir.name, trial, repeat, self.spec.seed + repeat, res, now_utc()))
 
+    def save_meta(self) -> None:
+        """Write meta.json now."""
+        results.write_json(self.run_dir / results.META, self.meta)
+
     # ---- workers -----------------------------------------------------------------------------
     def _worker(self, threads: int) -> WorkerProcess:
         worker = self.workers.get(threads)
         if worker is None or worker.proc.poll() is not None:
             self.worker_starts += 1
-            worker = WorkerProcess(threads, self.run_dir / f"worker-t{threads}.log", cmd=self.worker_cmd)
+            worker = WorkerProcess(threads, self.run_dir / f"worker-t{threads}.log", cmd=self.worker_cmd,
+                                   tree=self.worker_tree)
             self.workers[threads] = worker
             if self.visible is None:
                 self.visible = worker.hello["devices"]
@@ -179,37 +188,49 @@ class Sweep:
     # ---- the loop ----------------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
         """Measure every unfinished trial; return the summary rows in canonical order."""
+        with self.session() as states:
+            pending = [s for s in states.values() if s.status is None]
+            random.Random(self.meta["order_seed"]).shuffle(pending)  # drift spreads over every axis
+            with self.progress_bar(pending) as bar:
+                while pending:
+                    for state in list(pending):
+                        if self.step(state, bar):
+                            pending.remove(state)
+        return self.rows
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[dict[str, TrialState]]:
+        """Lock the run directory, open its files, yield the trial states; on a clean exit write the
+        summary in canonical order (self.rows) and the finish time. Workers are closed either way."""
         with locked(self.run_dir):
             states = self._start_files()
             try:
-                self._loop(states)
+                yield states
             finally:
                 for worker in self.workers.values():
                     worker.close()
                 self.raw.close()
                 self.summary.close()
-            rows = self._final_summary(states)
+            self.rows = self._final_summary(states)
             self.meta["finished_at"] = now_utc()
             self.meta["worker_starts"] = self.meta.get("worker_starts", 0) + self.worker_starts
             results.write_json(self.run_dir / results.META, self.meta)
-        return rows
 
-    def _loop(self, states: dict[str, TrialState]) -> None:
-        pending = [s for s in states.values() if s.status is None]
-        random.Random(self.meta["order_seed"]).shuffle(pending)  # drift spreads over every axis
-        spec = self.spec
-        bar = tqdm(total=sum(max(spec.min_repeats - len(s.repeats), 1) for s in pending), unit="repeat",
-                   disable=None if self.progress else True, dynamic_ncols=True)
-        with bar:
-            while pending:
-                for state in list(pending):
-                    self._one_repeat(state, bar)
-                    if state.status is not None:
-                        pending.remove(state)
-                        self.summary.write([self._summary_row(state)])
-                    elif len(state.repeats) >= spec.min_repeats:
-                        bar.total += 1  # an adaptive extra repeat
-                    bar.update(1)
+    def progress_bar(self, pending: list[TrialState]) -> tqdm:
+        """A bar counting repeats: the minimum to do, grown as adaptive repeats are added."""
+        total = sum(max(self.spec.min_repeats - len(s.repeats), 1) for s in pending)
+        return tqdm(total=total, unit="repeat", disable=None if self.progress else True, dynamic_ncols=True)
+
+    def step(self, state: TrialState, bar: tqdm) -> bool:
+        """One repeat of one trial, its rows on disk; True when the trial has finished (summary row written)."""
+        self._one_repeat(state, bar)
+        bar.update(1)
+        if state.status is not None:
+            self.summary.write([self._summary_row(state)])
+            return True
+        if len(state.repeats) >= self.spec.min_repeats:
+            bar.total += 1  # an adaptive extra repeat
+        return False
 
     def _one_repeat(self, state: TrialState, bar: tqdm) -> None:
         t, spec = state.trial, self.spec

@@ -1,0 +1,119 @@
+"""`python -m bench.ab --baseline-tree DIR --out OUT [sweep flags]`: A/B timing on one shared machine.
+
+Measures the baseline checkout (DIR, e.g. a `git worktree` of the base commit) and the candidate
+(this checkout, or --candidate-tree) in the same job, interleaved repeat by repeat in ABBA order
+(A B, then B A, ...), so that machine drift lands on both sides alike and repeat r of one side
+can be compared with repeat r of the other (bench.compare's paired test). Each side has its own
+persistent workers running its own code. Every trial gets exactly --repeats repeats on both sides
+(no adaptive stopping: the two samples stay the same size). Writes OUT/baseline and OUT/candidate
+(ordinary run directories), then runs `bench.compare` on them and exits with its status
+(0 no regression, 1 regression, 2 bad input). scripts/ab.sh does the git plumbing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import uuid
+from pathlib import Path
+
+from bench.spec import PRESETS, SPEC_KEYS, SpecError, build_spec, load_toml
+
+DEFAULT_REPEATS = 10
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: the A/B options plus the sweep's matrix and workload flags."""
+    from bench.run import parser as run_parser
+
+    p = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--baseline-tree", required=True, metavar="DIR", help="checkout of the baseline (A)")
+    p.add_argument("--candidate-tree", metavar="DIR", help="checkout of the candidate (B); default: this one")
+    p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/baseline and DIR/candidate")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="base sweep (default: quick)")
+    p.add_argument("--config", metavar="TOML", help="sweep file, as for bench.run")
+    p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, help="repeats per trial and side (default 10)")
+    p.add_argument("--threshold", default="0.10", help="passed to bench.compare (default 0.10)")
+    p.add_argument("--alpha", default="0.05", help="passed to bench.compare (default 0.05)")
+    p.add_argument("--markdown", metavar="FILE", help="passed to bench.compare")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    skip = {"--preset", "--config", "--repeats", "--max-repeats", "--target-ci", "--trial-budget", "--out",
+            "--resume", "--quiet", "--no-plots", "-h"}
+    for action in run_parser()._actions:
+        if action.option_strings and action.option_strings[0] not in skip:
+            p.add_argument(*action.option_strings, dest=action.dest, help=action.help)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, measure A and B interleaved, compare."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv)
+    out = Path(args.out)
+    try:
+        trees = [Path(args.baseline_tree), Path(args.candidate_tree or Path(__file__).resolve().parent.parent)]
+        for name, tree in zip(("baseline_tree", "candidate_tree"), trees):
+            if not (tree / "bench" / "worker.py").is_file():
+                raise SpecError(name, str(tree), "not a checkout of this project (no bench/worker.py)")
+        if args.repeats < 2:
+            raise SpecError("repeats", args.repeats, "need at least 2 per side")
+        layers = [{"preset": args.preset}]
+        if args.config:
+            layers.append(load_toml(args.config))
+        flags = {k: getattr(args, k, None) for k in SPEC_KEYS}
+        flags.update(min_repeats=args.repeats, max_repeats=args.repeats)
+        if flags.get("peak_n") is None:
+            flags["peak_n"] = 0  # a comparison needs no matmul ceiling (and older baselines cannot measure one)
+        layers.append(flags)
+        spec = build_spec(*layers)
+        for side in ("baseline", "candidate"):
+            if (out / side / "meta.json").exists():
+                raise SpecError("out", str(out / side), "already holds a run")
+    except SpecError as exc:
+        print(f"python -m bench.ab: error: {exc}", file=sys.stderr)
+        return 2
+
+    from bench.sweep import Sweep
+
+    sweeps = [Sweep(spec, out / side, argv=["python -m bench.ab", *argv], worker_tree=tree, progress=not args.quiet)
+              for side, tree in zip(("baseline", "candidate"), trees)]
+    for sweep in sweeps:
+        sweep.run_dir.mkdir(parents=True, exist_ok=True)
+    print(f"A/B: baseline {trees[0]} -> {out / 'baseline'}, candidate {trees[1]} -> {out / 'candidate'}",
+          file=sys.stderr)
+    interleave(sweeps[0], sweeps[1])
+    from bench.compare import main as compare_main
+
+    cmp_args = [str(out / "baseline"), str(out / "candidate"), "--threshold", args.threshold, "--alpha", args.alpha]
+    if args.markdown:
+        cmp_args += ["--markdown", args.markdown]
+    return compare_main(cmp_args)
+
+
+def interleave(a, b) -> None:
+    """Run two sweeps of the same spec repeat by repeat: A B for even rounds, B A for odd (ABBA)."""
+    with a.session() as states_a, b.session() as states_b:
+        pair_id = uuid.uuid4().hex
+        for sweep, side in ((a, "baseline"), (b, "candidate")):
+            sweep.meta["ab"] = {"id": pair_id, "side": side}  # bench.compare pairs repeat r of both sides
+            sweep.save_meta()
+        ids = [cid for cid in states_a if states_a[cid].status is None]
+        random.Random(a.meta["order_seed"]).shuffle(ids)
+        pending = {cid: [(a, states_a[cid]), (b, states_b[cid])] for cid in ids}
+        with a.progress_bar([states_a[c] for c in ids] + [states_b[c] for c in ids]) as bar:
+            round_no = 0
+            while pending:
+                for cid in list(pending):
+                    sides = pending[cid] if round_no % 2 == 0 else pending[cid][::-1]
+                    for sweep, state in list(sides):
+                        if sweep.step(state, bar):
+                            pending[cid] = [(s, st) for s, st in pending[cid] if st is not state]
+                    if not pending[cid]:
+                        del pending[cid]
+                round_no += 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""`python -m bench.compare BASELINE CANDIDATE`: did the candidate make training slower?
+
+BASELINE and CANDIDATE are run directories of `python -m bench.run` / `python -m bench.ab`, or
+pytest-benchmark JSON files saved with --benchmark-save-data (the raw rounds are needed).
+
+The unit of replication is the repeat (a fresh trainer, a different moment), not the epoch: epochs
+of one repeat share the machine's state of that moment and are not independent, so a test on
+pooled epochs would be overconfident. Per configuration ok in both, with the median epoch time of
+each repeat as one value:
+
+  paired (an A/B run of bench.ab, whose repeat r of both sides ran back to back): the ratio is the
+    geometric mean of the per-repeat ratios candidate/baseline, tested with a one-sample t-test
+    on their logs (scipy.stats.ttest_1samp); machine drift cancels within each pair;
+  unpaired (two separate runs, or pytest-benchmark files, where each round is a value): the ratio
+    of the geometric means, tested with Welch's t-test on the logs (scipy.stats.ttest_ind).
+
+The ratio's 95% interval is the test's confidence interval, exponentiated. The p-values of all
+configurations are adjusted together (Benjamini-Hochberg, scipy.stats.false_discovery_control):
+when nothing changed, the chance of any false alarm stays at alpha. Verdicts:
+
+  slower  ratio > 1 + threshold and adjusted p < alpha   (a regression: exit status 1)
+  faster  ratio < 1 / (1 + threshold) and adjusted p < alpha
+  same    otherwise: within the threshold, or not distinguishable from noise
+
+Runs whose machines differ in CPU model, GPU or TensorFlow version are refused (exit 2) unless
+--allow-different-machines. Exit status: 0 no regression, 1 regression, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FINGERPRINT_FIELDS = ("cpu_model", "gpu", "tensorflow")
+DEFAULT_THRESHOLD = 0.10
+DEFAULT_ALPHA = 0.05
+
+
+class CompareError(ValueError):
+    """Bad input: the message names the field and the value."""
+
+
+@dataclass
+class Measured:
+    """Per configuration, one value per repeat (run dirs) or round (pytest-benchmark), and provenance."""
+
+    source: str
+    units: dict[str, dict[int, float]]  # config -> {repeat index: median epoch time (s)}
+    fingerprint: dict[str, str]
+    commit: str | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # config -> why it has no samples
+    ab_id: str | None = None  # both sides of one bench.ab run share it: their repeats are paired
+
+
+def load(path: str | Path) -> Measured:
+    """A run directory or a pytest-benchmark JSON file."""
+    path = Path(path)
+    if path.is_dir():
+        return _load_run_dir(path)
+    if path.is_file() and path.suffix == ".json":
+        return _load_pytest_benchmark(path)
+    raise CompareError(f"input: {str(path)!r}: neither a run directory nor a pytest-benchmark .json file")
+
+
+def _load_run_dir(path: Path) -> Measured:
+    from bench.analysis import RunError, load_run
+
+    try:
+        run = load_run(path)
+    except RunError as exc:
+        raise CompareError(str(exc)) from None
+    meta = run.meta
+    tf_facts = meta.get("tensorflow") or {}
+    gpus = [g.get("name", "") for g in tf_facts.get("nvidia_smi") or []] or [
+        g.get("device_name") or g.get("name", "") for g in tf_facts.get("gpus") or []]
+    fingerprint = {"cpu_model": str((meta.get("host") or {}).get("cpu_model")), "gpu": ", ".join(gpus) or "none",
+                   "tensorflow": str(tf_facts.get("tensorflow"))}
+    ok = set(run.ok["config_id"])
+    kept = run.raw[(run.raw["is_warmup"] == 0) & run.raw["config_id"].isin(ok)]
+    units = {cid: {int(r): float(t) for r, t in g.groupby("repeat")["epoch_time_s"].median().items()}
+             for cid, g in kept.groupby("config_id", sort=False)}
+    skipped = {r["config_id"]: f"{r['status']}: {r['reason']}" for _, r in run.summary.iterrows()
+               if r["config_id"] not in ok}
+    return Measured(str(path), units, fingerprint, (meta.get("git") or {}).get("commit"), skipped,
+                    (meta.get("ab") or {}).get("id"))
+
+
+def _load_pytest_benchmark(path: Path) -> Measured:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CompareError(f"input: {str(path)!r}: not readable JSON ({exc})") from None
+    if not isinstance(data, dict) or "benchmarks" not in data:
+        raise CompareError(f"input: {str(path)!r}: no 'benchmarks' list: not a pytest-benchmark file")
+    machine = data.get("machine_info") or {}
+    cpu = machine.get("cpu_model") or (machine.get("cpu") or {}).get("brand_raw")
+    fingerprint = {"cpu_model": str(cpu), "gpu": ", ".join(machine.get("gpus") or []) or "none",
+                   "tensorflow": str(machine.get("tensorflow"))}
+    units = {}
+    for bench in data["benchmarks"]:
+        raw = (bench.get("stats") or {}).get("data")
+        if not raw:
+            raise CompareError(f"stats.data: missing in {bench.get('fullname', bench.get('name'))!r} of "
+                               f"{str(path)!r}: save with --benchmark-save-data (the raw rounds are needed)")
+        units[bench.get("fullname") or bench["name"]] = dict(enumerate(float(x) for x in raw))
+    return Measured(str(path), units, fingerprint, (data.get("commit_info") or {}).get("id"))
+
+
+def check_machines(a: Measured, b: Measured) -> list[str]:
+    """The fingerprint fields that differ, as 'field: baseline != candidate'."""
+    return [f"{k}: {a.fingerprint.get(k)!r} != {b.fingerprint.get(k)!r}" for k in FINGERPRINT_FIELDS
+            if a.fingerprint.get(k) != b.fingerprint.get(k)]
+
+
+def paired(a: Measured, b: Measured) -> bool:
+    """Whether the two sides are one bench.ab run (repeat r of each ran back to back)."""
+    return a.ab_id is not None and a.ab_id == b.ab_id
+
+
+def compare(a: Measured, b: Measured, *, threshold: float = DEFAULT_THRESHOLD,
+            alpha: float = DEFAULT_ALPHA) -> list[dict[str, Any]]:
+    """One row per configuration measured in both: ratio, interval, p-values, verdict."""
+    from scipy import stats
+
+    is_paired = paired(a, b)
+    rows = []
+    for cid in (c for c in a.units if c in b.units):
+        ua, ub = a.units[cid], b.units[cid]
+        if is_paired:
+            common = sorted(set(ua) & set(ub))
+            diffs = np.log([ub[r] for r in common]) - np.log([ua[r] for r in common])
+            shift = float(np.mean(diffs)) if len(common) else math.nan
+            spread = float(np.ptp(diffs)) if len(common) else 0.0
+            enough = len(common) >= 2
+            test = functools.partial(stats.ttest_1samp, diffs, 0.0)
+        else:
+            x, y = np.log(list(ua.values())), np.log(list(ub.values()))
+            shift = float(np.mean(y) - np.mean(x))
+            spread = float(max(np.ptp(x), np.ptp(y)))
+            enough = len(x) >= 2 and len(y) >= 2
+            test = functools.partial(stats.ttest_ind, y, x, equal_var=False)
+        if not enough:  # too few repeats: no evidence either way
+            p, low, high = 1.0, math.nan, math.nan
+        elif spread == 0:  # no noise at all (synthetic or quantised data): the shift is exact
+            p, low, high = (0.0 if shift != 0 else 1.0), math.exp(shift), math.exp(shift)
+        else:
+            res = test()
+            ci = res.confidence_interval(confidence_level=1 - alpha)
+            p, low, high = float(res.pvalue), math.exp(ci.low), math.exp(ci.high)
+        rows.append({"config": cid, "paired": is_paired, "baseline_median_s": float(np.median(list(ua.values()))),
+                     "candidate_median_s": float(np.median(list(ub.values()))), "baseline_n": len(ua),
+                     "candidate_n": len(ub), "ratio": math.exp(shift), "ci_low": low, "ci_high": high, "p": p})
+    if rows:
+        adjusted = stats.false_discovery_control([r["p"] for r in rows], method="bh")
+        for r, p_adj in zip(rows, adjusted):
+            r["p_adjusted"] = float(p_adj)
+            r["verdict"] = verdict(r["ratio"], float(p_adj), threshold=threshold, alpha=alpha)
+    return rows
+
+
+def verdict(ratio: float, p_adjusted: float, *, threshold: float, alpha: float) -> str:
+    """'slower', 'faster' or 'same' (see the module docstring)."""
+    if p_adjusted < alpha and ratio > 1 + threshold:
+        return "slower"
+    if p_adjusted < alpha and ratio < 1 / (1 + threshold):
+        return "faster"
+    return "same"
+
+
+def _fmt_ms(s: float) -> str:
+    return f"{s * 1e3:.4g}"
+
+
+def table_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Rows formatted for the terminal and markdown tables."""
+    out = []
+    for r in rows:
+        ci = "" if math.isnan(r["ci_low"]) else f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+        out.append({"configuration": r["config"], "baseline ms": _fmt_ms(r["baseline_median_s"]),
+                    "candidate ms": _fmt_ms(r["candidate_median_s"]), "n": f"{r['baseline_n']}/{r['candidate_n']}",
+                    "ratio [95% CI]": f"{r['ratio']:.3f}{ci}",
+                    "p (BH)": f"{r['p_adjusted']:.2g}", "verdict": r["verdict"]})
+    return out
+
+
+def markdown(rows: Sequence[Mapping[str, Any]], a: Measured, b: Measured, *, threshold: float, alpha: float,
+             extra: Sequence[str] = ()) -> str:
+    """A pull-request comment."""
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("slower", "faster", "same")}
+    head = ("**Regression**" if counts["slower"] else "No regression") + (
+        f": {counts['slower']} slower, {counts['faster']} faster, {counts['same']} same "
+        f"of {len(rows)} configurations (threshold {threshold:.0%}, alpha {alpha} after Benjamini-Hochberg; "
+        f"{'paired A/B repeats' if rows and rows[0]['paired'] else 'unpaired runs'})")
+    lines = ["### Training-time comparison", "", head, "",
+             f"baseline: `{a.source}`" + (f" ({a.commit[:10]})" if a.commit else ""),
+             f"candidate: `{b.source}`" + (f" ({b.commit[:10]})" if b.commit else ""),
+             f"machine: {b.fingerprint['cpu_model']}, GPU {b.fingerprint['gpu']}, TF {b.fingerprint['tensorflow']}",
+             ""]
+    table = table_rows(sorted(rows, key=lambda r: ({"slower": 0, "faster": 1, "same": 2}[r["verdict"]], r["config"])))
+    if table:
+        cols = list(table[0])
+        lines.append("| " + " | ".join(cols) + " |")
+        lines.append("|" + "|".join("---" for _ in cols) + "|")
+        lines += ["| " + " | ".join(t[c] for c in cols) + " |" for t in table]
+    lines += [f"- {e}" for e in extra]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI."""
+    p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("baseline", metavar="BASELINE", help="run directory or pytest-benchmark JSON")
+    p.add_argument("candidate", metavar="CANDIDATE", help="run directory or pytest-benchmark JSON")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help="smallest relative change that counts (default 0.10 = 10%%)")
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="significance level (default 0.05)")
+    p.add_argument("--allow-different-machines", action="store_true",
+                   help="compare even when CPU model, GPU or TensorFlow version differ")
+    p.add_argument("--markdown", metavar="FILE", help="also write the result as markdown (a PR comment)")
+    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    args = p.parse_args(argv)
+    try:
+        if not 0 < args.threshold < 10:
+            raise CompareError(f"threshold: {args.threshold!r}: expected a relative change between 0 and 10")
+        if not 0 < args.alpha < 1:
+            raise CompareError(f"alpha: {args.alpha!r}: expected a probability between 0 and 1")
+        a, b = load(args.baseline), load(args.candidate)
+        differ = check_machines(a, b)
+        if differ and not args.allow_different_machines:
+            raise CompareError("machines differ (" + "; ".join(differ) + "); timings are not comparable "
+                               "(--allow-different-machines to compare anyway)")
+        rows = compare(a, b, threshold=args.threshold, alpha=args.alpha)
+        if not rows:
+            raise CompareError("configurations: no configuration is ok in both runs; nothing to compare")
+    except CompareError as exc:
+        print(f"python -m bench.compare: error: {exc}", file=sys.stderr)
+        return 2
+    import pandas as pd
+
+    only = sorted(set(a.units) ^ set(b.units))
+    extra = [f"not compared (measured on one side only): {', '.join(only)}"] if only else []
+    if differ:
+        extra.append("machines differ: " + "; ".join(differ))
+    print(pd.DataFrame(table_rows(rows)).to_string(index=False))
+    slower = [r["config"] for r in rows if r["verdict"] == "slower"]
+    faster = sum(r["verdict"] == "faster" for r in rows)
+    how = "paired A/B repeats" if rows[0]["paired"] else "unpaired runs"
+    print(f"\n{len(slower)} slower, {faster} faster, {len(rows) - len(slower) - faster} same of {len(rows)} "
+          f"(threshold {args.threshold:.0%}, alpha {args.alpha}, Benjamini-Hochberg; {how})")
+    for line in extra:
+        print(line)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(rows, a, b, threshold=args.threshold, alpha=args.alpha, extra=extra),
+                                       encoding="utf-8")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    return 1 if slower else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

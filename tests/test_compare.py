@@ -1,0 +1,199 @@
+"""The comparison gate: verdicts on runs with known answers, machine checks, inputs, and real A/B runs."""
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bench.compare import compare, load, main, verdict
+from tests.synthetic import make_run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("cmp") / "base", devices="cpu")
+
+
+def test_a_run_against_itself_is_the_same_everywhere(base, capsys):
+    rows = compare(load(base), load(base))
+    assert len(rows) == 3 * 2 * 4 * 2  # modes x dtypes x batches x hidden
+    assert {r["verdict"] for r in rows} == {"same"}
+    assert all(r["ratio"] == 1.0 and r["p_adjusted"] == 1.0 for r in rows)
+    assert main([str(base), str(base)]) == 0
+    assert "0 slower, 0 faster, 48 same of 48" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("factor", "expected"), [(1.15, "slower"), (1.05, "same"), (0.8, "faster")])
+def test_planted_change_in_the_graph_trials(tmp_path, base, factor, expected):
+    cand = make_run(tmp_path / "cand", devices="cpu", slowdown=lambda t: factor if t["mode"] == "graph" else 1.0)
+    rows = {r["config"]: r for r in compare(load(base), load(cand))}
+    for cid, r in rows.items():
+        want = expected if "-graph-" in cid else "same"
+        assert r["verdict"] == want, (cid, r)
+        if "-graph-" in cid:
+            assert r["ratio"] == pytest.approx(factor) and r["ci_low"] < factor < r["ci_high"]
+            assert r["baseline_n"] == r["candidate_n"] == 3  # the unit is the repeat, not the epoch
+    md = tmp_path / "comment.md"
+    status = main([str(base), str(cand), "--markdown", str(md), "--json", str(tmp_path / "rows.json")])
+    assert status == (1 if expected == "slower" else 0)
+    text = md.read_text()
+    assert text.startswith("### Training-time comparison") and "| configuration |" in text
+    assert ("**Regression**: 16 slower" in text) == (expected == "slower")
+    assert len(json.loads((tmp_path / "rows.json").read_text())) == 48
+
+
+def test_paired_ab_runs_use_the_per_repeat_ratios(tmp_path, base):
+    """Both sides of one bench.ab run: repeat r of each is a pair, and a shift as small as the
+    per-repeat noise is still found because the noise is shared within a pair."""
+    a = make_run(tmp_path / "a", devices="cpu")
+    b = make_run(tmp_path / "b", devices="cpu", slowdown=lambda t: 1.12 if t["mode"] == "graph" else 1.0)
+    for side, path in (("baseline", a), ("candidate", b)):
+        meta = json.loads((path / "meta.json").read_text())
+        meta["ab"] = {"id": "same-ab-run", "side": side}
+        (path / "meta.json").write_text(json.dumps(meta))
+    rows = {r["config"]: r for r in compare(load(a), load(b))}
+    assert all(r["paired"] for r in rows.values())
+    for cid, r in rows.items():
+        assert r["verdict"] == ("slower" if "-graph-" in cid else "same")
+        assert r["ratio"] == pytest.approx(1.12 if "-graph-" in cid else 1.0)
+
+
+def test_too_few_repeats_is_never_a_verdict(tmp_path):
+    a = make_run(tmp_path / "a", devices="cpu", repeats=1)
+    b = make_run(tmp_path / "b", devices="cpu", repeats=1, slowdown=lambda t: 2.0)
+    rows = compare(load(a), load(b))
+    assert {r["verdict"] for r in rows} == {"same"} and all(r["p"] == 1.0 for r in rows)
+
+
+def test_verdict_needs_size_and_significance():
+    assert verdict(1.5, 0.2, threshold=0.1, alpha=0.05) == "same"  # big but not significant
+    assert verdict(1.08, 1e-9, threshold=0.1, alpha=0.05) == "same"  # significant but under the threshold
+    assert verdict(1.11, 0.01, threshold=0.1, alpha=0.05) == "slower"
+    assert verdict(0.90, 0.01, threshold=0.1, alpha=0.05) == "faster"  # 1/0.90 = 1.11 > 1.1
+
+
+def test_different_machines_are_refused_unless_allowed(tmp_path, base, capsys):
+    other = make_run(tmp_path / "other", devices="cpu", cpu_model="Another CPU")
+    assert main([str(base), str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "cpu_model: 'Synthetic CPU @ 1.00GHz' != 'Another CPU'" in err and "Traceback" not in err
+    assert main([str(base), str(other), "--allow-different-machines"]) == 0
+
+
+def _pytest_benchmark_json(path, data=True, scale=1.0):
+    benches = [{"name": f"test_epoch[{c}]", "fullname": f"benchmarks/test_epoch.py::test_epoch[{c}]",
+                "stats": {"median": 0.01 * scale, **({"data": [0.01 * scale * f for f in (0.98, 1, 1.02) * 4]}
+                                                     if data else {})}}
+               for c in ("cpu-eager-float32-b32-h20", "cpu-numpy-float32-b32-h20")]
+    path.write_text(json.dumps({"machine_info": {"cpu": {"brand_raw": "X"}, "tensorflow": "2.21.0", "gpus": []},
+                                "commit_info": {"id": "abc"}, "benchmarks": benches}))
+    return path
+
+
+def test_pytest_benchmark_files(tmp_path, capsys):
+    a = _pytest_benchmark_json(tmp_path / "a.json")
+    b = _pytest_benchmark_json(tmp_path / "b.json", scale=1.3)
+    assert main([str(a), str(a)]) == 0
+    assert main([str(a), str(b)]) == 1
+    no_data = _pytest_benchmark_json(tmp_path / "c.json", data=False)
+    capsys.readouterr()
+    assert main([str(a), str(no_data)]) == 2
+    err = capsys.readouterr().err
+    assert "stats.data: missing" in err and "--benchmark-save-data" in err
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (["nowhere", "nowhere"], "input"), (["--threshold", "-1"], "threshold"), (["--alpha", "2"], "alpha")])
+def test_bad_input_exit_2(tmp_path, base, capsys, args, field):
+    argv = args if args[0] == "nowhere" else [str(base), str(base), *args]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith(f"python -m bench.compare: error: {field}: ")
+
+
+# ---- real runs: A/B interleaved through two checkouts --------------------------------------------
+PLANT = textwrap.dedent('''
+    # planted for the test: every NumPy epoch busy-waits 30% of its own duration more
+    import time as _time
+    _real_epoch = NumpyTrainer.epoch
+    def _slow_epoch(self, epoch):
+        t0 = _time.perf_counter()
+        out = _real_epoch(self, epoch)
+        end = _time.perf_counter() + 0.3 * (_time.perf_counter() - t0)
+        while _time.perf_counter() < end:
+            pass
+        return out
+    NumpyTrainer.epoch = _slow_epoch
+''')
+
+
+def _tree(dst: Path, plant: str = "") -> Path:
+    for pkg in ("bench", "mlp_core"):
+        shutil.copytree(ROOT / pkg, dst / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    if plant:
+        with open(dst / "mlp_core" / "reference.py", "a") as fh:
+            fh.write(plant)
+    return dst
+
+
+AB_ARGS = ["--devices", "cpu", "--modes", "numpy", "--dtypes", "float32", "--batch-sizes", "32", "--hidden-sizes",
+           "32", "--n-train", "2048", "--n-test", "16", "--epochs", "6", "--repeats", "6", "--quiet"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("plant", "status", "expected"), [("", 0, "same"), (PLANT, 1, "slower")])
+def test_ab_interleaved_real_runs(tmp_path, plant, status, expected):
+    baseline = _tree(tmp_path / "baseline-tree")
+    candidate = _tree(tmp_path / "candidate-tree", plant)
+    out = tmp_path / "ab"
+    proc = subprocess.run([sys.executable, "-m", "bench.ab", "--baseline-tree", str(baseline), "--candidate-tree",
+                           str(candidate), "--out", str(out), *AB_ARGS], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == status, proc.stdout + proc.stderr[-3000:]
+    lines = [ln for ln in proc.stdout.splitlines() if "cpu-numpy" in ln]
+    assert len(lines) == 1 and lines[0].split()[-1] == expected, proc.stdout
+    # both sides measured the trial the same number of times: 6 repeats x 6 epochs
+    for side in ("baseline", "candidate"):
+        assert (out / side / "summary.csv").read_text().count(",ok,") == 1
+        assert (out / side / "raw.csv").read_text().count("\n") == 1 + 6 * 6
+
+
+def test_interleave_runs_abba():
+    """The A/B loop alternates which side goes first, round by round, and stops each trial on its own."""
+    import contextlib
+
+    from bench.ab import interleave
+
+    calls = []
+
+    class FakeSweep:
+        def __init__(self, name, rounds):
+            self.name, self.meta = name, {"order_seed": 1}
+            self.states = {cid: {"cid": cid, "left": rounds} for cid in ("t1", "t2")}
+
+        @contextlib.contextmanager
+        def session(self):
+            yield {cid: type("S", (), {"status": None, "d": d})() for cid, d in self.states.items()}
+
+        @contextlib.contextmanager
+        def progress_bar(self, pending):
+            yield None
+
+        def save_meta(self):
+            calls.append((self.name, "meta:" + self.meta["ab"]["side"]))
+
+        def step(self, state, bar):
+            calls.append((self.name, state.d["cid"]))
+            state.d["left"] -= 1
+            return state.d["left"] == 0
+
+    a, b = FakeSweep("A", 3), FakeSweep("B", 3)
+    interleave(a, b)
+    assert calls[:2] == [("A", "meta:baseline"), ("B", "meta:candidate")]
+    assert a.meta["ab"]["id"] == b.meta["ab"]["id"]  # bench.compare pairs the two sides by this id
+    by_trial = {cid: [name for name, c in calls if c == cid] for cid in ("t1", "t2")}
+    assert by_trial == {"t1": list("ABBAAB"), "t2": list("ABBAAB")}

@@ -1,0 +1,66 @@
+"""History: append, change points (ruptures) on series with known steps, plots, github-action-benchmark export."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bench.history import HistoryError, append, change_points, detect, export, main, plot
+from tests.synthetic import make_run
+
+NOISE = np.array([1.00, 1.02, 0.98, 1.01, 0.99, 1.02, 0.985, 1.0, 1.015, 0.99])  # +-2%, deterministic
+
+
+def test_flat_noisy_series_has_no_change_point():
+    assert change_points(np.tile(NOISE, 2) * 0.05) == []
+
+
+def test_a_lasting_20_percent_step_is_found_where_it_starts():
+    y = np.concatenate([NOISE * 0.05, NOISE * 0.06])
+    assert change_points(y) == [10]
+
+
+def test_a_single_outlier_is_not_a_change():
+    y = np.tile(NOISE, 2) * 0.05
+    y[7] *= 1.5
+    assert change_points(y) == []
+
+
+def test_append_plot_detect(tmp_path, capsys):
+    history = tmp_path / "history.csv"
+    runs = []
+    for i in range(8):  # commits c0..c7; the graph trials get 25% slower from c4 on
+        factor = 1.25 if i >= 4 else 1.0
+        runs.append(make_run(tmp_path / f"run{i}", devices="cpu", commit=f"c{i}" + "0" * 39,
+                             slowdown=lambda t, f=factor, i=i: (f if t["mode"] == "graph" else 1.0) * NOISE[i]))
+        assert append(runs[-1], history) == 48
+    with pytest.raises(HistoryError, match="already in"):
+        append(runs[0], history)
+    found = detect(history)
+    assert all("-graph-" in c["config_id"] for c in found)  # 2 dtypes x 4 batches x 2 hidden graph trials
+    assert len(found) == 16 and all(c["index"] == 4 and c["commit"].startswith("c4") for c in found)
+    assert all(c["change"] == pytest.approx(0.25, abs=0.04) for c in found)
+    files = plot(history, tmp_path / "plots", configs=["cpu-graph-float32-b16-h8-t0", "cpu-eager-float32-b16-h8-t0"])
+    assert [f.suffix for f in files] == [".png", ".svg"] and all(f.stat().st_size > 10_000 for f in files)
+    assert main(["plot", "--history", str(history), "--out", str(tmp_path / "p2")]) == 0
+    assert "change point: cpu-graph-float32-b16-h8-t0 at c400000000: " in capsys.readouterr().out
+
+
+def test_export_for_github_action_benchmark(tmp_path, capsys):
+    run = make_run(tmp_path / "r", devices="cpu")
+    entries = export(run)
+    assert len(entries) == 48
+    e = {x["name"]: x for x in entries}["cpu-eager-float32-b16-h8-t0"]
+    # 256 steps of (1e-4 + 16e-6) s: the median epoch time of the synthetic run
+    assert e["unit"] == "s/epoch" and e["value"] == pytest.approx(256 * (1e-4 + 16e-6))
+    assert e["range"].startswith("± ") and "95% CI" in e["extra"] and set(e) == {"name", "unit", "value", "range",
+                                                                                "extra"}
+    assert main(["export", str(run), "--out", str(tmp_path / "bench.json")]) == 0
+    assert json.loads((tmp_path / "bench.json").read_text()) == entries
+
+
+def test_bad_input(tmp_path, capsys):
+    assert main(["append", str(tmp_path / "missing")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    assert main(["plot", "--history", str(tmp_path / "none.csv")]) == 2
+    assert "history: " in capsys.readouterr().err
