@@ -169,8 +169,6 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
     import matplotlib.colors as mcolors
     import numpy as np
 
-    if not pairs:
-        raise NothingToPlot(f"no pairs of ok trials for: {title}")
     panels: dict[tuple, list[dict]] = {}
     for p in pairs:
         panels.setdefault(tuple(p[k] for k in panel_keys), []).append(p)
@@ -217,45 +215,43 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
     return fig
 
 
-def fig_speedup_gpu_cpu(runs):
-    """GPU speed-up over the CPU, batch x hidden."""
+def _speedup_figure(runs, axis: str, reference: str, candidates, keys: list[str], title: str, label: str,
+                    name: Callable[[dict], str], empty: str):
+    """A heatmap figure of analysis.speedups(axis, reference); a panel per `keys` (and thread setting)."""
     from bench.analysis import speedups
 
     run = runs[0]
-    pairs = speedups(run, "device", "cpu")
+    pairs = speedups(run, axis, reference, candidates)
     if not pairs:
-        raise NothingToPlot("no GPU trial measured (the figure needs ok CPU and GPU trials of the same configuration)")
-    keys = ["mode", "dtype"] + (["threads"] if len({p["threads"] for p in pairs}) > 1 else [])
-    return _heatmaps(run, pairs, keys, "GPU speed-up over CPU: time(CPU) / time(GPU); blue: GPU faster",
-                     "speed-up (GPU over CPU)",
-                     lambda k: f"{k['mode']}, {k['dtype']}"
-                     + (f", CPU threads {k['threads']}" if "threads" in k else ""))
+        raise NothingToPlot(empty)
+    several = len({p["threads"] for p in pairs}) > 1
+    return _heatmaps(run, pairs, keys + (["threads"] if several else []), title, label,
+                     lambda k: name(k) + (f", threads {k['threads']}" if several else ""))
+
+
+def fig_speedup_gpu_cpu(runs):
+    """GPU speed-up over the CPU, batch x hidden (CPU thread setting in the title when several)."""
+    return _speedup_figure(runs, "device", "cpu", None, ["mode", "dtype"],
+                           "GPU speed-up over CPU: time(CPU) / time(GPU); blue: GPU faster", "speed-up (GPU over CPU)",
+                           lambda k: f"{k['mode']}, {k['dtype']}",
+                           "no GPU trial measured (the figure needs ok CPU and GPU trials of the same configuration)")
 
 
 def fig_speedup_modes(runs):
     """Speed-up of each execution mode over eager."""
-    from bench.analysis import speedups
-
-    run = runs[0]
-    pairs = speedups(run, "mode", "eager")
-    keys = ["device", "candidate", "dtype"] + (["threads"] if len({p["threads"] for p in pairs}) > 1 else [])
-    return _heatmaps(run, pairs, keys, "Execution modes vs eager: time(eager) / time(mode); blue: mode faster",
-                     "speed-up over eager",
-                     lambda k: f"{k['candidate']} ({k['device']}, {k['dtype']})"
-                     + (f", threads {k['threads']}" if "threads" in k else ""))
+    return _speedup_figure(runs, "mode", "eager", None, ["device", "candidate", "dtype"],
+                           "Execution modes vs eager: time(eager) / time(mode); blue: mode faster",
+                           "speed-up over eager", lambda k: f"{k['candidate']} ({k['device']}, {k['dtype']})",
+                           "needs ok eager trials and other modes of the same configuration")
 
 
 def fig_speedup_dtype(runs):
     """float32 data vs the article's float64 data cast every step."""
-    from bench.analysis import speedups
-
-    run = runs[0]
-    pairs = speedups(run, "dtype", "float64-cast", ["float32"])
-    keys = ["device", "mode"] + (["threads"] if len({p["threads"] for p in pairs}) > 1 else [])
-    return _heatmaps(run, pairs, keys,
-                     "float32 data vs float64 data cast each step: time(float64-cast) / time(float32); "
-                     "blue: the cast costs time", "speed-up of float32 over float64-cast",
-                     lambda k: f"{k['mode']} ({k['device']})" + (f", threads {k['threads']}" if "threads" in k else ""))
+    return _speedup_figure(runs, "dtype", "float64-cast", ["float32"], ["device", "mode"],
+                           "float32 data vs float64 data cast each step: time(float64-cast) / time(float32); "
+                           "blue: the cast costs time", "speed-up of float32 over float64-cast",
+                           lambda k: f"{k['mode']} ({k['device']})",
+                           "needs ok float32 and float64-cast trials of the same configuration")
 
 
 # ---- figure 4: cost of the cast ---------------------------------------------------------------
