@@ -22,14 +22,15 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from scipy import optimize
 
 from bench import results
 from bench.stats import ratio_of_medians_ci
+
+if TYPE_CHECKING:
+    import pandas as pd
 from mlp_core.data import ARTICLE_N_FEATURES
 from mlp_core.flops import train_step_flops
 
@@ -94,6 +95,8 @@ RAW_NUMERIC = ("batch_size", "hidden", "threads", "repeat", "seed", "epoch", "is
 
 def load_run(path: str | Path) -> Run:
     """Read a run directory; RunError when it is not one."""
+    import pandas as pd  # here, not at import: `python -m bench.analysis --help` answers at once
+
     path = Path(path)
     if not (path / results.META).is_file():
         raise RunError(f"run_dir: {str(path)!r}: not a run directory (no {results.META})")
@@ -179,6 +182,8 @@ def fit_line(batch: Sequence[float], step_s: Sequence[float]) -> dict[str, Any]:
 
     Standard errors need three or more batch sizes (None with two); RMS relative residual as a check.
     """
+    from scipy import optimize
+
     x, y = np.asarray(batch, float), np.asarray(step_s, float)
     if len(np.unique(x)) < 2:
         raise ValueError("need at least two distinct batch sizes to fit")

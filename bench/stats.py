@@ -6,7 +6,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 
@@ -19,6 +18,8 @@ def median_ci(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple
 
     NaN bounds when there are too few samples for the confidence asked (fewer than 6 at 95%).
     """
+    from scipy import stats  # here, not at import: modules that only need FIELDS stay light
+
     x = np.asarray(samples, dtype=float)
     if x.size == 0:
         return math.nan, math.nan
@@ -28,6 +29,8 @@ def median_ci(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple
 
 def summarize(samples: Sequence[float]) -> dict[str, float]:
     """median, IQR, CI of the median, mean, std, min, max of the samples, keyed as FIELDS."""
+    from scipy import stats
+
     x = np.asarray(samples, dtype=float)
     if x.size == 0:
         return {f: (0 if f == "n" else math.nan) for f in FIELDS}
@@ -55,6 +58,8 @@ def ratio_of_medians_ci(
 
     Returns (ratio, low, high); the bounds are NaN when either side has fewer than 2 samples.
     """
+    from scipy import stats
+
     a, b = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
     if a.size == 0 or b.size == 0:
         return math.nan, math.nan, math.nan

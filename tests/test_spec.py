@@ -111,6 +111,19 @@ def test_help_does_not_import_tensorflow():
     assert "--batch-sizes" in run_cli("--help").stdout
 
 
+@pytest.mark.parametrize("module", ["bench.run", "bench.plot", "bench.analysis", "bench.compare", "bench.ab",
+                                    "bench.history"])
+def test_every_cli_answers_help_without_tensorflow_pandas_or_scipy(module):
+    """--help answers at once: the heavy libraries are imported only when there is work to do."""
+    code = (f"import runpy, sys\nsys.argv = ['{module}', '--help']\ntry:\n    runpy.run_module('{module}', "
+            "run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('tensorflow', 'pandas', 'scipy', 'matplotlib') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout[-500:]
+    assert "usage: python -m " in proc.stdout
+
+
 def test_example_toml_is_valid():
     from pathlib import Path
 
