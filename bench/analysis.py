@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bench import results
+from bench.fingerprint import gpu_names
 from bench.stats import ratio_of_medians_ci
 
 if TYPE_CHECKING:
@@ -78,9 +79,7 @@ def fingerprint_label(meta: Mapping[str, Any]) -> str:
         cpu = cpu.replace(noise, "")
     cpu = cpu.split(" @ ")[0].strip()
     cores = host.get("cpu_affinity") or host.get("cpu_logical_cores")
-    gpus = [g.get("name", "") for g in tf_facts.get("nvidia_smi") or []] or [
-        g.get("device_name") or g.get("name", "") for g in tf_facts.get("gpus") or []
-    ]
+    gpus = gpu_names(tf_facts)
     gpu = gpus[0] if gpus else "no GPU"
     version = tf_facts.get("tensorflow")
     return f"{cpu} x{cores}, {gpu}" + (f", TF {version}" if version else "")

@@ -73,6 +73,7 @@ def load(path: str | Path) -> Measured:
 
 def _load_run_dir(path: Path) -> Measured:
     from bench.analysis import RunError, load_run
+    from bench.fingerprint import gpu_names
 
     try:
         run = load_run(path)
@@ -80,8 +81,7 @@ def _load_run_dir(path: Path) -> Measured:
         raise CompareError(str(exc)) from None
     meta = run.meta
     tf_facts = meta.get("tensorflow") or {}
-    gpus = [g.get("name", "") for g in tf_facts.get("nvidia_smi") or []] or [
-        g.get("device_name") or g.get("name", "") for g in tf_facts.get("gpus") or []]
+    gpus = gpu_names(tf_facts)
     fingerprint = {"cpu_model": str((meta.get("host") or {}).get("cpu_model")), "gpu": ", ".join(gpus) or "none",
                    "tensorflow": str(tf_facts.get("tensorflow"))}
     ok = set(run.ok["config_id"])

@@ -88,6 +88,13 @@ def nvidia_smi() -> list[dict[str, str]]:
     return [dict(zip(keys, (c.strip() for c in line.split(",")))) for line in out.stdout.splitlines() if line]
 
 
+def gpu_names(tf_facts: dict[str, Any] | None) -> list[str]:
+    """GPU names from tensorflow_facts(): nvidia-smi's where present, else TensorFlow's device details."""
+    tf_facts = tf_facts or {}
+    return [g.get("name", "") for g in tf_facts.get("nvidia_smi") or []] or [
+        g.get("device_name") or g.get("name", "") for g in tf_facts.get("gpus") or []]
+
+
 def tensorflow_facts() -> dict[str, Any]:
     """TensorFlow version, build, devices and thread settings in force (call inside a worker)."""
     import tensorflow as tf

@@ -127,8 +127,9 @@ def detect(history: Path = HISTORY) -> list[dict[str, Any]]:
 
 
 def plot(history: Path = HISTORY, out_dir: Path = Path("results") / "history-plots",
-         configs: Sequence[str] | None = None) -> list[Path]:
-    """One figure per machine: a panel per configuration, epoch time over commits, change points marked."""
+         configs: Sequence[str] | None = None, changes: list[dict[str, Any]] | None = None) -> list[Path]:
+    """One figure per machine: a panel per configuration, epoch time over commits, change points marked
+    (`changes`: detect()'s result, computed here when not given)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -142,7 +143,7 @@ def plot(history: Path = HISTORY, out_dir: Path = Path("results") / "history-plo
         if unknown:
             raise HistoryError(f"config: {unknown[0]!r}: not in {history}")
         frame = frame[frame["config_id"].isin(configs)]
-    all_changes = detect(history)
+    all_changes = detect(history) if changes is None else changes
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     with plt.rc_context(STYLE):
@@ -227,8 +228,9 @@ def main(argv: list[str] | None = None) -> int:
             n = append(Path(args.run_dir), Path(args.history))
             print(f"{args.history}: {n} rows added from {args.run_dir}")
         elif args.command == "plot":
-            files = plot(Path(args.history), Path(args.out), args.config)
-            for c in detect(Path(args.history)):
+            changes = detect(Path(args.history))
+            files = plot(Path(args.history), Path(args.out), args.config, changes)
+            for c in changes:
                 print(f"change point: {c['config_id']} at {c['commit'][:10] or c['run_id']}: "
                       f"{c['before_s'] * 1e3:.4g} -> {c['after_s'] * 1e3:.4g} ms ({c['change']:+.1%})")
             print("\n".join(str(f) for f in files))

@@ -9,13 +9,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     """Add TensorFlow's version and build, the CPU model and the GPUs TensorFlow sees."""
-    from bench.fingerprint import cpu_model, tensorflow_facts
+    from bench.fingerprint import cpu_model, gpu_names, tensorflow_facts
 
     facts = tensorflow_facts()
     machine_info["cpu_model"] = cpu_model()
     machine_info["tensorflow"] = facts["tensorflow"]
     machine_info["tensorflow_build"] = facts["build_info"]
-    machine_info["gpus"] = [g.get("name") for g in facts["nvidia_smi"]] or [
-        g.get("device_name") or g.get("name") for g in facts["gpus"]]
+    machine_info["gpus"] = gpu_names(facts)
     machine_info["threads_intra"] = facts["threads_intra"]
     machine_info["threads_inter"] = facts["threads_inter"]

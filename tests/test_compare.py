@@ -197,3 +197,23 @@ def test_interleave_runs_abba():
     assert a.meta["ab"]["id"] == b.meta["ab"]["id"]  # bench.compare pairs the two sides by this id
     by_trial = {cid: [name for name, c in calls if c == cid] for cid in ("t1", "t2")}
     assert by_trial == {"t1": list("ABBAAB"), "t2": list("ABBAAB")}
+
+
+@pytest.mark.slow
+def test_the_benchmark_suite_timed_and_its_json_through_the_gate(tmp_path):
+    """The real pytest-benchmark suite in timing mode (NumPy cases): machine info, extra_info, then bench.compare."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--benchmark-only", "-k", "numpy",
+                           "--benchmark-save-data", f"--benchmark-json={out}", "-q", "-p", "no:cacheprovider"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    data = json.loads(out.read_text())
+    machine = data["machine_info"]
+    assert machine["tensorflow"] and machine["cpu_model"] and machine["gpus"] == [] and "tensorflow_build" in machine
+    assert len(data["benchmarks"]) == 4  # numpy x 2 dtypes x 2 points
+    for b in data["benchmarks"]:
+        assert len(b["stats"]["data"]) == 5  # 5 rounds; the warm-up round is not among them
+        extra = b["extra_info"]
+        assert extra["device_actual"] == "cpu:0" and extra["samples_per_s"] > 0 and extra["gflops"] > 0
+        assert extra["samples_per_s"] == pytest.approx(800 / b["stats"]["median"])
+    assert main([str(out), str(out)]) == 0
