@@ -166,13 +166,12 @@ def cast_overhead(run: Run) -> list[dict[str, Any]]:
 
 # ---- step-cost model and crossover -------------------------------------------------------------
 def step_times(run: Run) -> pd.DataFrame:
-    """Per ok trial: steps per epoch, mean samples per step, median step time and its CI."""
+    """Per ok trial: steps per epoch, mean samples per step, median step time."""
     ok = run.ok.copy()
     n = run.n_train
     ok["steps"] = np.ceil(n / ok["batch_size"])
     ok["mean_batch"] = n / ok["steps"]  # the ragged last batch makes the mean batch a bit smaller
-    for col in ("median_s", "ci_low_s", "ci_high_s"):
-        ok[col.replace("_s", "_step_s")] = ok[col] / ok["steps"]
+    ok["median_step_s"] = ok["median_s"] / ok["steps"]
     return ok
 
 

@@ -34,7 +34,7 @@ import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,6 @@ class Measured:
     units: dict[str, dict[int, float]]  # config -> {repeat index: median epoch time (s)}
     fingerprint: dict[str, str]
     commit: str | None = None
-    skipped: dict[str, str] = field(default_factory=dict)  # config -> why it has no samples
     ab_id: str | None = None  # both sides of one bench.ab run share it: their repeats are paired
 
 
@@ -88,9 +87,7 @@ def _load_run_dir(path: Path) -> Measured:
     kept = run.raw[(run.raw["is_warmup"] == 0) & run.raw["config_id"].isin(ok)]
     units = {cid: {int(r): float(t) for r, t in g.groupby("repeat")["epoch_time_s"].median().items()}
              for cid, g in kept.groupby("config_id", sort=False)}
-    skipped = {r["config_id"]: f"{r['status']}: {r['reason']}" for _, r in run.summary.iterrows()
-               if r["config_id"] not in ok}
-    return Measured(str(path), units, fingerprint, (meta.get("git") or {}).get("commit"), skipped,
+    return Measured(str(path), units, fingerprint, (meta.get("git") or {}).get("commit"),
                     (meta.get("ab") or {}).get("id"))
 
 

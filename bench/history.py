@@ -108,9 +108,14 @@ def series(history: Path = HISTORY):
 
 def detect(history: Path = HISTORY) -> list[dict[str, Any]]:
     """Every change point per machine and configuration, with the shift of the segment medians."""
+
+    return _detect(series(history))
+
+
+def _detect(frame) -> list[dict[str, Any]]:
+    """detect() on the history already read."""
     import numpy as np
 
-    frame = series(history)
     found = []
     for (mid, cid), g in frame.groupby(["machine_id", "config_id"], sort=True):
         g = g.sort_values("order")
@@ -138,12 +143,12 @@ def plot(history: Path = HISTORY, out_dir: Path = Path("results") / "history-plo
     from bench.plot import FORMATS, STYLE
 
     frame = series(history)
+    all_changes = _detect(frame) if changes is None else changes
     if configs:
         unknown = sorted(set(configs) - set(frame["config_id"]))
         if unknown:
             raise HistoryError(f"config: {unknown[0]!r}: not in {history}")
         frame = frame[frame["config_id"].isin(configs)]
-    all_changes = detect(history) if changes is None else changes
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     with plt.rc_context(STYLE):

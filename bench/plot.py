@@ -412,11 +412,13 @@ def fig_gflops(runs):
                        color=colors.get(mode, "0.4"), label=label, alpha=0.85,
                        facecolors="none" if device == "gpu" and len(runs) == 1 else None)
             drawn += len(rs)
-        for p in peaks(run):
+        ceilings = peaks(run)
+        several_threads = len({q["threads"] for q in ceilings}) > 1
+        for p in ceilings:
             ls = "-" if p["dtype"] == "float32" else "--"
             ax.axhline(p["gflops_best"], color="0.2" if p["device"] == "cpu" else "tab:red", linestyle=ls,
                        linewidth=0.9)
-            threads = f", threads {p['threads'] or 'default'}" if len({q["threads"] for q in peaks(run)}) > 1 else ""
+            threads = f", threads {p['threads'] or 'default'}" if several_threads else ""
             ax.annotate(f"{p['device']} {p['dtype']} matmul n={p['n']}{threads}: {p['gflops_best']:.0f} GFLOP/s"
                         + (f" [{i + 1}]" if len(runs) > 1 else ""),
                         xy=(0.01, p["gflops_best"]), xycoords=("axes fraction", "data"), fontsize=6,

@@ -11,18 +11,11 @@ from bench import results
 from bench.table import speedup_table
 
 
-def epoch_samples(run_dir: Path) -> dict[str, list[float]]:
-    """config_id -> non-warm-up epoch times, from raw.csv."""
-    out: dict[str, list[float]] = {}
-    for row in results.read_rows(Path(run_dir) / results.RAW):
-        if row["is_warmup"] == "0":
-            out.setdefault(row["config_id"], []).append(float(row["epoch_time_s"]))
-    return out
-
-
 def report(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> str:
     """The table, a line on each kind of non-ok trial, and the file locations."""
-    lines = [speedup_table(rows, epoch_samples(run_dir)), ""]
+    from bench.analysis import load_run
+
+    lines = [speedup_table(rows, load_run(run_dir).samples), ""]
     counts = Counter(r["status"] for r in rows)
     lines.append("trials: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     reasons = Counter((r["status"], r["reason"]) for r in rows if r["status"] != "ok")
