@@ -6,12 +6,14 @@ Run in float64 (`DTypeMode.FLOAT64`) it is the reference the tests hold every mo
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from mlp_core.config import TrainConfig, TrainResult
 from mlp_core.data import Data
 from mlp_core.params import PARAM_NAMES, Params, init_params
-from mlp_core.timing import NS_PER_S, Clock, Sync, default_clock, no_sync, stamp
+from mlp_core.timing import Clock, Sync, default_clock, no_sync
 
 
 def buffered_shuffle_order(n: int, buffer_size: int, rng: np.random.Generator) -> np.ndarray:
@@ -106,6 +108,30 @@ class NumpyTrainer:
         """Predictions of the current weights on the test set, float64."""
         return forward(self.w, self.data.X_test.astype(self.compute)).astype(np.float64)[:, 0]
 
+    # ---- the Trainer interface (mlp_core.trainer) ----------------------------------------------
+    def placement(self) -> contextlib.AbstractContextManager[None]:
+        """Host-only: nothing to place."""
+        return contextlib.nullcontext()
+
+    def begin_epoch(self) -> None:
+        """Nothing to reset: epoch() starts its sums at zero."""
+
+    sync = staticmethod(no_sync)  # nothing is queued anywhere
+    keeps_article_metric = True  # the reference reproduces the article's printout too
+
+    def epoch_mse(self) -> tuple[float, float]:
+        """(true MSE, the article's metric) of the epoch just trained."""
+        n = self.data.n_train
+        return self.sse / n, self.sum_batch_means / n
+
+    def finish(self) -> tuple[str, np.ndarray]:
+        """('cpu:0', test predictions)."""
+        return "cpu:0", self.test_predictions()
+
+    def params(self) -> Params:
+        """Current weights, float64 copies."""
+        return self.w.astype("float64")
+
 
 def train_numpy(
     data: Data,
@@ -116,27 +142,10 @@ def train_numpy(
     clock: Clock = default_clock,
     sync: Sync = no_sync,
 ) -> TrainResult:
-    """Train with NumPy (see NumpyTrainer), timing each epoch."""
-    trainer = NumpyTrainer(data, config, params, orders=orders)
-    n = data.n_train
-    times, mses, article = [], [], []
-    for epoch in range(config.epochs):
-        t0 = stamp(clock, sync)
-        trainer.epoch(epoch)
-        t1 = stamp(clock, sync)
-        times.append((t1 - t0) / NS_PER_S)
-        mses.append(trainer.sse / n)
-        article.append(trainer.sum_batch_means / n)
-    sq = (trainer.test_predictions() - data.y_test) ** 2
-    return TrainResult(
-        epoch_times_s=tuple(times),
-        train_mse=tuple(mses),
-        test_mse=float(sq.mean()),
-        params=trainer.w.astype("float64"),
-        device="cpu:0",
-        article_train_metric=tuple(article),
-        article_test_metric=article_test_metric(sq, config.batch_size, n),
-    )
+    """Train with NumPy (see NumpyTrainer), timing each epoch through the one timed loop."""
+    from mlp_core.trainer import train_with
+
+    return train_with(NumpyTrainer(data, config, params, orders=orders), data, config, clock=clock, sync=sync)
 
 
 def article_test_metric(sq_err: np.ndarray, batch_size: int, n_train: int) -> float:

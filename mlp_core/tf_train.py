@@ -14,8 +14,7 @@ from mlp_core.data import Data
 from mlp_core.enums import DTypeMode, ExecMode
 from mlp_core.params import PARAM_NAMES, Params, init_params
 from mlp_core.placement import canonical, check_placement, hard_placement, tf_device_name
-from mlp_core.reference import article_test_metric
-from mlp_core.timing import NS_PER_S, Clock, Sync, default_clock, stamp
+from mlp_core.timing import Clock, Sync, default_clock
 
 HOST = "/CPU:0"  # tf.data runs on the host; batches are copied to the compute device by the step
 
@@ -116,6 +115,13 @@ class TFTrainer:
                                     n_batches=n_batches)
         self.last_loss: tf.Tensor | None = None
 
+    sync = staticmethod(tf_sync)
+
+    @property
+    def keeps_article_metric(self) -> bool:
+        """The article's printed metrics belong to the article mode's result."""
+        return self.config.mode is ExecMode.ARTICLE
+
     def placement(self):
         """Context: TF's soft placement off (unless the config asks for the article's soft placement)."""
         return hard_placement(not self.config.soft_placement)
@@ -128,7 +134,7 @@ class TFTrainer:
                 ds = ds.shuffle(self.config.shuffle_buffer, seed=epoch)
             return ds.batch(self.config.batch_size)
 
-    def reset_epoch_sums(self) -> None:
+    def begin_epoch(self) -> None:
         """Zero the running loss sums (done outside the timed region)."""
         self.sse.assign(tf.zeros((), self.compute))
         self.batch_means.assign(tf.zeros((), self.compute))
@@ -167,35 +173,12 @@ def train_tf(
     sync: Sync = tf_sync,
     device_index: int = 0,
 ) -> TrainResult:
-    """Train with TensorFlow in the config's execution mode on the config's device, timing each epoch.
+    """Train with TensorFlow in the config's execution mode on the config's device, timing each epoch
+    through the one timed loop (mlp_core.trainer.run_epochs)."""
+    from mlp_core.trainer import train_with
 
-    Each epoch is timed from a synced clock read to a synced clock read; resetting the loss sums
-    before and reading them after stay outside.
-    """
-    trainer = TFTrainer(data, config, params, device_index=device_index)
-    times, mses, article = [], [], []
-    with trainer.placement():
-        for epoch in range(config.epochs):
-            trainer.reset_epoch_sums()
-            t0 = stamp(clock, sync)
-            trainer.epoch(epoch)
-            t1 = stamp(clock, sync)
-            times.append((t1 - t0) / NS_PER_S)
-            mse, metric = trainer.epoch_mse()  # host read after the clock: not timed
-            mses.append(mse)
-            article.append(metric)
-    actual, pred = trainer.finish()
-    sq = (pred - data.y_test) ** 2
-    is_article = config.mode is ExecMode.ARTICLE
-    return TrainResult(
-        epoch_times_s=tuple(times),
-        train_mse=tuple(mses),
-        test_mse=float(sq.mean()),
-        params=trainer.params(),
-        device=actual,
-        article_train_metric=tuple(article) if is_article else None,
-        article_test_metric=article_test_metric(sq, config.batch_size, data.n_train) if is_article else None,
-    )
+    return train_with(TFTrainer(data, config, params, device_index=device_index), data, config, clock=clock,
+                      sync=sync)
 
 
 def _epoch_runner(

@@ -1,0 +1,112 @@
+"""One trainer interface for every backend, and the one timed-epoch loop they all go through.
+
+A trainer holds the model set up for training on one device (data where it belongs, weights on
+the device, the step traced or not) and trains one epoch per `epoch(e)` call; it times nothing.
+`run_epochs` is the only place an epoch is timed: the runner's workers (through `train`), the
+pytest-benchmark suite (its `begin_epoch` / `epoch` / `sync` calls inside pytest-benchmark's own
+clock) and the tests all use these same calls.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+import numpy as np
+
+from mlp_core.config import TrainConfig, TrainResult
+from mlp_core.data import Data
+from mlp_core.enums import ExecMode
+from mlp_core.params import Params
+from mlp_core.timing import NS_PER_S, Clock, Sync, default_clock, stamp
+
+
+class Trainer(Protocol):
+    """What every backend provides."""
+
+    def placement(self) -> AbstractContextManager[None]:
+        """Held around all the epochs (hard placement for TensorFlow; nothing for host-only backends)."""
+
+    def begin_epoch(self) -> None:
+        """Untimed preparation of an epoch (zero the loss sums)."""
+
+    def epoch(self, epoch: int) -> object:
+        """Train one epoch; the device work may still be queued when this returns."""
+
+    def sync(self) -> None:
+        """Block until the device has finished its queued work."""
+
+    def epoch_mse(self) -> tuple[float, float]:
+        """(true sample-weighted MSE, the article's metric) of the epoch just trained."""
+
+    def finish(self) -> tuple[str, np.ndarray]:
+        """(device the results really live on, test-set predictions as float64)."""
+
+    def params(self) -> Params:
+        """Current weights, float64 copies."""
+
+    @property
+    def keeps_article_metric(self) -> bool:
+        """Whether the article's printed metrics are part of this trainer's result."""
+
+
+def make_trainer(data: Data, config: TrainConfig, params: Params | None = None, *, device_index: int = 0,
+                 orders: list[np.ndarray] | None = None) -> Trainer:
+    """The trainer of the config's execution mode (TensorFlow is imported only for its modes).
+
+    `orders` fixes each epoch's sample order (NumPy backend only: tests hand it TF's orders).
+    """
+    if config.mode is ExecMode.NUMPY:
+        if device_index != 0:
+            raise ValueError(f"mode 'numpy' runs on cpu:0 only, got device_index {device_index}")
+        from mlp_core.reference import NumpyTrainer
+
+        return NumpyTrainer(data, config, params, orders=orders)
+    if orders is not None:
+        raise ValueError("sample orders can only be fixed for mode 'numpy' (TF modes use tf.data's shuffle)")
+    from mlp_core.tf_train import TFTrainer
+
+    return TFTrainer(data, config, params, device_index=device_index)
+
+
+def run_epochs(trainer: Trainer, epochs: int, *, clock: Clock = default_clock,
+               sync: Sync | None = None) -> tuple[list[float], list[float], list[float]]:
+    """Train `epochs` epochs, each timed from a synced clock read to a synced clock read.
+
+    Returns (epoch times in s, true MSE per epoch, the article's metric per epoch). Epoch 0 is
+    timed like the rest; the caller keeps it apart as the warm-up. Zeroing the loss sums before
+    and reading the MSE after each epoch stay outside the timed region.
+    """
+    sync = sync or trainer.sync
+    times, mses, metrics = [], [], []
+    with trainer.placement():
+        for e in range(epochs):
+            trainer.begin_epoch()
+            t0 = stamp(clock, sync)
+            trainer.epoch(e)
+            t1 = stamp(clock, sync)
+            times.append((t1 - t0) / NS_PER_S)
+            mse, metric = trainer.epoch_mse()
+            mses.append(mse)
+            metrics.append(metric)
+    return times, mses, metrics
+
+
+def train_with(trainer: Trainer, data: Data, config: TrainConfig, *, clock: Clock = default_clock,
+               sync: Sync | None = None) -> TrainResult:
+    """Train with a trainer for `config.epochs` epochs and collect the result."""
+    from mlp_core.reference import article_test_metric
+
+    times, mses, metrics = run_epochs(trainer, config.epochs, clock=clock, sync=sync)
+    actual, pred = trainer.finish()
+    sq = (pred - data.y_test) ** 2
+    article = trainer.keeps_article_metric
+    return TrainResult(
+        epoch_times_s=tuple(times),
+        train_mse=tuple(mses),
+        test_mse=float(sq.mean()),
+        params=trainer.params(),
+        device=actual,
+        article_train_metric=tuple(metrics) if article else None,
+        article_test_metric=article_test_metric(sq, config.batch_size, data.n_train) if article else None,
+    )
