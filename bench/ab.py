@@ -18,6 +18,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from bench import cli
 from bench.spec import PRESETS, SPEC_KEYS, SpecError, build_spec, load_toml
 
 DEFAULT_REPEATS = 10
@@ -27,8 +28,7 @@ def parser() -> argparse.ArgumentParser:
     """The command line: the A/B options plus the sweep's matrix and workload flags."""
     from bench.run import parser as run_parser
 
-    p = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("python -m bench.ab", __doc__)
     p.add_argument("--baseline-tree", required=True, metavar="DIR", help="checkout of the baseline (A)")
     p.add_argument("--candidate-tree", metavar="DIR", help="checkout of the candidate (B); default: this one")
     p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/baseline and DIR/candidate")
@@ -51,31 +51,32 @@ def main(argv: list[str] | None = None) -> int:
     """Parse, measure A and B interleaved, compare."""
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
-    out = Path(args.out)
-    try:
-        trees = [Path(args.baseline_tree), Path(args.candidate_tree or Path(__file__).resolve().parent.parent)]
-        for name, tree in zip(("baseline_tree", "candidate_tree"), trees):
-            if not (tree / "bench" / "worker.py").is_file():
-                raise SpecError(name, str(tree), "not a checkout of this project (no bench/worker.py)")
-        if args.repeats < 2:
-            raise SpecError("repeats", args.repeats, "need at least 2 per side")
-        layers = [{"preset": args.preset}]
-        if args.config:
-            layers.append(load_toml(args.config))
-        flags = {k: getattr(args, k, None) for k in SPEC_KEYS}
-        flags.update(min_repeats=args.repeats, max_repeats=args.repeats)
-        if flags.get("peak_n") is None:
-            flags["peak_n"] = 0  # a comparison needs no matmul ceiling (and older baselines cannot measure one)
-        layers.append(flags)
-        spec = build_spec(*layers)
-        for side in ("baseline", "candidate"):
-            if (out / side / "meta.json").exists():
-                raise SpecError("out", str(out / side), "already holds a run")
-    except SpecError as exc:
-        print(f"python -m bench.ab: error: {exc}", file=sys.stderr)
-        return 2
+    return cli.guarded("python -m bench.ab", lambda: _main(args, argv))
 
-    from bench.sweep import Sweep
+
+def _main(args, argv: list[str]) -> int:
+    out = Path(args.out)
+    # validation first: every bad input is an InputError (exit 2) before anything runs
+    trees = [Path(args.baseline_tree), Path(args.candidate_tree or Path(__file__).resolve().parent.parent)]
+    for name, tree in zip(("baseline_tree", "candidate_tree"), trees):
+        if not (tree / "bench" / "worker.py").is_file():
+            raise SpecError(name, str(tree), "not a checkout of this project (no bench/worker.py)")
+    if args.repeats < 2:
+        raise SpecError("repeats", args.repeats, "need at least 2 per side")
+    layers = [{"preset": args.preset}]
+    if args.config:
+        layers.append(load_toml(args.config))
+    flags = {k: getattr(args, k, None) for k in SPEC_KEYS}
+    flags.update(min_repeats=args.repeats, max_repeats=args.repeats)
+    if flags.get("peak_n") is None:
+        flags["peak_n"] = 0  # a comparison needs no matmul ceiling (and older baselines cannot measure one)
+    layers.append(flags)
+    spec = build_spec(*layers)
+    for side in ("baseline", "candidate"):
+        if (out / side / "meta.json").exists():
+            raise SpecError("out", str(out / side), "already holds a run")
+
+    from bench.schedule import Sweep
 
     sweeps = [Sweep(spec, out / side, argv=["python -m bench.ab", *argv], worker_tree=tree, progress=not args.quiet)
               for side, tree in zip(("baseline", "candidate"), trees)]

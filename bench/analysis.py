@@ -15,99 +15,27 @@ Conventions:
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench import results
-from bench.fingerprint import gpu_names
+from bench import cli
 from bench.stats import ratio_of_medians_ci
+from bench.store import ANALYSIS_FILE, SCHEMA_VERSION, Run, load_run, write_json
+from bench.store.derive import AXIS_NAMES as KEY
+from mlp_core.data import ARTICLE_N_FEATURES
+from mlp_core.enums import DTypeMode
+from mlp_core.flops import train_step_flops
 
 if TYPE_CHECKING:
     import pandas as pd
-from mlp_core.data import ARTICLE_N_FEATURES
-from mlp_core.flops import train_step_flops
 
-ANALYSIS = "analysis.json"
-KEY = ("device", "mode", "dtype", "batch_size", "hidden", "threads")
 ARTICLE_POINT = {"batch_size": 4, "hidden": 20, "dtype": "float64-cast"}
-
-
-class RunError(ValueError):
-    """A directory that is not a readable run directory (bad input: exit 2)."""
-
-
-@dataclass(frozen=True)
-class Run:
-    """One run directory, loaded: meta.json, summary.csv and the raw non-warm-up samples."""
-
-    path: Path
-    meta: dict[str, Any]
-    summary: pd.DataFrame  # one row per trial; numeric columns are numbers
-    samples: dict[str, np.ndarray]  # config_id -> non-warm-up epoch times (s)
-    raw: pd.DataFrame  # every raw.csv row (warm-ups included), numeric columns as numbers
-
-    @property
-    def n_train(self) -> int:
-        """Training samples per epoch."""
-        return int(self.meta["spec"]["n_train"])
-
-    @property
-    def ok(self) -> pd.DataFrame:
-        """Trials that measured something trustworthy."""
-        return self.summary[self.summary["status"] == "ok"]
-
-    @property
-    def label(self) -> str:
-        """The machine fingerprint that tells runs apart in a legend."""
-        return fingerprint_label(self.meta)
-
-
-def fingerprint_label(meta: Mapping[str, Any]) -> str:
-    """'Intel Xeon 8375C x2, no GPU, TF 2.21.0' (CPU model, cores, GPU name, TensorFlow version)."""
-    host = meta.get("host") or {}
-    tf_facts = meta.get("tensorflow") or {}
-    cpu = str(host.get("cpu_model") or "unknown CPU")
-    for noise in ("(R)", "(TM)", " CPU", " Processor"):
-        cpu = cpu.replace(noise, "")
-    cpu = cpu.split(" @ ")[0].strip()
-    cores = host.get("cpu_affinity") or host.get("cpu_logical_cores")
-    gpus = gpu_names(tf_facts)
-    gpu = gpus[0] if gpus else "no GPU"
-    version = tf_facts.get("tensorflow")
-    return f"{cpu} x{cores}, {gpu}" + (f", TF {version}" if version else "")
-
-
-NUMERIC = ("batch_size", "hidden", "threads", "repeats", "median_s", "ci_low_s", "ci_high_s", "iqr_s", "n",
-           "ci_rel_halfwidth", "mean_s", "std_s", "min_s", "max_s", "warmup_s", "warmup_median_s", "steps_per_s",
-           "samples_per_s", "gflops", "train_mse", "test_mse", "peak_rss_bytes", "gpu_peak_bytes", "elapsed_s")
-RAW_NUMERIC = ("batch_size", "hidden", "threads", "repeat", "seed", "epoch", "is_warmup", "epoch_time_s",
-               "train_mse", "test_mse")
-
-
-def load_run(path: str | Path) -> Run:
-    """Read a run directory; RunError when it is not one."""
-    import pandas as pd  # here, not at import: `python -m bench.analysis --help` answers at once
-
-    path = Path(path)
-    if not (path / results.META).is_file():
-        raise RunError(f"run_dir: {str(path)!r}: not a run directory (no {results.META})")
-    meta = results.read_json(path / results.META)
-    summary = pd.DataFrame(results.read_rows(path / results.SUMMARY), columns=list(results.SUMMARY_FIELDS))
-    raw = pd.DataFrame(results.read_rows(path / results.RAW), columns=list(results.RAW_FIELDS))
-    for frame, cols in ((summary, NUMERIC), (raw, RAW_NUMERIC)):
-        for col in cols:
-            frame[col] = pd.to_numeric(frame[col].replace("", np.nan), errors="coerce")
-    kept = raw[raw["is_warmup"] == 0]
-    samples = {cid: g["epoch_time_s"].to_numpy(float) for cid, g in kept.groupby("config_id", sort=False)}
-    return Run(path=path, meta=meta, summary=summary, samples=samples, raw=raw)
 
 
 def _key(row: Mapping[str, Any], fields: Iterable[str]) -> tuple:
@@ -268,16 +196,11 @@ def peak_for(run: Run, device: str, compute_dtype: str, threads: int) -> float |
     return None
 
 
-def compute_dtype(dtype: str) -> str:
-    """The arithmetic's dtype of a dtype mode."""
-    return "float64" if dtype == "float64" else "float32"
-
-
 def fraction_of_peak(run: Run) -> list[dict[str, Any]]:
     """Achieved GFLOP/s of every ok trial over its device's measured ceiling (None without one)."""
     out = []
     for _, r in run.ok.iterrows():
-        peak = peak_for(run, r["device"], compute_dtype(r["dtype"]), int(r["threads"]))
+        peak = peak_for(run, r["device"], DTypeMode(r["dtype"]).compute_dtype, int(r["threads"]))
         out.append({"config_id": r["config_id"], **{k: _plain1(r[k]) for k in KEY},
                     "flops_per_step": train_step_flops(int(r["batch_size"]), ARTICLE_N_FEATURES, int(r["hidden"])),
                     "gflops": _finite(r["gflops"]), "peak_gflops": peak,
@@ -304,7 +227,7 @@ def analyse(run: Run) -> dict[str, Any]:
     gpu_vs_cpu = speedups(run, "device", "cpu")
     fits = step_cost_fits(run)
     data = {
-        "schema_version": results.SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSION,
         "run_id": run.meta.get("run_id"),
         "machine": run.label,
         "conventions": {
@@ -371,27 +294,25 @@ def article_point(run: Run) -> dict[str, Any] | None:
 
 
 def write_analysis(run: Run) -> Path:
-    """analysis.json in the run directory."""
-    path = run.path / ANALYSIS
-    results.write_json(path, analyse(run))
-    return path
+    """analysis.json in the run directory (strict JSON: null, never NaN)."""
+    return write_json(run.path / ANALYSIS_FILE, analyse(run), what=ANALYSIS_FILE)
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: analyse each run directory."""
-    p = argparse.ArgumentParser(prog="python -m bench.analysis", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("python -m bench.analysis", __doc__)
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     args = p.parse_args(argv)
-    try:
-        runs = [load_run(d) for d in args.run_dirs]
-    except RunError as exc:
-        print(f"python -m bench.analysis: error: {exc}", file=sys.stderr)
-        return 2
+    return cli.guarded(p.prog, lambda: _main(args))
+
+
+def _main(args) -> int:
+    runs = [load_run(d) for d in args.run_dirs]  # every input checked before anything is written
     for run in runs:
-        path = write_analysis(run)
+        data = analyse(run)
+        path = write_json(run.path / ANALYSIS_FILE, data, what=ANALYSIS_FILE)
         print(f"{path}:")
-        print(format_headline(results.read_json(path)["headline"]))
+        print(format_headline(data["headline"]))
     return 0
 
 

@@ -28,9 +28,7 @@ Runs whose machines differ in CPU model, GPU or TensorFlow version are refused (
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -40,12 +38,15 @@ from typing import Any
 
 import numpy as np
 
+from bench import cli
+from bench.errors import InputError
+
 FINGERPRINT_FIELDS = ("cpu_model", "gpu", "tensorflow")
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_ALPHA = 0.05
 
 
-class CompareError(ValueError):
+class CompareError(InputError):
     """Bad input: the message names the field and the value."""
 
 
@@ -63,6 +64,8 @@ class Measured:
 def load(path: str | Path) -> Measured:
     """A run directory or a pytest-benchmark JSON file."""
     path = Path(path)
+    if not path.exists():
+        raise CompareError(f"input: {str(path)!r}: no such file or directory")
     if path.is_dir():
         return _load_run_dir(path)
     if path.is_file() and path.suffix == ".json":
@@ -71,45 +74,58 @@ def load(path: str | Path) -> Measured:
 
 
 def _load_run_dir(path: Path) -> Measured:
-    from bench.analysis import RunError, load_run
     from bench.fingerprint import gpu_names
+    from bench.store import load_run
 
-    try:
-        run = load_run(path)
-    except RunError as exc:
-        raise CompareError(str(exc)) from None
+    run = load_run(path)
     meta = run.meta
     tf_facts = meta.get("tensorflow") or {}
     gpus = gpu_names(tf_facts)
     fingerprint = {"cpu_model": str((meta.get("host") or {}).get("cpu_model")), "gpu": ", ".join(gpus) or "none",
                    "tensorflow": str(tf_facts.get("tensorflow"))}
     ok = set(run.ok["config_id"])
-    kept = run.raw[(run.raw["is_warmup"] == 0) & run.raw["config_id"].isin(ok)]
-    units = {cid: {int(r): float(t) for r, t in g.groupby("repeat")["epoch_time_s"].median().items()}
-             for cid, g in kept.groupby("config_id", sort=False)}
+    reps = run.repeats[run.repeats["config_id"].isin(ok)]
+    units = {cid: dict(zip(g["repeat"].astype(int), g["median_epoch_s"].astype(float)))
+             for cid, g in reps.groupby("config_id", sort=False)}
     return Measured(str(path), units, fingerprint, (meta.get("git") or {}).get("commit"),
                     (meta.get("ab") or {}).get("id"))
 
 
 def _load_pytest_benchmark(path: Path) -> Measured:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CompareError(f"input: {str(path)!r}: not readable JSON ({exc})") from None
-    if not isinstance(data, dict) or "benchmarks" not in data:
-        raise CompareError(f"input: {str(path)!r}: no 'benchmarks' list: not a pytest-benchmark file")
-    machine = data.get("machine_info") or {}
-    cpu = machine.get("cpu_model") or (machine.get("cpu") or {}).get("brand_raw")
-    fingerprint = {"cpu_model": str(cpu), "gpu": ", ".join(machine.get("gpus") or []) or "none",
+    from bench.store import read_json
+
+    data = read_json(path, what="input")
+    where = f"input: {str(path)!r}"
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise CompareError(f"{where}: no 'benchmarks' list: not a pytest-benchmark file")
+    machine = data.get("machine_info") if isinstance(data.get("machine_info"), dict) else {}
+    cpu = machine.get("cpu_model") or (machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}).get(
+        "brand_raw")
+    gpus = machine.get("gpus") if isinstance(machine.get("gpus"), list) else []
+    fingerprint = {"cpu_model": str(cpu), "gpu": ", ".join(map(str, gpus)) or "none",
                    "tensorflow": str(machine.get("tensorflow"))}
     units = {}
-    for bench in data["benchmarks"]:
-        raw = (bench.get("stats") or {}).get("data")
+    for i, bench in enumerate(data["benchmarks"]):
+        if not isinstance(bench, dict):
+            raise CompareError(f"{where}: benchmarks[{i}]: expected an object")
+        name = bench.get("fullname") or bench.get("name")
+        if not isinstance(name, str) or not name:
+            raise CompareError(f"{where}: benchmarks[{i}]: no name")
+        stats = bench.get("stats") if isinstance(bench.get("stats"), dict) else {}
+        raw = stats.get("data")
         if not raw:
-            raise CompareError(f"stats.data: missing in {bench.get('fullname', bench.get('name'))!r} of "
-                               f"{str(path)!r}: save with --benchmark-save-data (the raw rounds are needed)")
-        units[bench.get("fullname") or bench["name"]] = dict(enumerate(float(x) for x in raw))
-    return Measured(str(path), units, fingerprint, (data.get("commit_info") or {}).get("id"))
+            raise CompareError(f"stats.data: missing in {name!r} of {str(path)!r}: save with --benchmark-save-data "
+                               f"(the raw rounds are needed)")
+        if not isinstance(raw, list) or not all(isinstance(x, int | float) and not isinstance(x, bool)
+                                                and math.isfinite(x) and x > 0 for x in raw):
+            raise CompareError(f"{where}: {name}: stats.data: expected a list of positive times in seconds")
+        if name in units:
+            raise CompareError(f"{where}: {name}: appears twice")
+        units[name] = dict(enumerate(float(x) for x in raw))
+    if not units:
+        raise CompareError(f"{where}: the 'benchmarks' list is empty: nothing to compare")
+    commit = data.get("commit_info") if isinstance(data.get("commit_info"), dict) else {}
+    return Measured(str(path), units, fingerprint, commit.get("id") if isinstance(commit.get("id"), str) else None)
 
 
 def check_machines(a: Measured, b: Measured) -> list[str]:
@@ -214,8 +230,7 @@ def markdown(rows: Sequence[Mapping[str, Any]], a: Measured, b: Measured, *, thr
 
 def main(argv: list[str] | None = None) -> int:
     """CLI."""
-    p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("python -m bench.compare", __doc__)
     p.add_argument("baseline", metavar="BASELINE", help="run directory or pytest-benchmark JSON")
     p.add_argument("candidate", metavar="CANDIDATE", help="run directory or pytest-benchmark JSON")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
@@ -226,22 +241,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", metavar="FILE", help="also write the result as markdown (a PR comment)")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = p.parse_args(argv)
-    try:
-        if not 0 < args.threshold < 10:
-            raise CompareError(f"threshold: {args.threshold!r}: expected a relative change between 0 and 10")
-        if not 0 < args.alpha < 1:
-            raise CompareError(f"alpha: {args.alpha!r}: expected a probability between 0 and 1")
-        a, b = load(args.baseline), load(args.candidate)
-        differ = check_machines(a, b)
-        if differ and not args.allow_different_machines:
-            raise CompareError("machines differ (" + "; ".join(differ) + "); timings are not comparable "
-                               "(--allow-different-machines to compare anyway)")
-        rows = compare(a, b, threshold=args.threshold, alpha=args.alpha)
-        if not rows:
-            raise CompareError("configurations: no configuration is ok in both runs; nothing to compare")
-    except CompareError as exc:
-        print(f"python -m bench.compare: error: {exc}", file=sys.stderr)
-        return 2
+    return cli.guarded(p.prog, lambda: _main(args))
+
+
+def _main(args) -> int:
+    from bench.store.io import atomic_write, check_output, dumps_json
+
+    if not 0 < args.threshold < 10:
+        raise CompareError(f"threshold: {args.threshold!r}: expected a relative change between 0 and 10")
+    if not 0 < args.alpha < 1:
+        raise CompareError(f"alpha: {args.alpha!r}: expected a probability between 0 and 1")
+    for name in ("markdown", "json"):
+        if getattr(args, name):
+            check_output(getattr(args, name), f"--{name}")
+    a, b = load(args.baseline), load(args.candidate)
+    differ = check_machines(a, b)
+    if differ and not args.allow_different_machines:
+        raise CompareError("machines differ (" + "; ".join(differ) + "); timings are not comparable "
+                           "(--allow-different-machines to compare anyway)")
+    rows = compare(a, b, threshold=args.threshold, alpha=args.alpha)
+    if not rows:
+        raise CompareError("configurations: no configuration is ok in both runs; nothing to compare")
     import pandas as pd
 
     only = sorted(set(a.units) ^ set(b.units))
@@ -257,10 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     for line in extra:
         print(line)
     if args.markdown:
-        Path(args.markdown).write_text(markdown(rows, a, b, threshold=args.threshold, alpha=args.alpha, extra=extra),
-                                       encoding="utf-8")
+        atomic_write(Path(args.markdown), markdown(rows, a, b, threshold=args.threshold, alpha=args.alpha,
+                                                   extra=extra), what="--markdown")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        atomic_write(Path(args.json), dumps_json(rows), what="--json")
     return 1 if slower else 0
 
 

@@ -91,8 +91,23 @@ def nvidia_smi() -> list[dict[str, str]]:
 def gpu_names(tf_facts: dict[str, Any] | None) -> list[str]:
     """GPU names from tensorflow_facts(): nvidia-smi's where present, else TensorFlow's device details."""
     tf_facts = tf_facts or {}
-    return [g.get("name", "") for g in tf_facts.get("nvidia_smi") or []] or [
-        g.get("device_name") or g.get("name", "") for g in tf_facts.get("gpus") or []]
+    return [str(g.get("name", "")) for g in tf_facts.get("nvidia_smi") or []] or [
+        str(g.get("device_name") or g.get("name", "")) for g in tf_facts.get("gpus") or []]
+
+
+def machine_label(meta: dict[str, Any]) -> str:
+    """'Intel Xeon 8375C x2, no GPU, TF 2.21.0' (CPU model, cores, GPU name, TensorFlow version) of a meta.json."""
+    host = meta.get("host") or {}
+    tf_facts = meta.get("tensorflow") or {}
+    cpu = str(host.get("cpu_model") or "unknown CPU")
+    for noise in ("(R)", "(TM)", " CPU", " Processor"):
+        cpu = cpu.replace(noise, "")
+    cpu = cpu.split(" @ ")[0].strip()
+    cores = host.get("cpu_affinity") or host.get("cpu_logical_cores")
+    gpus = gpu_names(tf_facts)
+    gpu = gpus[0] if gpus else "no GPU"
+    version = tf_facts.get("tensorflow")
+    return f"{cpu} x{cores}, {gpu}" + (f", TF {version}" if version else "")
 
 
 def tensorflow_facts() -> dict[str, Any]:

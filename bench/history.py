@@ -14,7 +14,6 @@ segment medians around it.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import math
 import sys
@@ -22,18 +21,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import results
+from bench import cli
+from bench.errors import InputError
 
-HISTORY = Path("results") / "history.csv"
-FIELDS = ("recorded_utc", "commit", "dirty", "run_id", "run_finished_utc", "machine", "machine_id", "config_id",
-          "device", "mode", "dtype", "batch_size", "hidden", "threads", "n", "median_s", "ci_low_s", "ci_high_s")
+HISTORY_PATH = Path("results") / "history.csv"
 
 
 PENALTY_FACTOR = 4.0  # x sigma x log n (the L1 cost is in units of |log time| deviations)
 MIN_SEGMENT = 3  # commits: a level must last this long to count
 
 
-class HistoryError(ValueError):
+class HistoryError(InputError):
     """Bad input: names the field and the value."""
 
 
@@ -42,32 +40,51 @@ def machine_id(label: str) -> str:
     return hashlib.sha1(label.encode()).hexdigest()[:10]
 
 
-def append(run_dir: Path, history: Path = HISTORY) -> int:
-    """Add the ok trials of a run; HistoryError if the run is already in the history. Returns rows added."""
-    from bench.analysis import RunError, load_run
-    from bench.sweep import now_utc
+def read_history(history: Path) -> list[dict[str, Any]]:
+    """The history's rows, typed and checked ([] when the file does not exist yet); schema 1 files
+    (no schema_version column) are read as such."""
+    from dataclasses import replace
 
-    try:
-        run = load_run(run_dir)
-    except RunError as exc:
-        raise HistoryError(str(exc)) from None
-    run_id = run.meta.get("run_id") or Path(run_dir).name
-    if any(r["run_id"] == run_id for r in results.read_rows(history)):
+    from bench.store import HISTORY, StoreError, read_table
+    from bench.store.io import read_text
+
+    path = Path(history)
+    if not path.exists():
+        return []
+    first = read_text(path).split("\n", 1)[0]
+    if first.split(",")[:1] != ["schema_version"] and "recorded_utc" in first:
+        v1 = replace(HISTORY, fields=HISTORY.fields[1:])
+        return [{"schema_version": 1, **r} for r in read_table(path, v1).rows]
+    rows = read_table(path, HISTORY).rows
+    bad = [r["schema_version"] for r in rows if r["schema_version"] not in (1, 2)]
+    if bad:
+        raise StoreError(f"{path}: schema_version {bad[0]} is not one this eager-mlp-bench reads (1, 2)")
+    return rows
+
+
+def append(run_dir: Path, history: Path = HISTORY_PATH) -> int:
+    """Add the ok trials of a run; HistoryError if the run is already in the history or has no ok trial.
+    The file is rewritten whole (temporary name, rename): a failure leaves it as it was."""
+    from bench.fingerprint import machine_label
+    from bench.store import HISTORY, SCHEMA_VERSION, load_run, now_utc, write_table
+    from bench.store.io import check_output
+
+    check_output(history, "--history")
+    old = read_history(history)
+    run = load_run(run_dir)
+    run_id = run.meta["run_id"]
+    if any(r["run_id"] == run_id for r in old):
         raise HistoryError(f"run_dir: {str(run_dir)!r}: run {run_id!r} is already in {history}")
+    if run.ok.empty:
+        raise HistoryError(f"run_dir: {str(run_dir)!r}: no trial finished ok; nothing to append")
     git = run.meta.get("git") or {}
-    label = run.label
-    rows = [{"recorded_utc": now_utc(), "commit": git.get("commit") or "", "dirty": int(bool(git.get("dirty"))),
-             "run_id": run_id, "run_finished_utc": run.meta.get("finished_at") or "", "machine": label,
-             "machine_id": machine_id(label), **{k: r[k] for k in ("config_id", "device", "mode", "dtype")},
-             **{k: int(r[k]) for k in ("batch_size", "hidden", "threads", "n")},
-             **{k: float(r[k]) for k in ("median_s", "ci_low_s", "ci_high_s")}}
-            for _, r in run.ok.iterrows()]
-    history.parent.mkdir(parents=True, exist_ok=True)
-    out = results.CsvAppender(history, FIELDS)
-    try:
-        out.write(rows)
-    finally:
-        out.close()
+    label = machine_label(run.meta)
+    recorded = now_utc()
+    rows = [{"schema_version": SCHEMA_VERSION, "recorded_utc": recorded, "commit": git.get("commit") or "",
+             "dirty": bool(git.get("dirty")), "run_id": run_id, "run_finished_utc": run.meta.get("finished_at") or "",
+             "machine": label, "machine_id": machine_id(label), **{k: r[k] for k in HISTORY.names if k in r}}
+            for r in run.ok.to_dict("records")]
+    write_table(history, HISTORY, [{**r, "schema_version": SCHEMA_VERSION} for r in old] + rows)
     return len(rows)
 
 
@@ -92,21 +109,20 @@ def change_points(values: Sequence[float], *, min_size: int = MIN_SEGMENT) -> li
     return [e for e in ends if e < n]
 
 
-def series(history: Path = HISTORY):
-    """The history as a DataFrame in the order rows were appended (numeric columns as numbers)."""
-    import pandas as pd
+def series(history: Path = HISTORY_PATH):
+    """The history as a typed DataFrame in the order rows were appended."""
+    from bench.store import HISTORY
+    from bench.store.run import frame
 
-    rows = results.read_rows(history)
+    rows = read_history(history)
     if not rows:
         raise HistoryError(f"history: {str(history)!r}: empty or missing (python -m bench.history append RUN_DIR)")
-    frame = pd.DataFrame(rows)
-    for col in ("batch_size", "hidden", "threads", "n", "median_s", "ci_low_s", "ci_high_s"):
-        frame[col] = pd.to_numeric(frame[col].replace("", float("nan")), errors="coerce")
-    frame["order"] = range(len(frame))
-    return frame
+    out = frame(HISTORY, rows)
+    out["order"] = range(len(out))
+    return out
 
 
-def detect(history: Path = HISTORY) -> list[dict[str, Any]]:
+def detect(history: Path = HISTORY_PATH) -> list[dict[str, Any]]:
     """Every change point per machine and configuration, with the shift of the segment medians."""
 
     return _detect(series(history))
@@ -131,7 +147,7 @@ def _detect(frame) -> list[dict[str, Any]]:
     return found
 
 
-def plot(history: Path = HISTORY, out_dir: Path = Path("results") / "history-plots",
+def plot(history: Path = HISTORY_PATH, out_dir: Path = Path("results") / "history-plots",
          configs: Sequence[str] | None = None, changes: list[dict[str, Any]] | None = None) -> list[Path]:
     """One figure per machine: a panel per configuration, epoch time over commits, change points marked
     (`changes`: detect()'s result, computed here when not given)."""
@@ -140,7 +156,7 @@ def plot(history: Path = HISTORY, out_dir: Path = Path("results") / "history-plo
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.plot import FORMATS, STYLE
+    from bench.plot import STYLE, save_figure
 
     frame = series(history)
     all_changes = _detect(frame) if changes is None else changes
@@ -179,24 +195,22 @@ def plot(history: Path = HISTORY, out_dir: Path = Path("results") / "history-plo
                 axes[j // n_cols][j % n_cols].set_visible(False)
             label = m["machine"].iloc[0]
             fig.suptitle(f"Epoch time over commits (median, 95% CI); dashed: change point (ruptures PELT)\n{label}")
-            for ext in FORMATS:
-                path = out_dir / f"history-{mid}.{ext}"
-                fig.savefig(path, bbox_inches="tight")
-                written.append(path)
-            plt.close(fig)
+            written += save_figure(fig, out_dir, f"history-{mid}")
     return written
 
 
 def export(run_dir: Path) -> list[dict[str, Any]]:
-    """github-action-benchmark `customSmallerIsBetter` entries of a run's ok trials (median epoch time)."""
-    from bench.analysis import RunError, load_run
+    """github-action-benchmark `customSmallerIsBetter` entries of a run's ok trials (median epoch time);
+    HistoryError when the run has none (the action would fail on an empty list)."""
+    from bench.fingerprint import machine_label
+    from bench.store import load_run
 
-    try:
-        run = load_run(run_dir)
-    except RunError as exc:
-        raise HistoryError(str(exc)) from None
+    run = load_run(run_dir)
+    if run.ok.empty:
+        raise HistoryError(f"run_dir: {str(run_dir)!r}: no trial finished ok; nothing to export")
+    label = machine_label(run.meta)
     out = []
-    for _, r in run.ok.iterrows():
+    for r in run.ok.to_dict("records"):
         half = max(r["median_s"] - r["ci_low_s"], r["ci_high_s"] - r["median_s"])
         out.append({
             "name": r["config_id"],
@@ -204,50 +218,51 @@ def export(run_dir: Path) -> list[dict[str, Any]]:
             "value": float(r["median_s"]),
             **({"range": f"± {half:.3g}"} if math.isfinite(half) else {}),
             "extra": (f"median of {int(r['n'])} epochs ({int(r['repeats'])} repeats); 95% CI "
-                      f"[{r['ci_low_s']:.4g}, {r['ci_high_s']:.4g}] s; device {r['device_actual']}; "
-                      f"{run.label}"),
+                      f"[{r['ci_low_s']:.4g}, {r['ci_high_s']:.4g}] s; device {r['device_actual']}; {label}"),
         })
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI."""
-    import json
-
-    p = argparse.ArgumentParser(prog="python -m bench.history", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("python -m bench.history", __doc__)
     sub = p.add_subparsers(dest="command", required=True)
     a = sub.add_parser("append", help="add a run's ok trials to the history")
     a.add_argument("run_dir", metavar="RUN_DIR")
-    a.add_argument("--history", default=str(HISTORY), help=f"default {HISTORY}")
+    a.add_argument("--history", default=str(HISTORY_PATH), help=f"default {HISTORY_PATH}")
     pl = sub.add_parser("plot", help="epoch time over commits with change points")
-    pl.add_argument("--history", default=str(HISTORY), help=f"default {HISTORY}")
+    pl.add_argument("--history", default=str(HISTORY_PATH), help=f"default {HISTORY_PATH}")
     pl.add_argument("--out", default="results/history-plots", help="default results/history-plots")
     pl.add_argument("--config", action="append", help="only this configuration (repeatable)")
     e = sub.add_parser("export", help="github-action-benchmark customSmallerIsBetter JSON")
     e.add_argument("run_dir", metavar="RUN_DIR")
     e.add_argument("--out", help="file to write (default: stdout)")
     args = p.parse_args(argv)
-    try:
-        if args.command == "append":
-            n = append(Path(args.run_dir), Path(args.history))
-            print(f"{args.history}: {n} rows added from {args.run_dir}")
-        elif args.command == "plot":
-            changes = detect(Path(args.history))
-            files = plot(Path(args.history), Path(args.out), args.config, changes)
-            for c in changes:
-                print(f"change point: {c['config_id']} at {c['commit'][:10] or c['run_id']}: "
-                      f"{c['before_s'] * 1e3:.4g} -> {c['after_s'] * 1e3:.4g} ms ({c['change']:+.1%})")
-            print("\n".join(str(f) for f in files))
+    return cli.guarded(p.prog, lambda: _main(args))
+
+
+def _main(args) -> int:
+    from bench.store.io import atomic_write, check_output, dumps_json
+
+    if args.command == "append":
+        n = append(Path(args.run_dir), Path(args.history))
+        print(f"{args.history}: {n} rows added from {args.run_dir}")
+    elif args.command == "plot":
+        check_output(args.out, "--out", directory=True)
+        changes = detect(Path(args.history))
+        files = plot(Path(args.history), Path(args.out), args.config, changes)
+        for c in changes:
+            print(f"change point: {c['config_id']} at {c['commit'][:10] or c['run_id']}: "
+                  f"{c['before_s'] * 1e3:.4g} -> {c['after_s'] * 1e3:.4g} ms ({c['change']:+.1%})")
+        print("\n".join(str(f) for f in files))
+    else:
+        if args.out:
+            check_output(args.out, "--out")
+        text = dumps_json(export(Path(args.run_dir)))
+        if args.out:
+            atomic_write(Path(args.out), text, what="--out")
         else:
-            text = json.dumps(export(Path(args.run_dir)), indent=2) + "\n"
-            if args.out:
-                Path(args.out).write_text(text, encoding="utf-8")
-            else:
-                sys.stdout.write(text)
-    except HistoryError as exc:
-        print(f"python -m bench.history: error: {exc}", file=sys.stderr)
-        return 2
+            sys.stdout.write(text)
     return 0
 
 

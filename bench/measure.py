@@ -3,79 +3,67 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any
 
 from bench.memory import peak_rss_bytes, reset_peak_rss
+from bench.protocol import PeakResult, PeakTask, RepeatResult, RepeatTask
+from bench.store.derive import now_utc
 from mlp_core import Data, Device, TrainConfig, make_data, train
 from mlp_core.timing import Clock, Sync, default_clock
 
 _DATA_CACHE: dict[tuple[int, int, int], Data] = {}
 
 
-def task_for(trial: dict[str, Any], repeat: int, spec: dict[str, Any]) -> dict[str, Any]:
-    """The message a worker gets for one repeat: the trial, the repeat index, the data and seeds."""
-    return {
-        "trial": trial,
-        "repeat": repeat,
-        "seed": spec["seed"] + repeat,  # fresh weights every repeat
-        "data_seed": spec["seed"],
-        "epochs": spec["epochs"],
-        "n_train": spec["n_train"],
-        "n_test": spec["n_test"],
-        "learning_rate": spec["learning_rate"],
-    }
-
-
-def run_repeat(task: dict[str, Any], *, clock: Clock = default_clock, sync: Sync | None = None) -> dict[str, Any]:
+def run_repeat(task: RepeatTask, *, clock: Clock = default_clock, sync: Sync | None = None) -> RepeatResult:
     """Train once as the task says; never raises for a failing trial, reports it instead."""
-    t = task["trial"]
-    key = (task["data_seed"], task["n_train"], task["n_test"])
+    started, wall0, pid = now_utc(), time.perf_counter(), os.getpid()
+    key = (task.data_seed, task.n_train, task.n_test)
     if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = make_data(task["data_seed"], n_train=task["n_train"], n_test=task["n_test"])
-    config = TrainConfig(
-        hidden=t["hidden"], epochs=task["epochs"], batch_size=t["batch_size"], learning_rate=task["learning_rate"],
-        dtype=t["dtype"], mode=t["mode"], device=t["device"], seed=task["seed"],
-    )
-    gpu = _gpu_memory() if config.device is Device.GPU else None
-    if gpu:
-        gpu.reset()
-    reset_peak_rss()
-    wall0 = time.perf_counter()
+        _DATA_CACHE[key] = make_data(task.data_seed, n_train=task.n_train, n_test=task.n_test)
     try:
+        config = TrainConfig(hidden=task.hidden, epochs=task.epochs, batch_size=task.batch_size,
+                             learning_rate=task.learning_rate, dtype=task.dtype, mode=task.mode, device=task.device,
+                             seed=task.seed)
+        gpu = _gpu_memory() if config.device is Device.GPU else None
+        if gpu:
+            gpu.reset()
+        reset_peak_rss()
         result = train(_DATA_CACHE[key], config, clock=clock, sync=sync)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded status
-        return {"status": _failure_status(exc), "reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
-                "wall_s": time.perf_counter() - wall0}
+        return RepeatResult(status=_failure_status(exc), reason=_reason(exc), wall_s=time.perf_counter() - wall0,
+                            worker_pid=pid, started_utc=started)
     finite = all(math.isfinite(v) for v in (*result.train_mse, result.test_mse))
-    return {
-        "status": "ok" if finite else "diverged",
-        "reason": "" if finite else "non-finite loss (NaN or inf)",
-        "device_actual": result.device,
-        "epoch_times_s": list(result.epoch_times_s),
-        "train_mse": list(result.train_mse),
-        "test_mse": result.test_mse,
-        "peak_rss_bytes": peak_rss_bytes(),
-        "gpu_peak_bytes": gpu.peak() if gpu else None,
-        "wall_s": time.perf_counter() - wall0,
-    }
+    return RepeatResult(
+        status="ok" if finite else "diverged",
+        reason="" if finite else "non-finite loss (NaN or inf)",
+        wall_s=time.perf_counter() - wall0,
+        worker_pid=pid,
+        started_utc=started,
+        device_actual=result.device,
+        epoch_times_s=list(result.epoch_times_s),
+        train_mse=list(result.train_mse),
+        test_mse=result.test_mse,
+        peak_rss_bytes=peak_rss_bytes(),
+        gpu_peak_bytes=gpu.peak() if gpu else None,
+    )
 
 
-def peak_task(device: str, dtype: str, n: int) -> dict[str, Any]:
-    """The message a worker gets to measure the matmul ceiling of one device and compute dtype."""
-    return {"kind": "peak", "device": device, "dtype": dtype, "n": n}
-
-
-def run_peak(task: dict[str, Any], *, clock: Clock = default_clock, sync: Sync | None = None) -> dict[str, Any]:
+def run_peak(task: PeakTask, *, clock: Clock = default_clock, sync: Sync | None = None) -> PeakResult:
     """Measure the matmul ceiling as the task says; failures are reported, never raised."""
     from mlp_core.peak import measure_matmul_peak
 
     try:
-        res = measure_matmul_peak(Device(task["device"]), task["dtype"], task["n"], clock=clock, sync=sync)
+        res = measure_matmul_peak(Device(task.device), task.dtype, task.n, clock=clock, sync=sync)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded status
-        return {"status": _failure_status(exc), "reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
-                "device": task["device"], "dtype": task["dtype"], "n": task["n"]}
-    return {"status": "ok", "reason": "", **res}
+        return PeakResult(status=_failure_status(exc), reason=_reason(exc), device=task.device, dtype=task.dtype,
+                          n=task.n)
+    return PeakResult(status="ok", reason="", **res)
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
 
 
 def _failure_status(exc: Exception) -> str:

@@ -1,5 +1,8 @@
 """`python -m bench.plot RUN_DIR [RUN_DIR ...]`: the figures of a run, PNG and SVG, in RUN_DIR/plots/.
 
+Reads the run directory through bench.store and writes only figures (analysis.json is the run's,
+or `python -m bench.analysis RUN_DIR`'s).
+
 Every figure is titled, its axes carry units, error bars are the 95% confidence intervals of the
 medians (bootstrap intervals for ratios), and the machine fingerprint is in the title or legend.
 With several run directories, each gets its own figures and the line figures (epoch time,
@@ -19,7 +22,6 @@ Figures (file stems):
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -71,20 +73,37 @@ def _yerr(center, low, high):
     return np.vstack([np.nan_to_num(c - lo, nan=0.0), np.nan_to_num(hi - c, nan=0.0)])
 
 
+def ratio_label(log2_ratio: int) -> str:
+    """A power-of-two ratio as text: 4x, 1x, 1/64x (never 0.015625x)."""
+    return f"{2**log2_ratio:g}x" if log2_ratio >= 0 else f"1/{2**-log2_ratio:g}x"
+
+
 def _threads_suffix(run, threads) -> str:
     return "" if run.ok["threads"].nunique() <= 1 else f", threads {threads or 'default'}"
 
 
-def _save(fig, out_dir: Path, stem: str) -> list[Path]:
+def save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
+    """The figure as PNG and SVG in out_dir, each written under a temporary name and renamed (a reader
+    never sees half a file); StoreError when the folder cannot be written."""
+    import os
+
     import matplotlib.pyplot as plt
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from bench.store import StoreError
+
     paths = []
-    for ext in FORMATS:
-        path = out_dir / f"{stem}.{ext}"
-        fig.savefig(path, bbox_inches="tight")
-        paths.append(path)
-    plt.close(fig)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for ext in FORMATS:
+            path = out_dir / f"{stem}.{ext}"
+            tmp = out_dir / f".{stem}.{os.getpid()}.tmp.{ext}"
+            fig.savefig(tmp, bbox_inches="tight", format=ext)
+            os.replace(tmp, path)
+            paths.append(path)
+    except OSError as exc:
+        raise StoreError(f"plots: {out_dir}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
     return paths
 
 
@@ -110,6 +129,7 @@ def _vs_batch(runs, *, throughput: bool):
         raise NothingToPlot("no trial finished ok")
     modes = _ordered([m for _, _, ok in frames for m in ok["mode"]], MODE_ORDER)
     hiddens = sorted({int(h) for _, _, ok in frames for h in ok["hidden"]})
+    batches = sorted({int(b) for _, _, ok in frames for b in ok["batch_size"]})
     fig, axes = _grid(len(modes), len(hiddens), sharex=True, sharey=True)
     for (row, mode) in enumerate(modes):
         for (col, hidden) in enumerate(hiddens):
@@ -131,13 +151,15 @@ def _vs_batch(runs, *, throughput: bool):
                                 linestyle=LINESTYLES[i % len(LINESTYLES)], capsize=2, elinewidth=0.8)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
-            ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.set_xticks(batches, [f"{b:g}" for b in batches])  # the measured sizes, no others
+            ax.xaxis.set_minor_locator(mticker.NullLocator())
             if row == 0:
                 ax.set_title(f"hidden {hidden}")
-            if row == len(modes) - 1:
-                ax.set_xlabel("batch size (samples)")
-            if col == 0:
-                ax.set_ylabel(f"{mode}\n" + ("throughput (samples/s)" if throughput else "epoch time (ms)"))
+            ax.set_xlabel("batch size (samples, log scale)")
+            ax.xaxis.label.set_visible(row == len(modes) - 1)
+            ax.set_ylabel((f"{mode}\n" if col == 0 else "")
+                          + ("throughput (samples/s, log scale)" if throughput else "epoch time (ms, log scale)"))
+            ax.yaxis.label.set_visible(col == 0)  # one label per row on screen; every axis still carries it
     handles = {}
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -194,14 +216,14 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
             if not p["speedup"]:
                 continue
             y, x = batches.index(p["batch_size"]), hiddens.index(p["hidden"])
-            text = f"{p['speedup']:.2f}" if p["speedup"] < 10 else f"{p['speedup']:.0f}"
+            text = f"{p['speedup']:.2f}" if round(p["speedup"], 2) < 10 else f"{p['speedup']:.0f}"
             strong = abs(math.log2(p["speedup"])) > 0.6 * lim
             ax.text(x, y, text if p["significant"] else f"({text})", ha="center", va="center", fontsize=6.5,
                     color="white" if strong else "black", fontweight="bold" if p["significant"] else "normal")
         ax.set_xticks(range(len(hiddens)), [str(h) for h in hiddens])
         ax.set_yticks(range(len(batches)), [str(b) for b in batches])
-        ax.set_xlabel("hidden units")
-        ax.set_ylabel("batch size")
+        ax.set_xlabel("hidden size (units)")
+        ax.set_ylabel("batch size (samples)")
         ax.set_title(panel_name(dict(zip(panel_keys, key))))
         ax.grid(False)
     for idx in range(len(keys), n_rows * n_cols):
@@ -209,8 +231,8 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
     bar = fig.colorbar(image, ax=axes, shrink=0.9, pad=0.02)
     step = max(1, math.ceil(2 * math.floor(lim) / 8))
     ticks = [t for t in range(-math.floor(lim), math.floor(lim) + 1) if t % step == 0] or [0]
-    bar.set_ticks(ticks, labels=[f"{2.0**t:g}x" for t in ticks])
-    bar.set_label(colorbar_label)
+    bar.set_ticks(ticks, labels=[ratio_label(t) for t in ticks])
+    bar.set_label(f"{colorbar_label} (ratio, log2 colour scale)")
     _title(fig, f"{title}\nbold: 95% bootstrap CI excludes 1; (parenthesised): not significant", [run])
     return fig
 
@@ -259,6 +281,7 @@ def fig_cast_overhead(runs):
     """Relative overhead of the float64 cast, per configuration, with its interval."""
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.lines import Line2D
 
     from bench.analysis import cast_overhead
 
@@ -274,6 +297,7 @@ def fig_cast_overhead(runs):
     fig, ax = plt.subplots(figsize=(3.5 + 0.12 * len(configs), 2.8), constrained_layout=True)
     width = 0.8 / len(keys)
     colors = plt.get_cmap("tab10").colors
+    handles = []
     for gi, key in enumerate(keys):
         by_cfg = {(r["batch_size"], r["hidden"]): r for r in groups[key]}
         xs, ys, lo, hi, sig = [], [], [], [], []
@@ -290,13 +314,17 @@ def fig_cast_overhead(runs):
         label = f"{mode} ({device}" + (f", threads {threads or 'default'}" if several_threads else "") + ")"
         color = colors[gi % len(colors)]
         ax.errorbar(xs, ys, yerr=_yerr(ys, lo, hi), fmt="none", ecolor=color, elinewidth=0.8, capsize=2)
-        ax.scatter(xs, ys, color=color, label=label, s=14, zorder=3,
-                   facecolors=[color if s else "white" for s in sig], edgecolors=color)
+        ax.scatter(xs, ys, s=14, zorder=3, facecolors=[color if s else "white" for s in sig], edgecolors=color)
+        handles.append(Line2D([], [], color=color, marker="s", linestyle="none", markersize=5, label=label))
+    # the fill is a property of each point (its interval), not of a series: explained once, in grey
+    handles += [Line2D([], [], color="0.35", marker="o", linestyle="none", markersize=4, label=text,
+                       markerfacecolor=face) for face, text in (("0.35", "filled: 95% CI excludes 0"),
+                                                                ("white", "hollow: not significant"))]
     ax.axhline(0, color="0.3", linewidth=0.8)
     ax.set_xticks(range(len(configs)), [f"b{b}\nh{h}" for b, h in configs])
     ax.set_xlabel("configuration (batch size, hidden units)")
     ax.set_ylabel("overhead of the float64 cast (%)")
-    ax.legend(frameon=False, ncol=2)
+    ax.legend(handles=handles, frameon=False, ncol=2)
     fig.suptitle("Cost of float64 data cast to float32 every step: time(float64-cast)/time(float32) - 1\n"
                  f"95% bootstrap CI; hollow: not significant. {run.label}")
     return fig
@@ -356,7 +384,8 @@ def fig_mse(runs):
         label = f"{device} {mode} {dtype}" + _threads_suffix(run, threads)
         ax.plot(mean.index + 1, mean.values, color=color, linestyle=ls, marker=MARKERS.get(dtype, "o"), label=label)
         ax.fill_between(mean.index + 1, low.values, high.values, color=color, alpha=0.08, linewidth=0)
-        test = g.groupby("repeat")["test_mse"].first()
+        reps = run.repeats
+        test = reps[reps["config_id"].isin(set(g["config_id"])) & reps["repeat"].isin(common)]["test_mse"]
         ax.errorbar([last_epoch + 1.4 + 0.08 * i], [test.mean()],
                     yerr=[[test.mean() - test.min()], [test.max() - test.mean()]], color=color, marker="*",
                     markersize=6, capsize=1.5, linestyle="none", elinewidth=0.7)
@@ -368,12 +397,12 @@ def fig_mse(runs):
     ax.text(last_epoch + 1.3, 0.98, "test", transform=ax.get_xaxis_transform(), fontsize=7, va="top")
     ax.set_xticks(range(1, last_epoch + 2))
     ax.set_xlabel("epoch (1 = warm-up epoch)")
-    ax.set_ylabel("MSE (sample-weighted)")
+    ax.set_ylabel("MSE (sample-weighted, linear scale)")
     ax.set_title(f"mean over the {len(common)} repeats all series have, band: min-max; *: test MSE")
     dev.set_yscale("log")
     dev.set_xticks(range(1, last_epoch + 2))
     dev.set_xlabel("epoch")
-    dev.set_ylabel("max relative difference")
+    dev.set_ylabel("max relative difference (log scale)")
     dev.set_title(f"vs {ref_key[0]} {ref_key[1]} {ref_key[2]} (same seeds)")
     if any(k[1] == "numpy" for k in keys):
         dev.text(0.99, 0.55, "numpy mode draws its own shuffle orders\n(tf.data's algorithm, NumPy's generator)",
@@ -391,26 +420,32 @@ def fig_mse(runs):
 
 # ---- figure 6: GFLOP/s against the measured ceiling ---------------------------------------------
 def fig_gflops(runs):
-    """Achieved GFLOP/s vs FLOPs per step, with the measured matmul ceiling of each device."""
+    """Achieved GFLOP/s vs FLOPs per step (95% CI from the median's interval), with the measured matmul
+    ceiling of each device. Colour: execution mode; marker: dtype mode; hollow: GPU."""
     import matplotlib.pyplot as plt
 
     from bench.analysis import fraction_of_peak, peaks
 
-    fig, ax = plt.subplots(figsize=(4.2, 3.0), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(4.6, 3.2), constrained_layout=True)
     colors = dict(zip(MODE_ORDER, plt.get_cmap("tab10").colors))
     drawn = 0
     for i, run in enumerate(runs):
-        rows = [r for r in fraction_of_peak(run) if r["gflops"]]
+        ok = run.ok.set_index("config_id")
         by: dict[tuple, list[dict]] = {}
-        for r in rows:
-            by.setdefault((r["device"], r["mode"]), []).append(r)
-        for (device, mode), rs in sorted(by.items(), key=lambda kv: (kv[0][0], MODE_ORDER.index(kv[0][1])
-                                                                         if kv[0][1] in MODE_ORDER else 9)):
-            marker = RUN_MARKERS[i % len(RUN_MARKERS)] if len(runs) > 1 else ("o" if device == "cpu" else "D")
-            label = f"{device} {mode}" + (f" [{i + 1}]" if len(runs) > 1 else "")
-            ax.scatter([r["flops_per_step"] for r in rs], [r["gflops"] for r in rs], s=12, marker=marker,
-                       color=colors.get(mode, "0.4"), label=label, alpha=0.85,
-                       facecolors="none" if device == "gpu" and len(runs) == 1 else None)
+        for r in fraction_of_peak(run):
+            if r["gflops"]:
+                by.setdefault((r["device"], r["mode"], r["dtype"]), []).append(r)
+        for (device, mode, dtype), rs in sorted(by.items(), key=lambda kv: (
+                kv[0][0], _order(kv[0][1], MODE_ORDER), _order(kv[0][2], DTYPE_ORDER))):
+            y = [r["gflops"] for r in rs]
+            # GFLOP/s is work / time: the time interval [low, high] maps to [work/high, work/low]
+            med, lo, hi = (ok.loc[[r["config_id"] for r in rs], k].to_numpy(float)
+                           for k in ("median_s", "ci_low_s", "ci_high_s"))
+            color = colors.get(mode, "0.4")
+            ax.errorbar([r["flops_per_step"] for r in rs], y, yerr=_yerr(y, y * med / hi, y * med / lo),
+                        fmt=MARKERS.get(dtype, "o"), markersize=3.5, color=color, elinewidth=0.6, capsize=1.5,
+                        markerfacecolor="white" if device == "gpu" else color, alpha=0.9,
+                        label=f"{device} {mode} {dtype}" + (f" [{i + 1}]" if len(runs) > 1 else ""))
             drawn += len(rs)
         ceilings = peaks(run)
         several_threads = len({q["threads"] for q in ceilings}) > 1
@@ -427,11 +462,16 @@ def fig_gflops(runs):
         raise NothingToPlot("no trial finished ok")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("work per training step (FLOPs)")
-    ax.set_ylabel("achieved GFLOP/s")
-    ax.legend(frameon=False, fontsize=6, ncol=2, loc="lower right")
-    _title(fig, "Achieved GFLOP/s vs work per step; lines: measured matmul ceiling (same run)", runs)
+    ax.set_xlabel("work per training step (FLOPs, log scale)")
+    ax.set_ylabel("achieved GFLOP/s (log scale)")
+    fig.legend(frameon=False, fontsize=5.5, ncol=3, loc="outside lower center")
+    _title(fig, "Achieved GFLOP/s vs work per step (median, 95% CI); lines: measured matmul ceiling (same run)",
+           runs)
     return fig
+
+
+def _order(value: str, order: Sequence[str]) -> int:
+    return order.index(value) if value in order else len(order)
 
 
 # ---- figure 7: execution modes at the article's configuration ---------------------------------
@@ -477,6 +517,7 @@ def fig_modes(runs):
     ax.set_yscale("log")
     ax.set_xticks(range(len(groups)), [f"{d}" + (f" [{i + 1}]" if len(runs) > 1 else "") for i, d in groups])
     ax.set_ylabel("epoch time (ms, log scale)")
+    ax.set_xlabel("device (bars: execution modes)")
     ax.set_ylim(top=ax.get_ylim()[1] * 3)
     ax.legend(frameon=False, ncol=min(3, len(modes)), fontsize=6.5, loc="upper right")
     ax.grid(axis="x", visible=False)
@@ -507,20 +548,14 @@ def render(runs: Sequence[Any], out_dir: Path, figures: Sequence[str] = FIGURES)
             except NothingToPlot as why:
                 skipped[name] = str(why)
                 continue
-            written.extend(_save(fig, out_dir, name))
+            written.extend(save_figure(fig, out_dir, name))
     return written, skipped
 
 
-def plot_run_dirs(run_dirs: Sequence[str | Path], out: Path | None = None, *, analysis: bool = True,
-                  log: Callable[[str], None] = print) -> list[Path]:
-    """Figures (and analysis.json) of each run in its plots/; with several runs, the overlays in `out`."""
-    from bench.analysis import load_run, write_analysis
-
-    runs = [load_run(d) for d in run_dirs]
+def plot_runs(runs: Sequence[Any], out: Path | None = None, *, log: Callable[[str], None] = print) -> list[Path]:
+    """Figures of each run in its plots/; with several runs, the overlays in `out`."""
     written = []
     for run in runs:
-        if analysis:
-            log(f"{write_analysis(run)}")
         files, skipped = render([run], run.path / "plots")
         written += files
         log(f"{run.path / 'plots'}: {len(files) // len(FORMATS)} figures")
@@ -538,19 +573,25 @@ def plot_run_dirs(run_dirs: Sequence[str | Path], out: Path | None = None, *, an
 
 def main(argv: list[str] | None = None) -> int:
     """CLI."""
-    p = argparse.ArgumentParser(prog="python -m bench.plot", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from bench import cli
+
+    p = cli.parser("python -m bench.plot", __doc__)
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by python -m bench.run")
     p.add_argument("--out", metavar="DIR", help="where overlays of several runs go (default RUN_DIR_1/plots/overlay)")
-    p.add_argument("--no-analysis", action="store_true", help="do not (re)write RUN_DIR/analysis.json")
     args = p.parse_args(argv)
-    from bench.analysis import RunError
+    return cli.guarded(p.prog, lambda: _main(args))
 
-    try:
-        plot_run_dirs(args.run_dirs, Path(args.out) if args.out else None, analysis=not args.no_analysis)
-    except RunError as exc:
-        print(f"python -m bench.plot: error: {exc}", file=sys.stderr)
-        return 2
+
+def _main(args) -> int:
+    from bench.store import load_run
+    from bench.store.io import check_output
+
+    if args.out:
+        check_output(args.out, "--out", directory=True)
+    runs = [load_run(d) for d in args.run_dirs]  # every input checked before a figure is drawn
+    for run in runs:
+        check_output(run.path / "plots", "plots", directory=True)
+    plot_runs(runs, Path(args.out) if args.out else None)
     return 0
 
 

@@ -8,9 +8,11 @@ dtype modes float32 and float64-cast, eager mode, the article's data sizes and 5
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from bench import cli
 from bench.spec import PRESETS, SPEC_KEYS, SpecError, build_spec, load_toml
 
 EXAMPLES = """examples:
@@ -23,15 +25,9 @@ EXAMPLES = """examples:
 exit status: 0 every trial ok or skipped; 1 a trial failed (status error); 2 bad input."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def parser() -> argparse.ArgumentParser:
     """The command line."""
-    p = _Parser(prog="python -m bench.run", description=__doc__, epilog=EXAMPLES,
-                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("python -m bench.run", __doc__, EXAMPLES)
     p.add_argument("--preset", choices=sorted(PRESETS), help="base sweep (default: quick)")
     p.add_argument("--config", metavar="TOML", help="sweep file with the same keys as the flags (see scripts/)")
     m = p.add_argument_group("matrix (comma-separated lists)")
@@ -62,77 +58,91 @@ def parser() -> argparse.ArgumentParser:
     o.add_argument("--resume", metavar="DIR", help="continue a killed run in DIR with its recorded settings")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     o.add_argument("--no-plots", action="store_true",
-                   help="skip analysis.json and the figures in RUN_DIR/plots/ (python -m bench.plot draws them later)")
+                   help="skip the figures in RUN_DIR/plots/ (python -m bench.plot draws them later); "
+                   "analysis.json is written either way")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, validate, run, report."""
     argv = sys.argv[1:] if argv is None else argv
-    cli = parser()
-    args = cli.parse_args(argv)
-    try:
-        run_dir, spec, resume = _resolve(args, cli)
-    except SpecError as exc:
-        print(f"python -m bench.run: error: {exc}", file=sys.stderr)
-        return 2
+    args = parser().parse_args(argv)
+    return cli.guarded("python -m bench.run", lambda: _main(args, argv))
 
-    from bench.report import report  # imports pandas/scipy: after validation, not for --help
-    from bench.sweep import RunDirBusy, Sweep
+
+def _main(args: argparse.Namespace, argv: list[str]) -> int:
+    run_dir, spec, resume = _resolve(args, parser())
+
+    from bench.schedule import Sweep  # imports after validation, not for --help
 
     print(f"run directory: {run_dir}", file=sys.stderr)
-    try:
-        rows = Sweep(spec, run_dir, argv=["python -m bench.run", *argv], resume=resume,
-                     progress=not args.quiet).run()
-    except RunDirBusy as exc:
-        print(f"python -m bench.run: error: {exc}", file=sys.stderr)
-        return 2
-    print(report(run_dir, rows))
-    if not args.no_plots:
-        _plots(run_dir)
+    rows = Sweep(spec, run_dir, argv=["python -m bench.run", *argv], resume=resume, progress=not args.quiet).run()
+    _after(run_dir, plots=not args.no_plots)
     return 1 if any(r["status"] == "error" for r in rows) else 0
 
 
-def _plots(run_dir: Path) -> None:
-    """analysis.json and the figures; a failure here never costs the measurements (they are on disk)."""
-    from bench.plot import plot_run_dirs
+def _after(run_dir: Path, *, plots: bool) -> None:
+    """The report, analysis.json, then the figures, all read back through the store; a failure here
+    never costs the measurements (they are on disk)."""
+    from bench.analysis import write_analysis
+    from bench.report import report
+    from bench.store import load_run
+
+    def warn(what: str, exc: Exception, retry: str) -> None:
+        print(f"python -m bench.run: warning: {what} failed ({type(exc).__name__}: {exc}); the measurements are "
+              f"in {run_dir}; retry with: {retry}", file=sys.stderr)
 
     try:
-        plot_run_dirs([run_dir], log=lambda line: print(line, file=sys.stderr))
+        run = load_run(run_dir)
+        print(report(run))
+        print(f"{write_analysis(run)}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - report, keep the run's exit status
-        print(f"python -m bench.run: warning: plots failed ({type(exc).__name__}: {exc}); the measurements are "
-              f"in {run_dir}; retry with: python -m bench.plot {run_dir}", file=sys.stderr)
+        warn("analysis", exc, f"python -m bench.analysis {run_dir}")
+        return
+    if plots:
+        from bench.plot import plot_runs
+
+        try:
+            plot_runs([run], log=lambda line: print(line, file=sys.stderr))
+        except Exception as exc:  # noqa: BLE001 - report, keep the run's exit status
+            warn("plots", exc, f"python -m bench.plot {run_dir}")
 
 
-def _resolve(args: argparse.Namespace, cli: argparse.ArgumentParser):
+def _resolve(args: argparse.Namespace, p: argparse.ArgumentParser):
     """(run directory, spec, resume?) from the flags; SpecError for bad input."""
     flags = {key: getattr(args, key) for key in SPEC_KEYS}  # every spec flag's dest is its field name
     if args.resume:
-        option = {a.dest: a.option_strings[0] for a in cli._actions if a.option_strings}
+        option = {a.dest: a.option_strings[0] for a in p._actions if a.option_strings}
         given = [option[k] for k, v in vars(args).items()
                  if v not in (None, False) and k not in ("resume", "quiet", "no_plots")]
         if given:
             raise SpecError("resume", args.resume, f"takes the run's recorded settings; drop {', '.join(given)}")
         run_dir = Path(args.resume)
-        if not (run_dir / "meta.json").is_file():
-            raise SpecError("resume", args.resume, "not a run directory (no meta.json)")
-        from bench.sweep import spec_from_meta
+        from bench.schedule import spec_from_meta
+        from bench.store import StoreError
 
-        return run_dir, spec_from_meta(run_dir), True
+        try:
+            return run_dir, spec_from_meta(run_dir), True
+        except StoreError as exc:
+            raise SpecError("resume", args.resume, str(exc).removeprefix(f"{run_dir}: ")) from None
     layers = [{"preset": args.preset}]
     if args.config:
         layers.append(load_toml(args.config))
     layers.append(flags)
     spec = build_spec(*layers)
-    from bench.sweep import new_run_id
+    from bench.schedule import new_run_id
 
     run_dir = Path(args.out) if args.out else Path("results") / "runs" / new_run_id()
     if (run_dir / "meta.json").exists():
         raise SpecError("out", str(run_dir), "already holds a run; use --resume to continue it")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise SpecError("out", str(run_dir), "is a file, not a directory")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SpecError("out", str(run_dir), f"cannot create: {exc.strerror}") from None
+    if not os.access(run_dir, os.W_OK):
+        raise SpecError("out", str(run_dir), "not writable")
     return run_dir, spec, False
 
 

@@ -11,10 +11,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from bench.errors import InputError
+from bench.store.derive import config_id
 from mlp_core.enums import Device, DTypeMode, ExecMode
 
 
-class SpecError(ValueError):
+class SpecError(InputError):
     """Bad input: one line naming the field and the value."""
 
     def __init__(self, field: str, value: Any, problem: str) -> None:
@@ -66,7 +68,7 @@ class Trial:
     @property
     def config_id(self) -> str:
         """e.g. 'cpu-eager-float64-cast-b4-h20-t0'."""
-        return f"{self.device}-{self.mode}-{self.dtype}-b{self.batch_size}-h{self.hidden}-t{self.threads}"
+        return config_id(self.device, self.mode, self.dtype, self.batch_size, self.hidden, self.threads)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types for JSON."""
@@ -113,6 +115,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise SpecError("config", str(path), f"cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError("config", str(path), f"malformed TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError("config", str(path), f"not UTF-8 text (byte {exc.start})") from None
 
 
 def build_spec(*layers: dict[str, Any]) -> SweepSpec:

@@ -9,8 +9,9 @@ from typing import Any
 import pandas as pd
 
 from bench.stats import ratio_of_medians_ci
+from bench.store.derive import AXIS_NAMES
 
-KEY = ("mode", "dtype", "batch_size", "hidden")
+KEY = tuple(k for k in AXIS_NAMES if k not in ("device", "threads"))  # a CPU trial and its GPU partner share these
 
 
 def num(value: Any) -> float:

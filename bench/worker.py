@@ -1,15 +1,14 @@
 """`python -m bench.worker --threads N`: a measuring process, one JSON task per stdin line.
 
-Protocol: the first line on the protocol stream is a hello (devices, TF facts, thread settings);
-then one reply line per task line (a training repeat, or `"kind": "peak"` for the matmul
-ceiling). Anything libraries print goes to stderr, never into the protocol. Threads are set
-before TensorFlow's runtime starts, which is why each thread setting gets its own worker process.
+Protocol (bench.protocol): the first line on the protocol stream is a Hello (pid, devices, TF
+facts, thread settings); then one result line per task line (a RepeatTask or a PeakTask).
+Anything libraries print goes to stderr, never into the protocol. Threads are set before
+TensorFlow's runtime starts, which is why each thread setting gets its own worker process.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -33,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.fingerprint import tensorflow_facts
     from bench.measure import run_peak, run_repeat
+    from bench.protocol import Hello, PeakTask, decode, encode
     from mlp_core import TrainConfig, make_data, train
     from mlp_core.placement import visible_devices
 
@@ -42,15 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     for mode in ("eager", "function"):
         train(tiny, TrainConfig(hidden=8, epochs=2, batch_size=8, mode=mode))
 
-    def send(message: dict) -> None:
-        proto.write(json.dumps(message) + "\n")
+    def send(message) -> None:
+        proto.write(encode(message) + "\n")
 
-    send({"event": "hello", "pid": os.getpid(), "devices": visible_devices(), "tf": tensorflow_facts()})
+    send(Hello(pid=os.getpid(), devices=visible_devices(), tf=tensorflow_facts()))
     for line in sys.stdin:
         if line.strip():
-            task = json.loads(line)
-            run = run_peak if task.get("kind") == "peak" else run_repeat
-            send({"event": "result", **run(task)})
+            task = decode(line)
+            send(run_peak(task) if isinstance(task, PeakTask) else run_repeat(task))
     return 0
 
 

@@ -5,31 +5,34 @@
     pytest benchmarks --benchmark-only --benchmark-compare --benchmark-compare-fail=median:10%
     pytest benchmarks --benchmark-disable                    # run each case once, untimed (CI)
 
-Pedantic mode: the trainer (weights on the device, the step traced) is built outside the timing,
-`WARMUP_ROUNDS` epochs run first and are discarded (tracing, XLA compilation, allocator warm-up),
-then each round is one epoch ending with a device sync, so the clock stops when the work is done.
+Pedantic mode: the trainer (mlp_core.trainer: the same one the runner's workers use) is built
+outside the timing, `WARMUP_ROUNDS` epochs run first and are discarded (tracing, XLA compilation,
+allocator warm-up), then each round is one epoch ending with the trainer's device sync, so the
+clock stops when the work is done; zeroing the loss sums is pedantic's untimed `setup`.
+Case ids are the runner's config ids (bench.store.config_id) and samples/s, GFLOP/s its
+throughput (bench.store.throughput), so a case and a sweep trial of the same configuration match.
 GPU cases skip, with the reason, where TensorFlow sees no GPU. The NumPy baseline runs beside them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 
 import pytest
 
+from bench.store import config_id, throughput
 from mlp_core import Device, DTypeMode, ExecMode, TrainConfig, make_data
-from mlp_core.data import ARTICLE_N_FEATURES
-from mlp_core.flops import epoch_flops
+from mlp_core.trainer import make_trainer
 
 N_TRAIN, N_TEST = 800, 200  # the article's sizes
 POINTS = [(32, 20), (256, 256)]  # (batch, hidden): the article's hidden size at a small batch, and a wider model
 MODES = [ExecMode.EAGER, ExecMode.FUNCTION, ExecMode.XLA, ExecMode.GRAPH, ExecMode.NUMPY]
 DTYPES = [DTypeMode.FLOAT32, DTypeMode.FLOAT64_CAST]
 ROUNDS, WARMUP_ROUNDS = 5, 1
+THREADS = 0  # TensorFlow's default thread pools, as a sweep's default trial
 
 CASES = [
-    pytest.param(device, mode, dtype, batch, hidden, id=f"{device}-{mode}-{dtype}-b{batch}-h{hidden}")
+    pytest.param(device, mode, dtype, batch, hidden, id=config_id(device, mode, dtype, batch, hidden, THREADS))
     for device, mode, dtype, (batch, hidden) in itertools.product(Device, MODES, DTYPES, POINTS)
     if not (mode is ExecMode.NUMPY and device is not Device.CPU)
 ]
@@ -40,49 +43,41 @@ def data():
     return make_data(0, n_train=N_TRAIN, n_test=N_TEST)
 
 
-def _trainer(data, config):
-    """(trainer, sync, placement context): TF's trainer, sync and hard placement, or NumPy's with none."""
-    if config.mode is ExecMode.NUMPY:
-        from mlp_core.reference import NumpyTrainer
+def _skip_missing_gpu(config):
+    if config.device is Device.GPU:
+        import tensorflow as tf
 
-        return NumpyTrainer(data, config), lambda: None, contextlib.nullcontext()
-    import tensorflow as tf
+        from mlp_core.placement import visible_devices
 
-    from mlp_core.placement import visible_devices
-    from mlp_core.tf_train import TFTrainer, tf_sync
-
-    if config.device is Device.GPU and not tf.config.list_logical_devices("GPU"):
-        pytest.skip(f"no GPU visible to TensorFlow (visible: {', '.join(visible_devices())})")
-    trainer = TFTrainer(data, config)
-    return trainer, tf_sync, trainer.placement()
+        if not tf.config.list_logical_devices("GPU"):
+            pytest.skip(f"no GPU visible to TensorFlow (visible: {', '.join(visible_devices())})")
 
 
 @pytest.mark.parametrize(("device", "mode", "dtype", "batch", "hidden"), CASES)
 def test_epoch(benchmark, data, device, mode, dtype, batch, hidden):
     config = TrainConfig(hidden=hidden, batch_size=batch, dtype=dtype, mode=mode, device=device, seed=0)
-    trainer, sync, placement = _trainer(data, config)
+    _skip_missing_gpu(config)
+    trainer = make_trainer(data, config)
     epochs = itertools.count()
 
     def one_epoch():
         trainer.epoch(next(epochs))
-        sync()  # inside the timed function: GPU work is asynchronous
+        trainer.sync()  # inside the timed function: GPU work is asynchronous
 
     benchmark.group = f"b{batch}-h{hidden}"
-    with placement:  # hard placement held around all rounds, outside every timing
-        benchmark.pedantic(one_epoch, rounds=ROUNDS, warmup_rounds=WARMUP_ROUNDS, iterations=1)
+    with trainer.placement():  # hard placement held around all rounds, outside every timing
+        benchmark.pedantic(one_epoch, setup=trainer.begin_epoch, rounds=ROUNDS, warmup_rounds=WARMUP_ROUNDS,
+                           iterations=1)
 
-    if mode is ExecMode.NUMPY:
-        actual, mse = "cpu:0", trainer.sse / N_TRAIN
-    else:
-        mse = trainer.epoch_mse()[0]
-        actual, _ = trainer.finish()  # PlacementError unless every result is on the requested device
+    mse = trainer.epoch_mse()[0]  # the last epoch's
+    actual, _ = trainer.finish()  # PlacementError unless every result is on the requested device
     assert actual == f"{device}:0"
     assert mse == mse and mse < 1e6  # finite: the epoch trained
-    benchmark.extra_info.update({"device": str(device), "device_actual": actual, "mode": str(mode),
+    benchmark.extra_info.update({"config_id": config_id(device, mode, dtype, batch, hidden, THREADS),
+                                 "device": str(device), "device_actual": actual, "mode": str(mode),
                                  "dtype": str(dtype), "batch_size": batch, "hidden": hidden, "n_train": N_TRAIN,
                                  "train_mse_last_epoch": mse})
     stats = getattr(benchmark, "stats", None)
     if stats is not None:  # None under --benchmark-disable
-        median = stats.stats.median
-        benchmark.extra_info["samples_per_s"] = N_TRAIN / median
-        benchmark.extra_info["gflops"] = epoch_flops(N_TRAIN, batch, ARTICLE_N_FEATURES, hidden) / median / 1e9
+        rates = throughput(stats.stats.median, N_TRAIN, batch, hidden)
+        benchmark.extra_info.update(samples_per_s=rates["samples_per_s"], gflops=rates["gflops"])

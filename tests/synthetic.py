@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import results
 from bench.spec import build_spec, trials
-from bench.sweep import Sweep, TrialState
+from bench.store.derive import raw_rows, repeat_row, summary_row
+from bench.store.io import Rows
+from bench.store.run import Tables
+from bench.store.writer import write_run
 
 N_TRAIN = 4096
 BATCHES = (16, 64, 256, 1024)
@@ -30,6 +32,7 @@ MODE_FACTOR = {"eager": 1.0, "graph": 0.25, "numpy": 0.1}
 DTYPE_FACTOR = {"float32": 1.0, "float64-cast": 1.25}
 NOISE = ((0.99, 1.0, 1.01), (0.985, 0.995, 1.02), (0.98, 1.005, 1.015))
 PEAK_GFLOPS = {"cpu": 100.0, "gpu": 10_000.0}
+WHEN = "2026-11-25T12:00:00+00:00"
 
 
 def step_time(device: str, mode: str, dtype: str, batch: int, hidden: int) -> float:
@@ -39,41 +42,42 @@ def step_time(device: str, mode: str, dtype: str, batch: int, hidden: int) -> fl
 
 def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowdown=None, commit: str = "",
              cpu_model: str = "Synthetic CPU @ 1.00GHz") -> Path:
-    """Write meta.json, raw.csv and summary.csv of the synthetic run into run_dir.
+    """Write meta.json, raw.csv, repeats.csv and summary.csv of the synthetic run into run_dir, with the
+    store's own row builders and writer.
 
     `slowdown(trial_dict) -> factor` multiplies a trial's epoch times (a planted regression).
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     spec = build_spec({"devices": devices, "modes": "eager,graph,numpy", "dtypes": "float32,float64-cast",
                        "batch_sizes": ",".join(map(str, BATCHES)), "hidden_sizes": "8,64", "n_train": N_TRAIN,
                        "n_test": 1024, "epochs": 4, "min_repeats": repeats})
-    meta = {"schema_version": results.SCHEMA_VERSION, "run_id": run_dir.name, "spec": spec.to_dict(),
-            "host": {"cpu_model": cpu_model, "cpu_logical_cores": 2}, "git": {"commit": commit, "dirty": False},
+    meta = {"run_id": run_dir.name, "command": ["synthetic"], "spec": spec.to_dict(), "order_seed": 0,
+            "started_at": WHEN, "finished_at": WHEN, "git": {"commit": commit, "dirty": False},
+            "host": {"cpu_model": cpu_model, "cpu_logical_cores": 2},
             "tensorflow": {"tensorflow": "2.99.0", "nvidia_smi": [{"name": "Synthetic GPU"}] if "gpu" in devices
                            else []},
             "peak": [{"status": "ok", "device": d, "dtype": "float32", "threads": 0, "n": 2048,
                       "gflops_best": PEAK_GFLOPS[d], "gflops_median": PEAK_GFLOPS[d] * 0.9}
                      for d in devices.split(",")]}
-    results.write_json(run_dir / results.META, meta)
-    sweep = Sweep(spec, run_dir, argv=["synthetic"])
-    raw = results.CsvAppender(run_dir / results.RAW, results.RAW_FIELDS)
-    rows = []
+    raw, reps, summary = [], [], []
     for trial in trials(spec):
         t = trial.to_dict()
         epoch = step_time(t["device"], t["mode"], t["dtype"], t["batch_size"], t["hidden"]) * N_TRAIN / t["batch_size"]
         epoch *= slowdown(t) if slowdown else 1.0
-        state = TrialState(trial=trial, status="ok", stop_reason="max_repeats")
+        mine, times_all = [], []
         for r in range(repeats):
             times = [10 * epoch] + [epoch * f for f in NOISE[r]]
-            res = {"device_actual": f"{t['device']}:0", "epoch_times_s": times,
-                   "train_mse": [1.0 / (e + 1) + 0.01 * r for e in range(4)], "test_mse": 1.5 + 0.01 * r,
-                   "peak_rss_bytes": 1 << 28, "gpu_peak_bytes": 1 << 20 if t["device"] == "gpu" else None,
-                   "wall_s": 13 * epoch}
-            raw.write(results.repeat_rows(run_dir.name, {**t, "config_id": trial.config_id}, r, r, res, "now"))
-            state.repeats.append(res)
-            state.elapsed_s += res["wall_s"]
-        rows.append(sweep._summary_row(state))
-    raw.close()
-    results.rewrite_csv(run_dir / results.SUMMARY, results.SUMMARY_FIELDS, rows)
+            mse = [1.0 / (e + 1) + 0.01 * r for e in range(4)]
+            raw += raw_rows(trial.config_id, r, times, mse)
+            mine.append(repeat_row(run_id=run_dir.name, axes=t, repeat=r, seed=r, status="ok",
+                                   device_actual=f"{t['device']}:0", epoch_times=times, train_mse=mse,
+                                   test_mse=1.5 + 0.01 * r, peak_rss_bytes=1 << 28,
+                                   gpu_peak_bytes=1 << 20 if t["device"] == "gpu" else None, wall_s=13 * epoch,
+                                   worker_pid=4242, started_utc=WHEN, finished_utc=WHEN))
+            times_all += times[1:]
+        reps += mine
+        summary.append(summary_row(run_id=run_dir.name, axes=t, status="ok", reason="", stop_reason="max_repeats",
+                                   repeats=mine, samples=times_all, n_train=N_TRAIN, threads_in_force=(2, 2),
+                                   elapsed_s=13 * epoch * repeats, finished_utc=WHEN))
+    write_run(run_dir, meta, Tables(*(Rows(rows, []) for rows in (raw, reps, summary))))
     return run_dir

@@ -1,5 +1,6 @@
 """bench.analysis against a run built to have known answers (tests/synthetic.py) and hand-worked cases."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -8,18 +9,17 @@ import sys
 import pytest
 
 from bench.analysis import (
-    RunError,
     analyse,
     cast_overhead,
     crossover,
-    fingerprint_label,
     fit_line,
     fraction_of_peak,
-    load_run,
     speedups,
     step_cost_fits,
     write_analysis,
 )
+from bench.fingerprint import machine_label
+from bench.store import StoreError, load_run
 from tests.synthetic import BATCHES, make_run
 
 
@@ -132,8 +132,7 @@ def test_fraction_of_the_measured_peak(gpu_run):
 def test_fraction_is_none_without_a_ceiling(gpu_run):
     rows = [r for r in fraction_of_peak(gpu_run) if r["dtype"] == "float64"]
     assert rows == []  # (no float64 trials in the synthetic run)
-    meta_less = gpu_run.__class__(path=gpu_run.path, meta={**gpu_run.meta, "peak": []}, summary=gpu_run.summary,
-                                  samples=gpu_run.samples, raw=gpu_run.raw)
+    meta_less = dataclasses.replace(gpu_run, meta={**gpu_run.meta, "peak": []})
     assert all(r["peak_gflops"] is None and r["fraction"] is None for r in fraction_of_peak(meta_less))
 
 
@@ -159,16 +158,18 @@ def test_cpu_only_run_has_no_gpu_numbers_but_everything_else(cpu_run):
 def test_fingerprint_label_from_real_fields():
     meta = {"host": {"cpu_model": "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz", "cpu_affinity": 8},
             "tensorflow": {"tensorflow": "2.21.0", "nvidia_smi": [{"name": "NVIDIA H100 80GB HBM3"}]}}
-    assert fingerprint_label(meta) == "Intel Xeon Platinum 8375C x8, NVIDIA H100 80GB HBM3, TF 2.21.0"
+    assert machine_label(meta) == "Intel Xeon Platinum 8375C x8, NVIDIA H100 80GB HBM3, TF 2.21.0"
 
 
 def test_not_a_run_directory(tmp_path):
-    with pytest.raises(RunError, match="not a run directory"):
+    with pytest.raises(StoreError, match="not a run directory"):
         load_run(tmp_path)
     for module in ("bench.analysis", "bench.plot"):
-        proc = subprocess.run([sys.executable, "-m", module, str(tmp_path / "nope")], capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", module, str(tmp_path)], capture_output=True, text=True)
         assert proc.returncode == 2, proc.stderr
-        assert "run_dir" in proc.stderr and "not a run directory" in proc.stderr and "Traceback" not in proc.stderr
+        assert str(tmp_path) in proc.stderr and "not a run directory" in proc.stderr and "Traceback" not in proc.stderr
+        proc = subprocess.run([sys.executable, "-m", module, str(tmp_path / "nope")], capture_output=True, text=True)
+        assert proc.returncode == 2 and "no such directory" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_nan_free_when_a_trial_has_too_few_samples(tmp_path):

@@ -61,6 +61,8 @@ def test_export_for_github_action_benchmark(tmp_path, capsys):
 
 def test_bad_input(tmp_path, capsys):
     assert main(["append", str(tmp_path / "missing")]) == 2
-    assert "not a run directory" in capsys.readouterr().err
+    assert "missing: no such directory" in capsys.readouterr().err
+    assert main(["append", str(tmp_path)]) == 2
+    assert "not a run directory (no meta.json)" in capsys.readouterr().err
     assert main(["plot", "--history", str(tmp_path / "none.csv")]) == 2
     assert "history: " in capsys.readouterr().err

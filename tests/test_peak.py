@@ -2,7 +2,8 @@
 
 import pytest
 
-from bench.measure import peak_task, run_peak
+from bench.measure import run_peak
+from bench.protocol import PeakTask, decode, encode
 from mlp_core import Device
 from mlp_core.peak import matmul_flops, measure_matmul_peak
 
@@ -22,10 +23,10 @@ def test_fake_clock_gives_hand_computed_gflops():
 
 
 def test_real_clock_float64():
-    res = run_peak(peak_task("cpu", "float64", 128))
-    assert res["status"] == "ok" and res["dtype"] == "float64" and res["gflops_best"] > 0
+    res = decode(encode(run_peak(PeakTask(device="cpu", dtype="float64", n=128))))  # through the pipe's format
+    assert res.status == "ok" and res.dtype == "float64" and res.gflops_best > 0 and res.device_actual == "cpu:0"
 
 
 def test_missing_gpu_is_skipped_with_the_reason():
-    res = run_peak(peak_task("gpu", "float32", 64))
-    assert res["status"] == "skipped" and "TensorFlow sees no GPU" in res["reason"]
+    res = run_peak(PeakTask(device="gpu", dtype="float32", n=64))
+    assert res.status == "skipped" and "TensorFlow sees no GPU" in res.reason

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from bench.analysis import load_run
-from bench.plot import FIGURES, FORMATS, OVERLAY_FIGURES, plot_run_dirs, render
+from bench.plot import FIGURES, FORMATS, OVERLAY_FIGURES, plot_runs, render
+from bench.store import load_run
 from tests.synthetic import make_run
 
 
@@ -43,11 +43,12 @@ def test_cpu_only_run_gets_its_comparisons_and_says_why_the_gpu_figure_is_missin
 
 def test_several_runs_are_overlaid(runs, tmp_path):
     lines = []
-    written = plot_run_dirs(list(runs), tmp_path / "overlay", log=lines.append)
+    written = plot_runs([load_run(r) for r in runs], tmp_path / "overlay", log=lines.append)
     overlay = [p for p in written if p.parent == tmp_path / "overlay"]
     assert sorted(p.stem for p in overlay) == sorted(f for f in OVERLAY_FIGURES for _ in FORMATS)
     _check_files(overlay)
-    assert (runs[0] / "analysis.json").is_file() and (runs[1] / "plots" / "epoch_time.png").is_file()
+    assert (runs[1] / "plots" / "epoch_time.png").is_file()
+    assert not (runs[0] / "analysis.json").exists()  # plotting writes figures only
     # the fingerprints that tell the runs apart are in the figure
     svg = (tmp_path / "overlay" / "epoch_time.svg").read_text()
     assert "Synthetic GPU" in svg and "no GPU" in svg
@@ -55,7 +56,119 @@ def test_several_runs_are_overlaid(runs, tmp_path):
 
 def test_cli_without_a_display(runs, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND")}
-    proc = subprocess.run([sys.executable, "-m", "bench.plot", str(runs[1]), "--no-analysis"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "bench.plot", str(runs[1])], capture_output=True,
                           text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "speedup_gpu_cpu: not drawn: no GPU trial measured" in proc.stdout
+
+
+# ---- figure content: the plotted numbers are the run's, every axis says its unit and scale ---------
+import re  # noqa: E402
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bench import plot as P  # noqa: E402
+from tests.synthetic import BATCHES, N_TRAIN, step_time  # noqa: E402
+
+
+def _draw(fn, run):
+    with plt.rc_context(P.STYLE):
+        fig = fn([run])
+    fig.canvas.draw()
+    return fig
+
+
+def _check_axes_labels(fig):
+    for ax in fig.axes:
+        if not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            text = axis.get_label().get_text()
+            assert text, (fig.get_suptitle(), ax.get_title())
+            assert re.search(r"\(.+\)", text), text  # a unit (or what the ratio is) in brackets
+            assert ("log" in text) == (scale == "log"), (text, scale)
+
+
+def test_epoch_time_plots_the_model_medians_and_the_run_intervals(runs):
+    run = load_run(runs[0])
+    fig = _draw(P.fig_epoch_time, run)
+    ok = run.ok.set_index("config_id")
+    modes, hiddens = ["eager", "graph", "numpy"], [8, 64]
+    seen = set()
+    for idx, ax in enumerate(fig.axes):
+        mode, hidden = modes[idx // 2], hiddens[idx % 2]
+        assert list(ax.get_xticks()) == list(BATCHES)  # the measured sizes: no 1024 tick for a largest of 800
+        for cont in ax.containers:
+            device, dtype = cont.get_label().split()
+            x, y = (np.asarray(v, dtype=float) for v in (cont.lines[0].get_xdata(), cont.lines[0].get_ydata()))
+            model = [step_time(device, mode, dtype, b, hidden) * N_TRAIN / b * 1e3 for b in x]
+            np.testing.assert_allclose(y, model, rtol=1e-12)  # the model's epoch time (median noise is 1)
+            (bars,) = cont.lines[2]
+            for (bx, lo), (_, hi) in bars.get_segments():
+                cid = f"{device}-{mode}-{dtype}-b{int(bx)}-h{hidden}-t0"
+                assert (lo, hi) == pytest.approx((ok.loc[cid, "ci_low_s"] * 1e3, ok.loc[cid, "ci_high_s"] * 1e3))
+                seen.add(cid)
+    assert seen == set(ok.index)  # every ok trial is on the figure, once per panel
+    _check_axes_labels(fig)
+
+
+def test_speedup_heatmap_cells_and_colour_bar(runs):
+    fig = _draw(P.fig_speedup_modes, load_run(runs[1]))
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.get_visible()]
+    texts = {ax.get_title(): {t.get_text() for t in ax.texts} for ax in panels}
+    # built in: graph = eager / 4, numpy = eager / 10, in every cell; all significant (no parentheses)
+    assert {t for title, ts in texts.items() if title.startswith("graph") for t in ts} == {"4.00"}
+    assert {t for title, ts in texts.items() if title.startswith("numpy") for t in ts} == {"10"}
+    (bar,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    labels = [t.get_text() for t in bar.get_yticklabels()]
+    assert labels and all(re.fullmatch(r"(1/)?\d+x", t) for t in labels), labels
+    _check_axes_labels(fig)
+
+
+def test_cast_overhead_points_and_legend(runs):
+    fig = _draw(P.fig_cast_overhead, load_run(runs[1]))
+    (ax,) = fig.axes
+    from matplotlib.collections import PathCollection
+
+    ys = np.concatenate([c.get_offsets()[:, 1] for c in ax.collections if isinstance(c, PathCollection)])
+    np.testing.assert_allclose(ys, 25.0, rtol=1e-9)  # float64-cast is built 1.25x slower
+    legend = ax.get_legend()
+    series = [h for h, t in zip(legend.legend_handles, legend.get_texts()) if "(cpu)" in t.get_text()]
+    assert len(series) == 3  # one per device x mode (eager, graph, numpy); the fill never marks a series
+    assert len({h.get_markerfacecolor() == "white" for h in series}) == 1
+    assert any("hollow: not significant" in t.get_text() for t in legend.get_texts())
+    _check_axes_labels(fig)
+
+
+def test_gflops_points_intervals_and_dtype_markers(runs):
+    run = load_run(runs[1])
+    fig = _draw(P.fig_gflops, run)
+    ax = fig.axes[0]
+    ok = run.ok
+    n = 0
+    for cont in ax.containers:
+        device, mode, dtype = cont.get_label().split()
+        assert cont.lines[0].get_marker() == P.MARKERS[dtype]
+        rows = ok[(ok["device"] == device) & (ok["mode"] == mode) & (ok["dtype"] == dtype)]
+        np.testing.assert_allclose(sorted(cont.lines[0].get_ydata()), sorted(rows["gflops"]), rtol=1e-12)
+        (bars,) = cont.lines[2]
+        lows = sorted(seg[0][1] for seg in bars.get_segments())
+        np.testing.assert_allclose(lows, sorted(rows["gflops"] * rows["median_s"] / rows["ci_high_s"]), rtol=1e-9)
+        n += len(rows)
+    assert n == len(ok)
+    _check_axes_labels(fig)
+
+
+def test_modes_bars_are_the_medians_at_the_chosen_point(runs):
+    run = load_run(runs[1])
+    fig = _draw(P.fig_modes, run)
+    ax = fig.axes[0]
+    heights = sorted(p.get_height() for p in ax.patches)
+    # no (4, 20) point in the synthetic run: the smallest batch and hidden with every mode, float32
+    want = sorted(step_time("cpu", m, "float32", 16, 8) * N_TRAIN / 16 * 1e3 for m in ("eager", "graph", "numpy"))
+    np.testing.assert_allclose(heights, want, rtol=1e-12)
+    assert ax.get_yscale() == "log" and "log scale" in ax.get_ylabel()

@@ -92,7 +92,7 @@ def run_cli(*args, **kw):
         (["--modes", "turbo"], "modes: 'turbo': unknown value"),
         (["--config", "/nonexistent/sweep.toml"], "config: '/nonexistent/sweep.toml': cannot read"),
         (["--preset", "huge"], "invalid choice: 'huge'"),
-        (["--resume", "/nonexistent/run"], "resume: '/nonexistent/run': not a run directory"),
+        (["--resume", "/nonexistent/run"], "resume: '/nonexistent/run': no such directory"),
         (["--resume", "x", "--epochs", "3"], "resume: 'x': takes the run's recorded settings; drop --epochs"),
         (["--resume", "x", "--repeats", "3"], "resume: 'x': takes the run's recorded settings; drop --repeats"),
     ],

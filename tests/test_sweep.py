@@ -1,6 +1,7 @@
 """The runner end to end, with real worker processes: files, statuses, failures, resume."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -12,10 +13,11 @@ import time
 import numpy as np
 import pytest
 
-from bench.measure import run_repeat, task_for
-from bench.spec import build_spec
-from bench.sweep import RunDirBusy, Sweep, locked
-from mlp_core import DTypeMode, ExecMode, TrainConfig, init_params, make_data
+from bench.measure import run_repeat
+from bench.schedule import Sweep, repeat_task
+from bench.spec import Trial, build_spec
+from bench.store import RunDirBusy, load_run, locked
+from mlp_core import Device, DTypeMode, ExecMode, TrainConfig, init_params, make_data
 from mlp_core.reference import train_numpy
 
 TINY = {"n_train": 64, "n_test": 16, "epochs": 3, "min_repeats": 2, "max_repeats": 2, "dtypes": "float32",
@@ -32,22 +34,22 @@ def test_run_repeat_with_fake_clock_and_sync():
     ticks = iter(range(0, 10**12, 3_000_000))  # each read advances 3 ms
     calls = []
     spec = build_spec({**TINY, "devices": "cpu", "modes": "numpy", "batch_sizes": "16", "hidden_sizes": "8"})
-    trial = {"device": "cpu", "mode": "numpy", "dtype": "float32", "batch_size": 16, "hidden": 8, "threads": 0}
-    res = run_repeat(task_for(trial, 1, spec.to_dict()), clock=lambda: next(ticks), sync=lambda: calls.append(1))
-    assert res["status"] == "ok" and res["epoch_times_s"] == [0.003, 0.003, 0.003]
+    trial = Trial(device=Device.CPU, mode=ExecMode.NUMPY, dtype=DTypeMode.FLOAT32, batch_size=16, hidden=8, threads=0)
+    res = run_repeat(repeat_task(trial, 1, spec), clock=lambda: next(ticks), sync=lambda: calls.append(1))
+    assert res.status == "ok" and res.epoch_times_s == [0.003, 0.003, 0.003]
+    assert res.worker_pid == os.getpid() and res.started_utc.endswith("+00:00")
     assert len(calls) == 6
     # repeat 1 starts from the weights of seed 0 + 1; its MSE is the NumPy float64 reference's
     ref = train_numpy(make_data(0, n_train=64, n_test=16),
                       TrainConfig(hidden=8, epochs=3, batch_size=16, dtype=DTypeMode.FLOAT64, mode=ExecMode.NUMPY),
                       init_params(3, 8, seed=1))
-    np.testing.assert_allclose(res["train_mse"], ref.train_mse, rtol=1e-4)
+    np.testing.assert_allclose(res.train_mse, ref.train_mse, rtol=1e-4)
 
 
 def test_run_repeat_reports_divergence():
-    trial = {"device": "cpu", "mode": "eager", "dtype": "float32", "batch_size": 16, "hidden": 8, "threads": 0}
-    spec = {**build_spec(TINY).to_dict(), "learning_rate": 1e12}
-    res = run_repeat(task_for(trial, 0, spec))
-    assert res["status"] == "diverged" and res["reason"] == "non-finite loss (NaN or inf)"
+    trial = Trial(device=Device.CPU, mode=ExecMode.EAGER, dtype=DTypeMode.FLOAT32, batch_size=16, hidden=8, threads=0)
+    res = run_repeat(dataclasses.replace(repeat_task(trial, 0, build_spec(TINY)), learning_rate=1e12))
+    assert res.status == "diverged" and res.reason == "non-finite loss (NaN or inf)"
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +67,20 @@ def test_tiny_sweep_end_to_end(tiny_run):
     out, proc = tiny_run
     assert proc.returncode == 0, proc.stderr[-2000:]
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["schema_version"] == 1 and meta["spec"]["batch_sizes"] == [16, 64]
+    assert meta["schema_version"] == 2 and meta["spec"]["batch_sizes"] == [16, 64]
     assert meta["host"]["cpu_logical_cores"] >= 1 and meta["tensorflow"]["tensorflow"]
     assert meta["finished_at"] and meta["git"]["commit"]
     raw = read_csv(out / "raw.csv")
     # 4 CPU trials (eager, numpy x 2 batches) x 2 repeats x 3 epochs; GPU trials measured nothing
     assert len(raw) == 4 * 2 * 3
-    assert {r["device_actual"] for r in raw} == {"cpu:0"}
     assert sorted({(r["epoch"], r["is_warmup"]) for r in raw}) == [("0", "1"), ("1", "0"), ("2", "0")]
+    reps = read_csv(out / "repeats.csv")  # one row per trial x repeat, per-repeat values only there
+    assert len(reps) == 4 * 2 and {r["device_actual"] for r in reps} == {"cpu:0"}
+    assert len({r["worker_pid"] for r in reps}) == 1 and all(int(r["peak_rss_bytes"]) > 0 for r in reps)
+    for rep in reps:
+        epochs = [float(r["epoch_time_s"]) for r in raw
+                  if (r["config_id"], r["repeat"]) == (rep["config_id"], rep["repeat"])]
+        assert float(rep["warmup_s"]) == epochs[0] and float(rep["median_epoch_s"]) == np.median(epochs[1:])
     summary = {r["config_id"]: r for r in read_csv(out / "summary.csv")}
     assert len(summary) == 6
     for cid, row in summary.items():
@@ -91,9 +99,11 @@ def test_tiny_sweep_end_to_end(tiny_run):
     for mode, orders in (("eager", tf_train.shuffle_orders(64, 10, 3)), ("numpy", None)):
         for repeat in (0, 1):
             ref = train_numpy(data, cfg, init_params(3, 8, seed=repeat), orders=orders)
-            got = [r for r in raw if r["config_id"] == f"cpu-{mode}-float32-b16-h8-t0" and r["repeat"] == str(repeat)]
+            cid = f"cpu-{mode}-float32-b16-h8-t0"
+            got = [r for r in raw if r["config_id"] == cid and r["repeat"] == str(repeat)]
             np.testing.assert_allclose([float(r["train_mse"]) for r in got], ref.train_mse, rtol=1e-4)
-            assert float(got[0]["test_mse"]) == pytest.approx(ref.test_mse, rel=1e-4)
+            (rep,) = [r for r in reps if r["config_id"] == cid and r["repeat"] == str(repeat)]
+            assert float(rep["test_mse"]) == pytest.approx(ref.test_mse, rel=1e-4)
     assert "skipped" in proc.stdout and "no GPU visible" in proc.stdout and "summary.csv" in proc.stdout
 
 
@@ -117,14 +127,14 @@ FAULTY_WORKER = textwrap.dedent("""
     import os, signal, sys, time
     import bench.measure as m
     real = m.run_repeat
+    import dataclasses
     def faulty(task, **kw):
-        hidden = task["trial"]["hidden"]
-        if hidden == 7:
+        if task.hidden == 7:
             os.kill(os.getpid(), signal.SIGKILL)     # a crash (what an OOM kill looks like)
-        if hidden == 9:
+        if task.hidden == 9:
             time.sleep(3600)                          # a hang
-        if hidden == 11:
-            task = {**task, "learning_rate": 1e12}    # divergence
+        if task.hidden == 11:
+            task = dataclasses.replace(task, learning_rate=1e12)    # divergence
         return real(task, **kw)
     m.run_repeat = faulty
     from bench.worker import main
@@ -139,12 +149,13 @@ def test_crash_hang_and_divergence_cost_one_trial_each(tmp_path):
     rows = Sweep(spec, tmp_path, argv=["test"], worker_cmd=(sys.executable, "-c", FAULTY_WORKER),
                  progress=False).run()
     by_hidden = {int(r["hidden"]): r for r in rows}
-    assert by_hidden[8]["status"] == "ok" and by_hidden[8]["repeats"] == "2"
+    assert by_hidden[8]["status"] == "ok" and by_hidden[8]["repeats"] == 2
     assert by_hidden[7]["status"] == "error" and "worker killed by SIGKILL (out of memory?)" in by_hidden[7]["reason"]
     assert by_hidden[9]["status"] == "error" and "timed out" in by_hidden[9]["reason"]
     assert by_hidden[11]["status"] == "diverged" and "non-finite" in by_hidden[11]["reason"]
-    raw = read_csv(tmp_path / "raw.csv")
-    assert {r["hidden"] for r in raw} == {"8", "11"}  # the diverged repeat's rows are kept
+    assert {r["hidden"] for r in read_csv(tmp_path / "repeats.csv")} == {"8", "11"}  # the diverged repeat is kept
+    run = load_run(tmp_path)
+    assert set(run.raw["hidden"]) == {8, 11} and run.repeats.set_index("hidden").loc[11, "status"] == "diverged"
 
 
 def test_two_runs_never_share_a_directory(tmp_path):
@@ -171,7 +182,7 @@ def test_kill_and_resume_loses_nothing_and_duplicates_nothing(tmp_path):
     before = read_csv(raw_path)
     assert 12 <= len(before) < 6 * 3 * 3
     with open(raw_path, "a") as fh:
-        fh.write("r,cpu-eager-float32-b8-h8-t0,cpu,cpu:0,eager,float32,8,8,0,")  # a torn last line
+        fh.write("cpu-eager-float32-b8-h8-t0,0,0,1,0.0")  # a torn last line (too few fields)
 
     again = subprocess.run([sys.executable, "-m", "bench.run", "--resume", str(out), "--quiet", "--no-plots"],
                            capture_output=True, text=True, timeout=300)
@@ -191,8 +202,29 @@ def test_kill_and_resume_loses_nothing_and_duplicates_nothing(tmp_path):
             assert after_of[(cid, rep, epoch)] == sec
     summary = read_csv(out / "summary.csv")
     assert len(summary) == 6 and {r["status"] for r in summary} == {"ok"}
+    assert {r["repeats"] for r in summary} == {"3"}  # never more than --max-repeats
     assert len(json.loads((out / "meta.json").read_text())["resumed_at"]) == 1
-    assert not (out / "plots").exists() and not (out / "analysis.json").exists()  # --no-plots
+    run = load_run(out)  # the store's checks: every summary row agrees with raw.csv and repeats.csv
+    assert run.warnings == () and len(run.repeats) == 6 * 3
+    assert not (out / "plots").exists() and (out / "analysis.json").is_file()  # --no-plots: figures only
+
+
+@pytest.mark.slow
+def test_resume_after_the_last_repeat_but_before_the_summary_row_measures_nothing(tmp_path):
+    """The window the issue saw: a trial's last allowed repeat is on disk, its summary row is not.
+    The stop rule is re-checked on load: no repeat past --max-repeats, no worker started."""
+    spec = build_spec({**TINY, "devices": "cpu", "modes": "numpy", "batch_sizes": "16,32"})
+    Sweep(spec, tmp_path, argv=["test"], progress=False).run()
+    summary = (tmp_path / "summary.csv").read_text().splitlines()
+    (tmp_path / "summary.csv").write_text("\n".join(summary[:2]) + "\n")  # the second trial's row is lost
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, "finished_at": None}))
+    before = (tmp_path / "repeats.csv").read_bytes()
+    rows = Sweep(spec, tmp_path, argv=["test"], resume=True, progress=False).run()
+    assert [r["repeats"] for r in rows] == [2, 2] and {r["stop_reason"] for r in rows} == {"max_repeats"}
+    assert (tmp_path / "repeats.csv").read_bytes() == before  # nothing measured again
+    assert json.loads((tmp_path / "meta.json").read_text())["worker_starts"] == meta["worker_starts"]
+    load_run(tmp_path)
 
 
 def test_out_dir_with_a_run_refuses(tmp_path):
@@ -203,10 +235,9 @@ def test_out_dir_with_a_run_refuses(tmp_path):
 
 
 def test_exit_status_one_when_a_trial_errors(tmp_path, monkeypatch):
-    from bench import run, sweep
+    from bench import run, schedule
 
-    monkeypatch.setattr(sweep.Sweep, "run", lambda self: [{"status": "ok"}, {"status": "error"}])
-    monkeypatch.setattr("bench.report.report", lambda run_dir, rows: "table")
-    assert run.main(["--out", str(tmp_path / "x"), "--quiet"]) == 1
-    monkeypatch.setattr(sweep.Sweep, "run", lambda self: [{"status": "ok"}, {"status": "skipped"}])
+    monkeypatch.setattr(schedule.Sweep, "run", lambda self: [{"status": "ok"}, {"status": "error"}])
+    assert run.main(["--out", str(tmp_path / "x"), "--quiet", "--no-plots"]) == 1
+    monkeypatch.setattr(schedule.Sweep, "run", lambda self: [{"status": "ok"}, {"status": "skipped"}])
     assert run.main(["--out", str(tmp_path / "y"), "--quiet"]) == 0
