@@ -54,8 +54,8 @@ def read_history(history: Path) -> list[dict[str, Any]]:
     first = read_text(path).split("\n", 1)[0]
     if first.split(",")[:1] != ["schema_version"] and "recorded_utc" in first:
         v1 = replace(HISTORY, fields=HISTORY.fields[1:])
-        return [{"schema_version": 1, **r} for r in read_table(path, v1).rows]
-    rows = read_table(path, HISTORY).rows
+        return [{"schema_version": 1, **r} for r in read_table(path, v1, torn_ok=False).rows]
+    rows = read_table(path, HISTORY, torn_ok=False).rows  # replaced whole, never appended
     bad = [r["schema_version"] for r in rows if r["schema_version"] not in (1, 2)]
     if bad:
         raise StoreError(f"{path}: schema_version {bad[0]} is not one this eager-mlp-bench reads (1, 2)")

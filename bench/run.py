@@ -118,11 +118,11 @@ def _resolve(args: argparse.Namespace, p: argparse.ArgumentParser):
         if given:
             raise SpecError("resume", args.resume, f"takes the run's recorded settings; drop {', '.join(given)}")
         run_dir = Path(args.resume)
-        from bench.schedule import spec_from_meta
+        from bench.schedule import spec_for_resume
         from bench.store import StoreError
 
         try:
-            return run_dir, spec_from_meta(run_dir), True
+            return run_dir, spec_for_resume(run_dir), True
         except StoreError as exc:
             raise SpecError("resume", args.resume, str(exc).removeprefix(f"{run_dir}: ")) from None
     layers = [{"preset": args.preset}]

@@ -22,9 +22,8 @@ from bench.protocol import PeakResult, PeakTask, RepeatResult, RepeatTask
 from bench.session import WORKER_CMD, WorkerFailure, WorkerProcess, WorkerSession, measure_peaks
 from bench.spec import SweepSpec, Trial, trials
 from bench.stats import stop_reason
-from bench.store import RunWriter, locked, now_utc, read_meta
+from bench.store import RunWriter, locked, now_utc
 from bench.store.derive import raw_rows, repeat_row, summary_row, timed
-from bench.store.run import spec_of
 from mlp_core.enums import Device
 
 
@@ -86,9 +85,12 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{random.randrange(16**4):04x}"
 
 
-def spec_from_meta(run_dir: Path) -> SweepSpec:
-    """The resolved spec a run directory was started with (for --resume); StoreError if unreadable."""
-    return spec_of(read_meta(run_dir), Path(run_dir) / "meta.json")
+def spec_for_resume(run_dir: Path) -> SweepSpec:
+    """The resolved spec a run directory was started with, after checking that --resume can continue
+    it (StoreError otherwise, nothing touched)."""
+    from bench.store.writer import check_resumable
+
+    return check_resumable(run_dir)[1]
 
 
 class Sweep:

@@ -195,7 +195,6 @@ HISTORY = Table(
     "one row per run x ok trial appended by `python -m bench.history append` (not in a run directory)",
     (
         SCHEMA,
-        _f("recorded_utc", "time", "when the row was appended"),
         _f("commit", "str", "git commit the run measured (empty: unknown)", nullable=True),
         _f("dirty", "bool", "1 if the checkout had uncommitted changes"),
         RUN_ID,
@@ -206,6 +205,7 @@ HISTORY = Table(
         CONFIG_ID, *AXES,
         *(_f(name, STAT_DOCS[name][0], STAT_DOCS[name][1], STAT_DOCS[name][2], minimum=0,
              nullable=name != "median_s" and name != "n") for name in ("n", "median_s", "ci_low_s", "ci_high_s")),
+        _f("recorded_utc", "time", "when the row was appended (last: a row cut short cannot end in a valid one)"),
     ),
     key=("run_id", "config_id"),
 )

@@ -111,8 +111,12 @@ def read_text(path: Path, *, what: str = "") -> str:
         raise StoreError(f"{label}: not UTF-8 text (byte {exc.start}): a binary or corrupted file") from None
 
 
-def read_table(path: Path, table: Table, *, allow_missing: bool = False) -> Rows:
-    """Every row of a CSV file declared by `table`, typed; StoreError naming the line, column and value."""
+def read_table(path: Path, table: Table, *, allow_missing: bool = False, torn_ok: bool = True) -> Rows:
+    """Every row of a CSV file declared by `table`, typed; StoreError naming the line, column and value.
+
+    `torn_ok`: an invalid last line without a newline is a write cut short (skipped, in `Rows.torn`)
+    in a file that is appended to; in a file that is only ever replaced whole it is an error.
+    """
     path = Path(path)
     if allow_missing and not path.exists():
         return Rows([], [], None, path)
@@ -143,7 +147,7 @@ def read_table(path: Path, table: Table, *, allow_missing: bool = False) -> Rows
                 except ValueError as exc:
                     raise StoreError(f"{path}: line {i}: column {f.name!r}: {text_cell!r}: {exc}") from None
         except StoreError:
-            if last_unterminated:  # a write cut short by a kill: not a row (and not ours to repair here)
+            if last_unterminated and torn_ok:  # a write cut short by a kill: not a row (not ours to repair here)
                 out.torn = line
                 break
             raise

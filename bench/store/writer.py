@@ -21,6 +21,19 @@ from bench.store.io import CsvAppender, StoreError, repair_torn_tail, write_json
 from bench.store.run import Tables, check_consistency, read_meta, read_tables, spec_of
 
 
+def check_resumable(run_dir: Path) -> tuple[dict[str, Any], Any, Tables]:
+    """(meta, spec, tables) of a run directory that --resume can continue; StoreError otherwise.
+    Reads only: a directory refused here is left exactly as it was."""
+    meta = read_meta(run_dir)
+    if meta["schema_version"] != SCHEMA_VERSION:
+        raise StoreError(f"{Path(run_dir) / META_FILE}: schema_version {meta['schema_version']}: resume it with the "
+                         f"version that started it, or `python -m bench.store upgrade` it into a new directory first")
+    spec = spec_of(meta, Path(run_dir) / META_FILE)
+    tables = read_tables(run_dir)
+    check_consistency(run_dir, meta, spec, tables)  # a finished run must be whole; a killed one may stop anywhere
+    return meta, spec, tables
+
+
 class RunDirBusy(StoreError):
     """Another process is writing into the run directory."""
 
@@ -69,28 +82,21 @@ class RunWriter:
         self._open()
 
     def resume(self, started: str) -> Committed:
-        """Reopen a killed run: repair torn last lines, drop repeats cut short, keep the rest."""
-        self.meta = read_meta(self.run_dir)
-        if self.meta["schema_version"] != SCHEMA_VERSION:
-            raise StoreError(f"{self.run_dir / META_FILE}: schema_version {self.meta['schema_version']}: resume it "
-                             f"with the version that started it, or `python -m bench.store upgrade` it first")
-        spec = spec_of(self.meta, self.run_dir / META_FILE)
+        """Reopen a killed run: check everything first (a bad directory is refused untouched), then
+        repair torn last lines, drop the rows of repeats cut short, and return what is kept."""
+        self.meta, spec, tables = check_resumable(self.run_dir)
         found = Committed()
         for table in (RAW, REPEATS, SUMMARY):
             what = repair_torn_tail(self.run_dir / table.file, table)
             if what:
                 found.repairs.append(f"{table.file}: {what}")
-        tables = read_tables(self.run_dir)
         committed = {(r["config_id"], r["repeat"]) for r in tables.repeats.rows}
         kept_raw = [r for r in tables.raw.rows if (r["config_id"], r["repeat"]) in committed]
         if len(kept_raw) != len(tables.raw.rows):
             write_table(self.run_dir / RAW.file, RAW, kept_raw)
             found.repairs.append(f"raw.csv: {len(tables.raw.rows) - len(kept_raw)} rows of repeats cut short dropped")
-            tables.raw.rows = kept_raw
-            tables.raw.lines = list(range(2, 2 + len(kept_raw)))
-        check_consistency(self.run_dir, {**self.meta, "finished_at": None}, spec, tables)
         epochs: dict[tuple[str, int], list[dict]] = defaultdict(list)
-        for r in tables.raw.rows:
+        for r in kept_raw:
             epochs[(r["config_id"], r["repeat"])].append(r)
         for rep in sorted(tables.repeats.rows, key=lambda r: (r["config_id"], r["repeat"])):
             cid = rep["config_id"]
