@@ -53,13 +53,28 @@ def read_history(history: Path) -> list[dict[str, Any]]:
         return []
     first = read_text(path).split("\n", 1)[0]
     if first.split(",")[:1] != ["schema_version"] and "recorded_utc" in first:
-        v1 = replace(HISTORY, fields=HISTORY.fields[1:])
-        return [{"schema_version": 1, **r} for r in read_table(path, v1, torn_ok=False).rows]
-    rows = read_table(path, HISTORY, torn_ok=False).rows  # replaced whole, never appended
+        # schema 1: no schema_version, recorded_utc first
+        v1 = replace(HISTORY, fields=(HISTORY.field("recorded_utc"), *HISTORY.fields[1:-1]))
+        table = read_table(path, v1, torn_ok=False)
+        _check_ids(path, table)
+        return [{"schema_version": 1, **r} for r in table.rows]
+    table = read_table(path, HISTORY, torn_ok=False)  # replaced whole, never appended
+    rows = table.rows
     bad = [r["schema_version"] for r in rows if r["schema_version"] not in (1, 2)]
     if bad:
         raise StoreError(f"{path}: schema_version {bad[0]} is not one this eager-mlp-bench reads (1, 2)")
+    _check_ids(path, table)
     return rows
+
+
+def _check_ids(path: Path, table) -> None:
+    from bench.store import StoreError
+    from bench.store.derive import axes_config_id
+
+    for row, line in zip(table.rows, table.lines):
+        if axes_config_id(row) != row["config_id"]:
+            raise StoreError(f"{path}: line {line}: config_id {row['config_id']!r} does not match the row's axes "
+                             f"({axes_config_id(row)})")
 
 
 def append(run_dir: Path, history: Path = HISTORY_PATH) -> int:

@@ -66,3 +66,26 @@ def test_bad_input(tmp_path, capsys):
     assert "not a run directory (no meta.json)" in capsys.readouterr().err
     assert main(["plot", "--history", str(tmp_path / "none.csv")]) == 2
     assert "history: " in capsys.readouterr().err
+
+
+def test_a_schema_1_history_is_read_and_appending_rewrites_it_as_schema_2(tmp_path):
+    import csv
+
+    from bench.history import read_history
+
+    names = ("recorded_utc,commit,dirty,run_id,run_finished_utc,machine,machine_id,config_id,device,mode,dtype,"
+             "batch_size,hidden,threads,n,median_s,ci_low_s,ci_high_s").split(",")
+    old = dict(zip(names, ["2026-11-24T10:00:00+00:00", "abc", "0", "r1", "", "M x2, no GPU", "123",
+                           "cpu-eager-float32-b4-h20-t0", "cpu", "eager", "float32", "4", "20", "0", "12", "0.5", "",
+                           ""]))
+    history = tmp_path / "history.csv"
+    with open(history, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerow(old)
+    (row,) = read_history(history)
+    assert (row["schema_version"], row["median_s"], row["ci_low_s"], row["dirty"]) == (1, 0.5, None, False)
+    assert append(make_run(tmp_path / "run", devices="cpu"), history) == 48
+    rows = read_history(history)
+    assert len(rows) == 49 and {r["schema_version"] for r in rows} == {2}
+    assert history.read_text().splitlines()[0].startswith("schema_version,commit,")

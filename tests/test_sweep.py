@@ -241,3 +241,49 @@ def test_exit_status_one_when_a_trial_errors(tmp_path, monkeypatch):
     assert run.main(["--out", str(tmp_path / "x"), "--quiet", "--no-plots"]) == 1
     monkeypatch.setattr(schedule.Sweep, "run", lambda self: [{"status": "ok"}, {"status": "skipped"}])
     assert run.main(["--out", str(tmp_path / "y"), "--quiet"]) == 0
+
+
+@pytest.mark.slow
+def test_random_kills_and_resumes_keep_every_rule(tmp_path):
+    """SIGKILL the runner and its worker at random moments, resume each time, until it finishes:
+    no trial ever exceeds --max-repeats, no repeat is duplicated or lost once committed, and the
+    summary equals the one the store recomputes from raw.csv (load_run checks it)."""
+    import random
+
+    out = tmp_path / "r"
+    args = ["--out", str(out), "--devices", "cpu", "--modes", "numpy,eager", "--batch-sizes", "8,16",
+            "--hidden-sizes", "8", "--dtypes", "float32", "--epochs", "3", "--repeats", "2", "--max-repeats", "3",
+            "--target-ci", "0.0001", "--trial-budget", "100", "--n-train", "512", "--n-test", "16", "--quiet",
+            "--no-plots", "--peak-n", "0"]  # about 1 s per eager repeat: kills land mid-sweep
+    rng = random.Random(7)
+    committed: dict[tuple[str, str], str] = {}
+
+    def rows() -> list[dict]:
+        return read_csv(out / "repeats.csv") if (out / "repeats.csv").exists() else []
+
+    cmd = [sys.executable, "-m", "bench.run", *args]
+    kills_mid_sweep = 0
+    for target in sorted(rng.sample(range(1, 12), 4)):  # of 4 trials x 3 repeats = 12 committed repeats
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and len(rows()) < target and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 1.0))  # a random moment after that: mid-epoch, mid-write, between repeats
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            kills_mid_sweep += 1
+        proc.wait()
+        for row in rows():
+            if row.get("finished_utc"):  # (a torn last line is not a row: csv gives it fewer keys)
+                key = (row["config_id"], row["repeat"])
+                assert committed.setdefault(key, row["median_epoch_s"]) == row["median_epoch_s"], key
+        cmd = [sys.executable, "-m", "bench.run", "--resume", str(out), "--quiet", "--no-plots"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert kills_mid_sweep >= 2  # the sweep really was cut in the middle, more than once
+    run = load_run(out)
+    assert json.loads((out / "meta.json").read_text())["finished_at"]
+    assert len(run.summary) == 4 and set(run.summary["status"]) == {"ok"}
+    assert set(run.summary["repeats"]) == {3} and set(run.summary["stop_reason"]) == {"max_repeats"}
+    assert run.repeats.groupby("config_id")["repeat"].max().max() == 2  # never a 4th repeat
+    assert {(r["config_id"], str(r["repeat"])) for _, r in run.repeats.iterrows()} >= set(committed)
