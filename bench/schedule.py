@@ -18,8 +18,8 @@ from typing import Any
 from tqdm import tqdm
 
 from bench.fingerprint import git_commit, host_facts
-from bench.protocol import PeakResult, PeakTask, RepeatResult, RepeatTask
-from bench.session import WORKER_CMD, WorkerFailure, WorkerProcess, WorkerSession, measure_peaks
+from bench.protocol import PeakResult, RepeatResult, RepeatTask
+from bench.session import WORKER_CMD, WorkerFailure, WorkerProcess, WorkerSession, ceiling_tasks, measure_peaks
 from bench.spec import SweepSpec, Trial, trials
 from bench.stats import stop_reason
 from bench.store import RunWriter, locked, now_utc
@@ -226,14 +226,8 @@ class Sweep:
         if self.meta.get("tensorflow") is None:
             self.meta["tensorflow"] = worker.hello.tf
             self.save_meta()
-        if not self.spec.peak_n:
-            return
         peaks = self.meta.setdefault("peak", [])
-        done = {(p["device"], p["dtype"], p["threads"]) for p in peaks}
-        tasks = [PeakTask(device=d.value, dtype=dtype, n=self.spec.peak_n)
-                 for d in self.spec.devices if any(v.startswith(f"{d.value}:") for v in worker.hello.devices)
-                 for dtype in sorted({m.compute_dtype for m in self.spec.dtypes})
-                 if (d.value, dtype, worker.threads) not in done]
+        tasks = ceiling_tasks(worker, self.spec, done={(p["device"], p["dtype"], p["threads"]) for p in peaks})
 
         def record(res: PeakResult) -> None:
             peaks.append({**asdict(res), "threads": worker.threads, "measured_utc": now_utc()})

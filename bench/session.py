@@ -161,6 +161,17 @@ class WorkerSession:
             worker.close()
 
 
+def ceiling_tasks(worker: WorkerProcess, spec: Any, done: set[tuple[str, str, int]]) -> list[PeakTask]:
+    """The matmul ceilings a new worker should measure: each requested device it sees x compute dtype,
+    for its thread setting, unless already measured (`done`: (device, dtype, threads)); none if peak_n is 0."""
+    if not spec.peak_n:
+        return []
+    return [PeakTask(device=d.value, dtype=dtype, n=spec.peak_n)
+            for d in spec.devices if any(v.startswith(f"{d.value}:") for v in worker.hello.devices)
+            for dtype in sorted({m.compute_dtype for m in spec.dtypes})
+            if (d.value, dtype, worker.threads) not in done]
+
+
 def measure_peaks(worker: WorkerProcess, tasks: list[PeakTask], timeout_s: float,
                   record: Callable[[PeakResult], None]) -> None:
     """Measure matmul ceilings in a worker, recording each result (failures included, with the reason);

@@ -73,8 +73,8 @@ def test_a_schema_1_history_is_read_and_appending_rewrites_it_as_schema_2(tmp_pa
 
     from bench.history import read_history
 
-    names = ("recorded_utc,commit,dirty,run_id,run_finished_utc,machine,machine_id,config_id,device,mode,dtype,"
-             "batch_size,hidden,threads,n,median_s,ci_low_s,ci_high_s").split(",")
+    names = ["recorded_utc", "commit", "dirty", "run_id", "run_finished_utc", "machine", "machine_id", "config_id",
+             "device", "mode", "dtype", "batch_size", "hidden", "threads", "n", "median_s", "ci_low_s", "ci_high_s"]
     old = dict(zip(names, ["2026-11-24T10:00:00+00:00", "abc", "0", "r1", "", "M x2, no GPU", "123",
                            "cpu-eager-float32-b4-h20-t0", "cpu", "eager", "float32", "4", "20", "0", "12", "0.5", "",
                            ""]))

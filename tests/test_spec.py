@@ -112,7 +112,7 @@ def test_help_does_not_import_tensorflow():
 
 
 @pytest.mark.parametrize("module", ["bench.run", "bench.plot", "bench.analysis", "bench.compare", "bench.ab",
-                                    "bench.history"])
+                                    "bench.history", "bench.store"])
 def test_every_cli_answers_help_without_tensorflow_pandas_or_scipy(module):
     """--help answers at once: the heavy libraries are imported only when there is work to do."""
     code = (f"import runpy, sys\nsys.argv = ['{module}', '--help']\ntry:\n    runpy.run_module('{module}', "

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.stats import summarize
 from bench.store.fields import SCHEMA_VERSION
 from mlp_core.data import ARTICLE_N_FEATURES
 from mlp_core.flops import epoch_flops, steps_per_epoch
@@ -84,6 +83,8 @@ def summary_row(*, run_id: str, axes: Mapping[str, Any], status: str, reason: st
                 repeats: Sequence[Mapping[str, Any]], samples: Sequence[float], n_train: int,
                 threads_in_force: tuple[int, int] | None, elapsed_s: float, finished_utc: str) -> dict[str, Any]:
     """The summary.csv row of a finished trial, from its repeats.csv rows and its timed epoch times."""
+    from bench.stats import summarize
+
     st = summarize(samples)
     finite = [x for x in samples if math.isfinite(x)]
     rates = throughput(st["median_s"] if finite else math.nan, n_train, int(axes["batch_size"]), int(axes["hidden"]))
