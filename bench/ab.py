@@ -55,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args, argv: list[str]) -> int:
-    out = Path(args.out)
+    from bench.store.io import check_output
+
+    out = check_output(args.out, "--out", directory=True)
+    if args.markdown:
+        check_output(args.markdown, "--markdown")
     # validation first: every bad input is an InputError (exit 2) before anything runs
     trees = [Path(args.baseline_tree), Path(args.candidate_tree or Path(__file__).resolve().parent.parent)]
     for name, tree in zip(("baseline_tree", "candidate_tree"), trees):

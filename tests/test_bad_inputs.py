@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.ab import main as ab_main
 from bench.compare import main as compare_main
 from bench.history import main as history_main
 from bench.plot import main as plot_main
@@ -19,6 +20,7 @@ from bench.run import main as run_main
 from tests import corrupt
 from tests.synthetic import make_run
 
+ROOT = Path(__file__).resolve().parent.parent
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
 FUZZ = settings(max_examples=25, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -75,6 +77,10 @@ def bad_outputs(tmp: Path, run: Path) -> list[tuple[object, str, list[str]]]:
         (run_main, "python -m bench.run", ["--out", str(tmp / "a-file"), "--quiet"]),
         (run_main, "python -m bench.run", ["--out", str(tmp / "a-file" / "run"), "--quiet"]),
         (run_main, "python -m bench.run", ["--resume", str(tmp / "a-file"), "--quiet"]),
+        (ab_main, "python -m bench.ab", ["--baseline-tree", str(ROOT), "--out", str(tmp / "a-file")]),
+        (ab_main, "python -m bench.ab", ["--baseline-tree", str(ROOT), "--out", str(tmp / "ab"), "--markdown",
+                                         str(tmp / "a-dir")]),
+        (ab_main, "python -m bench.ab", ["--baseline-tree", str(tmp / "a-dir"), "--out", str(tmp / "ab")]),
     ]
 
 
