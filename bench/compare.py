@@ -1,7 +1,8 @@
 """`python -m bench.compare BASELINE CANDIDATE`: did the candidate make training slower?
 
 BASELINE and CANDIDATE are run directories of `python -m bench.run` / `python -m bench.ab`, or
-pytest-benchmark JSON files saved with --benchmark-save-data (the raw rounds are needed).
+pytest-benchmark JSON files saved with --benchmark-save-data (the raw rounds are needed), or
+folders of such files (e.g. pytest-benchmark's --benchmark-autosave storage), one process each.
 
 The unit of replication is the repeat (a fresh trainer, a different moment), not the epoch: epochs
 of one repeat share the machine's state of that moment and are not independent, so a test on
@@ -11,8 +12,14 @@ each repeat as one value:
   paired (an A/B run of bench.ab, whose repeat r of both sides ran back to back): the ratio is the
     geometric mean of the per-repeat ratios candidate/baseline, tested with a one-sample t-test
     on their logs (scipy.stats.ttest_1samp); machine drift cancels within each pair;
-  unpaired (two separate runs, or pytest-benchmark files, where each round is a value): the ratio
-    of the geometric means, tested with Welch's t-test on the logs (scipy.stats.ttest_ind).
+  unpaired (two separate runs, or folders of pytest-benchmark files, where each file's median
+    round is a value): the ratio of the geometric means, tested with Welch's t-test on the logs
+    (scipy.stats.ttest_ind);
+  one process per side (a single pytest-benchmark file per side): the rounds of one process share
+    its state, so code and process noise cannot be told apart: the ratio of geometric means is
+    reported with verdict "no verdict" and exit status 0, never "slower".
+
+The table shows, per side, the geometric mean whose ratio is the ratio column.
 
 The ratio's 95% interval is the test's confidence interval, exponentiated. The p-values of all
 configurations are adjusted together (Benjamini-Hochberg, scipy.stats.false_discovery_control):
@@ -44,6 +51,9 @@ from bench.errors import InputError
 FINGERPRINT_FIELDS = ("cpu_model", "gpu", "tensorflow")
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_ALPHA = 0.05
+NO_VERDICT = "no verdict"  # one process per side
+ONE_PROCESS = ("one process per side: code and process noise cannot be told apart, so this is a ratio, not a "
+               "verdict; give each side several pytest-benchmark files (one process each), e.g. a folder of them")
 
 
 class CompareError(InputError):
@@ -55,10 +65,12 @@ class Measured:
     """Per configuration, one value per repeat (run dirs) or round (pytest-benchmark), and provenance."""
 
     source: str
-    units: dict[str, dict[int, float]]  # config -> {repeat index: median epoch time (s)}
+    units: dict[str, dict[int, float]]  # config -> {unit index: time (s)}: a repeat's median epoch, or a round
     fingerprint: dict[str, str]
     commit: str | None = None
     ab_id: str | None = None  # both sides of one bench.ab run share it: their repeats are paired
+    processes: int = 0  # measuring processes behind the units (0: not recorded)
+    one_process: bool = False  # every unit is a round of a single process: code and process noise are confounded
 
 
 def load(path: str | Path) -> Measured:
@@ -66,6 +78,8 @@ def load(path: str | Path) -> Measured:
     path = Path(path)
     if not path.exists():
         raise CompareError(f"input: {str(path)!r}: no such file or directory")
+    if path.is_dir() and not (path / "meta.json").exists() and any(path.glob("*.json")):
+        return _load_pytest_benchmark_files(path)
     if path.is_dir():
         return _load_run_dir(path)
     if path.is_file() and path.suffix == ".json":
@@ -89,6 +103,21 @@ def _load_run_dir(path: Path) -> Measured:
              for cid, g in reps.groupby("config_id", sort=False)}
     return Measured(str(path), units, fingerprint, (meta.get("git") or {}).get("commit"),
                     (meta.get("ab") or {}).get("id"))
+
+
+def _load_pytest_benchmark_files(folder: Path) -> Measured:
+    """A folder of pytest-benchmark files, one process each: the unit is a file's median round."""
+    files = sorted(folder.glob("*.json"))
+    sides = [_load_pytest_benchmark(f) for f in files]
+    prints = {tuple(sorted(m.fingerprint.items())) for m in sides}
+    if len(prints) > 1:
+        raise CompareError(f"input: {str(folder)!r}: its files come from different machines")
+    units: dict[str, dict[int, float]] = {}
+    for i, m in enumerate(sides):
+        for name, rounds in m.units.items():
+            units.setdefault(name, {})[i] = float(np.median(list(rounds.values())))
+    return Measured(str(folder), units, sides[0].fingerprint, sides[-1].commit, processes=len(files),
+                    one_process=len(files) == 1)
 
 
 def _load_pytest_benchmark(path: Path) -> Measured:
@@ -125,7 +154,8 @@ def _load_pytest_benchmark(path: Path) -> Measured:
     if not units:
         raise CompareError(f"{where}: the 'benchmarks' list is empty: nothing to compare")
     commit = data.get("commit_info") if isinstance(data.get("commit_info"), dict) else {}
-    return Measured(str(path), units, fingerprint, commit.get("id") if isinstance(commit.get("id"), str) else None)
+    return Measured(str(path), units, fingerprint, commit.get("id") if isinstance(commit.get("id"), str) else None,
+                    processes=1, one_process=True)  # one pytest session: its rounds share a process
 
 
 def check_machines(a: Measured, b: Measured) -> list[str]:
@@ -145,23 +175,27 @@ def compare(a: Measured, b: Measured, *, threshold: float = DEFAULT_THRESHOLD,
     from scipy import stats
 
     is_paired = paired(a, b)
+    one_process = a.one_process or b.one_process
     rows = []
     for cid in (c for c in a.units if c in b.units):
         ua, ub = a.units[cid], b.units[cid]
         if is_paired:
             common = sorted(set(ua) & set(ub))
-            diffs = np.log([ub[r] for r in common]) - np.log([ua[r] for r in common])
-            shift = float(np.mean(diffs)) if len(common) else math.nan
+            x, y = np.log([ua[r] for r in common]), np.log([ub[r] for r in common])
+            diffs = y - x
             spread = float(np.ptp(diffs)) if len(common) else 0.0
             enough = len(common) >= 2
             test = functools.partial(stats.ttest_1samp, diffs, 0.0)
         else:
             x, y = np.log(list(ua.values())), np.log(list(ub.values()))
-            shift = float(np.mean(y) - np.mean(x))
             spread = float(max(np.ptp(x), np.ptp(y)))
             enough = len(x) >= 2 and len(y) >= 2
             test = functools.partial(stats.ttest_ind, y, x, equal_var=False)
-        if not enough:  # too few repeats: no evidence either way
+        # the ratio is of geometric means (paired: over the common repeats), and so are the columns shown
+        shift = float(np.mean(y) - np.mean(x)) if len(x) and len(y) else math.nan
+        if one_process:  # rounds of one process per side: no test can tell the code from the process
+            p, low, high = math.nan, math.nan, math.nan
+        elif not enough:  # too few repeats: no evidence either way
             p, low, high = 1.0, math.nan, math.nan
         elif spread == 0:  # no noise at all (synthetic or quantised data): the shift is exact
             p, low, high = (0.0 if shift != 0 else 1.0), math.exp(shift), math.exp(shift)
@@ -169,10 +203,13 @@ def compare(a: Measured, b: Measured, *, threshold: float = DEFAULT_THRESHOLD,
             res = test()
             ci = res.confidence_interval(confidence_level=1 - alpha)
             p, low, high = float(res.pvalue), math.exp(ci.low), math.exp(ci.high)
-        rows.append({"config": cid, "paired": is_paired, "baseline_median_s": float(np.median(list(ua.values()))),
-                     "candidate_median_s": float(np.median(list(ub.values()))), "baseline_n": len(ua),
+        rows.append({"config": cid, "paired": is_paired, "baseline_geomean_s": float(np.exp(np.mean(x))),
+                     "candidate_geomean_s": float(np.exp(np.mean(y))), "baseline_n": len(ua),
                      "candidate_n": len(ub), "ratio": math.exp(shift), "ci_low": low, "ci_high": high, "p": p})
-    if rows:
+    if one_process:
+        for r in rows:
+            r["p_adjusted"], r["verdict"] = math.nan, NO_VERDICT
+    elif rows:
         adjusted = stats.false_discovery_control([r["p"] for r in rows], method="bh")
         for r, p_adj in zip(rows, adjusted):
             r["p_adjusted"] = float(p_adj)
@@ -194,31 +231,41 @@ def _fmt_ms(s: float) -> str:
 
 
 def table_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """Rows formatted for the terminal and markdown tables."""
+    """Rows formatted for the terminal and markdown tables: the two times are the geometric means whose
+    ratio is the ratio column (never a median beside a ratio of means)."""
     out = []
     for r in rows:
         ci = "" if math.isnan(r["ci_low"]) else f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-        out.append({"configuration": r["config"], "baseline ms": _fmt_ms(r["baseline_median_s"]),
-                    "candidate ms": _fmt_ms(r["candidate_median_s"]), "n": f"{r['baseline_n']}/{r['candidate_n']}",
-                    "ratio [95% CI]": f"{r['ratio']:.3f}{ci}",
-                    "p (BH)": f"{r['p_adjusted']:.2g}", "verdict": r["verdict"]})
+        out.append({"configuration": r["config"], "baseline ms (geo. mean)": _fmt_ms(r["baseline_geomean_s"]),
+                    "candidate ms (geo. mean)": _fmt_ms(r["candidate_geomean_s"]),
+                    "n": f"{r['baseline_n']}/{r['candidate_n']}", "ratio [95% CI]": f"{r['ratio']:.3f}{ci}",
+                    "p (BH)": "-" if math.isnan(r["p_adjusted"]) else f"{r['p_adjusted']:.2g}",
+                    "verdict": r["verdict"]})
     return out
+
+
+def summary_line(rows: Sequence[Mapping[str, Any]], *, threshold: float, alpha: float) -> str:
+    """'2 slower, 0 faster, 10 same of 12 (threshold ..., how)', or the one-process explanation."""
+    if rows and rows[0]["verdict"] == NO_VERDICT:
+        return f"{len(rows)} configurations, ratios only: {ONE_PROCESS}"
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("slower", "faster", "same")}
+    how = "paired A/B repeats" if rows and rows[0]["paired"] else "unpaired runs"
+    return (f"{counts['slower']} slower, {counts['faster']} faster, {counts['same']} same of {len(rows)} "
+            f"configurations (threshold {threshold:.0%}, alpha {alpha} after Benjamini-Hochberg; {how})")
 
 
 def markdown(rows: Sequence[Mapping[str, Any]], a: Measured, b: Measured, *, threshold: float, alpha: float,
              extra: Sequence[str] = ()) -> str:
     """A pull-request comment."""
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("slower", "faster", "same")}
-    head = ("**Regression**" if counts["slower"] else "No regression") + (
-        f": {counts['slower']} slower, {counts['faster']} faster, {counts['same']} same "
-        f"of {len(rows)} configurations (threshold {threshold:.0%}, alpha {alpha} after Benjamini-Hochberg; "
-        f"{'paired A/B repeats' if rows and rows[0]['paired'] else 'unpaired runs'})")
+    head = ("**Regression**: " if any(r["verdict"] == "slower" for r in rows) else "No regression: ") + \
+        summary_line(rows, threshold=threshold, alpha=alpha)
     lines = ["### Training-time comparison", "", head, "",
              f"baseline: `{a.source}`" + (f" ({a.commit[:10]})" if a.commit else ""),
              f"candidate: `{b.source}`" + (f" ({b.commit[:10]})" if b.commit else ""),
              f"machine: {b.fingerprint['cpu_model']}, GPU {b.fingerprint['gpu']}, TF {b.fingerprint['tensorflow']}",
              ""]
-    table = table_rows(sorted(rows, key=lambda r: ({"slower": 0, "faster": 1, "same": 2}[r["verdict"]], r["config"])))
+    order = {"slower": 0, "faster": 1, "same": 2, NO_VERDICT: 3}
+    table = table_rows(sorted(rows, key=lambda r: (order[r["verdict"]], r["config"])))
     if table:
         cols = list(table[0])
         lines.append("| " + " | ".join(cols) + " |")
@@ -270,10 +317,7 @@ def _main(args) -> int:
         extra.append("machines differ: " + "; ".join(differ))
     print(pd.DataFrame(table_rows(rows)).to_string(index=False))
     slower = [r["config"] for r in rows if r["verdict"] == "slower"]
-    faster = sum(r["verdict"] == "faster" for r in rows)
-    how = "paired A/B repeats" if rows[0]["paired"] else "unpaired runs"
-    print(f"\n{len(slower)} slower, {faster} faster, {len(rows) - len(slower) - faster} same of {len(rows)} "
-          f"(threshold {args.threshold:.0%}, alpha {args.alpha}, Benjamini-Hochberg; {how})")
+    print("\n" + summary_line(rows, threshold=args.threshold, alpha=args.alpha))
     for line in extra:
         print(line)
     if args.markdown:

@@ -1,6 +1,7 @@
 """The comparison gate: verdicts on runs with known answers, machine checks, inputs, and real A/B runs."""
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.compare import compare, load, main, verdict
+from bench.compare import compare, load, main, table_rows, verdict
 from tests.synthetic import make_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,26 +87,63 @@ def test_different_machines_are_refused_unless_allowed(tmp_path, base, capsys):
     assert main([str(base), str(other), "--allow-different-machines"]) == 0
 
 
-def _pytest_benchmark_json(path, data=True, scale=1.0):
+def _pytest_benchmark_json(path, data=True, scale=1.0, wobble=(0.98, 1, 1.02)):
     benches = [{"name": f"test_epoch[{c}]", "fullname": f"benchmarks/test_epoch.py::test_epoch[{c}]",
-                "stats": {"median": 0.01 * scale, **({"data": [0.01 * scale * f for f in (0.98, 1, 1.02) * 4]}
+                "stats": {"median": 0.01 * scale, **({"data": [0.01 * scale * f for f in wobble * 4]}
                                                      if data else {})}}
-               for c in ("cpu-eager-float32-b32-h20", "cpu-numpy-float32-b32-h20")]
+               for c in ("cpu-eager-float32-b32-h20-t0", "cpu-numpy-float32-b32-h20-t0")]
     path.write_text(json.dumps({"machine_info": {"cpu": {"brand_raw": "X"}, "tensorflow": "2.21.0", "gpus": []},
                                 "commit_info": {"id": "abc"}, "benchmarks": benches}))
     return path
 
 
-def test_pytest_benchmark_files(tmp_path, capsys):
+def test_one_pytest_benchmark_file_per_side_is_a_ratio_not_a_verdict(tmp_path, capsys):
+    """The issue's false alarm: two files of the same code read 1.156, 'slower', exit 1. A file's rounds
+    are one process: a ratio, an explanation, never a verdict."""
     a = _pytest_benchmark_json(tmp_path / "a.json")
-    b = _pytest_benchmark_json(tmp_path / "b.json", scale=1.3)
-    assert main([str(a), str(a)]) == 0
-    assert main([str(a), str(b)]) == 1
+    b = _pytest_benchmark_json(tmp_path / "b.json", scale=1.156)
+    capsys.readouterr()
+    assert main([str(a), str(b), "--json", str(tmp_path / "rows.json")]) == 0
+    out = capsys.readouterr().out
+    assert "no verdict" in out and "one process per side: code and process noise cannot be told apart" in out
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert {r["verdict"] for r in rows} == {"no verdict"} and all(r["p"] is None for r in rows)
+    assert all(r["ratio"] == pytest.approx(1.156) for r in rows)
     no_data = _pytest_benchmark_json(tmp_path / "c.json", data=False)
     capsys.readouterr()
     assert main([str(a), str(no_data)]) == 2
     err = capsys.readouterr().err
     assert "stats.data: missing" in err and "--benchmark-save-data" in err
+
+
+def test_folders_of_pytest_benchmark_files_are_a_real_test(tmp_path):
+    """Several files (processes) per side: the unit is a file's median round."""
+    for side, scale in (("base", 1.0), ("same", 1.0), ("slow", 1.3)):
+        (tmp_path / side).mkdir()
+        for i, w in enumerate((0.97, 1.0, 1.03, 0.99, 1.01)):  # per-process levels
+            _pytest_benchmark_json(tmp_path / side / f"{i:04d}.json", scale=scale * w)
+    assert main([str(tmp_path / "base"), str(tmp_path / "same")]) == 0
+    rows = compare(load(tmp_path / "base"), load(tmp_path / "slow"))
+    assert {r["verdict"] for r in rows} == {"slower"} and all(r["baseline_n"] == 5 for r in rows)
+    assert all(r["ratio"] == pytest.approx(1.3) for r in rows)
+    assert main([str(tmp_path / "base"), str(tmp_path / "slow")]) == 1
+
+
+def test_the_columns_are_the_statistic_the_ratio_is_made_of(tmp_path):
+    """The issue saw '2.33 -> 2.108 ms' (faster) beside ratio 1.202 (slower): medians beside a ratio of
+    geometric means. Skewed rounds where the two disagree: the columns are the geometric means now."""
+    base = tmp_path / "base"
+    cand = tmp_path / "cand"
+    for folder, values in ((base, (2.33, 2.30, 2.36, 2.31, 2.35)), (cand, (2.108, 2.10, 2.12, 4.9, 4.8))):
+        folder.mkdir()
+        for i, v in enumerate(values):
+            _pytest_benchmark_json(folder / f"{i}.json", scale=v / 10, wobble=(1.0,))
+    (row, _) = compare(load(base), load(cand))
+    assert row["candidate_geomean_s"] / row["baseline_geomean_s"] == pytest.approx(row["ratio"])
+    geo = math.exp(sum(math.log(v / 1000) for v in (2.108, 2.10, 2.12, 4.9, 4.8)) / 5)
+    assert row["candidate_geomean_s"] == pytest.approx(geo)  # hand-computed, not the median (2.12 ms)
+    (shown, _) = table_rows([row, row])[:2]
+    assert float(shown["candidate ms (geo. mean)"]) == pytest.approx(geo * 1e3, rel=1e-3)
 
 
 @pytest.mark.parametrize(("args", "field"), [
