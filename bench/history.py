@@ -3,7 +3,9 @@
   append RUN_DIR      add the run's ok trials to results/history.csv, keyed by commit and machine
   plot                epoch time over commits per configuration and machine, change points marked
   export RUN_DIR      github-action-benchmark's `customSmallerIsBetter` JSON (name, unit, value,
-                      range, extra); its `pytest` reader would use the mean, this exports the median
+                      range, extra): the median epoch time in ms, rounded to two significant digits
+                      of its 95% CI, the CI's two sides as the range; its `pytest` reader would use
+                      the mean. A run with no ok trial is refused (the action fails on an empty list)
 
 Change points come from ruptures (PELT with the least-absolute-deviation cost on log epoch time,
 segments of at least 3 commits), with a penalty scaled by the series' own noise (a robust sigma
@@ -224,18 +226,25 @@ def export(run_dir: Path) -> list[dict[str, Any]]:
     if run.ok.empty:
         raise HistoryError(f"run_dir: {str(run_dir)!r}: no trial finished ok; nothing to export")
     label = machine_label(run.meta)
-    out = []
-    for r in run.ok.to_dict("records"):
-        half = max(r["median_s"] - r["ci_low_s"], r["ci_high_s"] - r["median_s"])
-        out.append({
-            "name": r["config_id"],
-            "unit": "s/epoch",
-            "value": float(r["median_s"]),
-            **({"range": f"± {half:.3g}"} if math.isfinite(half) else {}),
-            "extra": (f"median of {int(r['n'])} epochs ({int(r['repeats'])} repeats); 95% CI "
-                      f"[{r['ci_low_s']:.4g}, {r['ci_high_s']:.4g}] s; device {r['device_actual']}; {label}"),
-        })
-    return out
+    return [export_entry(r, label) for r in run.ok.to_dict("records")]
+
+
+def export_entry(row: dict[str, Any], label: str) -> dict[str, Any]:
+    """One github-action-benchmark entry: the median epoch time in ms, rounded to the precision its 95% CI
+    supports, with the interval's two sides written out (they are rarely equal)."""
+    med, low, high = (row[k] * 1e3 for k in ("median_s", "ci_low_s", "ci_high_s"))
+    below, above = med - low, high - med
+    if math.isfinite(below) and math.isfinite(above) and max(below, above) > 0:
+        digits = max(0, 1 - math.floor(math.log10(max(below, above))))  # two significant digits of the CI
+        value = round(med, digits)
+        rng = {"range": f"-{below:.{digits}f} / +{above:.{digits}f}"}
+    else:  # under 6 epochs: no interval; four significant digits
+        digits = max(0, 3 - math.floor(math.log10(med)))
+        value, rng = round(med, digits), {}
+    ci = (f"95% CI [{low:.{digits}f}, {high:.{digits}f}] ms" if rng else "no CI (under 6 epochs)")
+    return {"name": row["config_id"], "unit": "ms/epoch", "value": value, **rng,
+            "extra": f"median of {int(row['n'])} epochs ({int(row['repeats'])} repeats); {ci}; "
+                     f"device {row['device_actual']}; {label}"}
 
 
 def main(argv: list[str] | None = None) -> int:

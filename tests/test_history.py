@@ -51,10 +51,12 @@ def test_export_for_github_action_benchmark(tmp_path, capsys):
     entries = export(run)
     assert len(entries) == 48
     e = {x["name"]: x for x in entries}["cpu-eager-float32-b16-h8-t0"]
-    # 256 steps of (1e-4 + 16e-6) s: the median epoch time of the synthetic run
-    assert e["unit"] == "s/epoch" and e["value"] == pytest.approx(256 * (1e-4 + 16e-6))
-    assert e["range"].startswith("± ") and "95% CI" in e["extra"] and set(e) == {"name", "unit", "value", "range",
-                                                                                "extra"}
+    # 256 steps of (1e-4 + 16e-6) s = 29.696 ms: the median epoch time of the synthetic run; its 9 epochs carry
+    # noise factors 0.98 .. 1.02, and the 95% CI of a median of 9 is the 2nd and 8th (0.985 and 1.015):
+    # 29.251 .. 30.141 ms, halves 0.445 ms -> two significant digits: 0.01 ms
+    assert e["unit"] == "ms/epoch" and e["value"] == 29.70
+    assert e["range"] == "-0.45 / +0.45" and "95% CI [29.25, 30.14] ms" in e["extra"]
+    assert set(e) == {"name", "unit", "value", "range", "extra"}
     assert main(["export", str(run), "--out", str(tmp_path / "bench.json")]) == 0
     assert json.loads((tmp_path / "bench.json").read_text()) == entries
 
