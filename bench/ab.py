@@ -118,6 +118,8 @@ def interleave(a, b) -> None:
                     if not pending[cid]:
                         del pending[cid]
                 round_no += 1
+                a.end_round()
+                b.end_round()
 
 
 if __name__ == "__main__":

@@ -4,10 +4,10 @@ BASELINE and CANDIDATE are run directories of `python -m bench.run` / `python -m
 pytest-benchmark JSON files saved with --benchmark-save-data (the raw rounds are needed), or
 folders of such files (e.g. pytest-benchmark's --benchmark-autosave storage), one process each.
 
-The unit of replication is the repeat (a fresh trainer, a different moment), not the epoch: epochs
-of one repeat share the machine's state of that moment and are not independent, so a test on
-pooled epochs would be overconfident. Per configuration ok in both, with the median epoch time of
-each repeat as one value:
+The unit of replication is the process: a run measured with fresh workers every round (bench.run's
+default, --workers round) gives each repeat of a trial its own process, and the median epoch time
+of each repeat is one value. Epochs of one repeat, or repeats of one process, share a state and
+are not independent, so a test on them would be overconfident. Per configuration ok in both:
 
   paired (an A/B run of bench.ab, whose repeat r of both sides ran back to back): the ratio is the
     geometric mean of the per-repeat ratios candidate/baseline, tested with a one-sample t-test
@@ -53,7 +53,8 @@ DEFAULT_THRESHOLD = 0.10
 DEFAULT_ALPHA = 0.05
 NO_VERDICT = "no verdict"  # one process per side
 ONE_PROCESS = ("one process per side: code and process noise cannot be told apart, so this is a ratio, not a "
-               "verdict; give each side several pytest-benchmark files (one process each), e.g. a folder of them")
+               "verdict; give each side several processes (a folder of pytest-benchmark files, one process each; "
+               "a run measured with --workers round)")
 
 
 class CompareError(InputError):
@@ -101,8 +102,12 @@ def _load_run_dir(path: Path) -> Measured:
     reps = run.repeats[run.repeats["config_id"].isin(ok)]
     units = {cid: dict(zip(g["repeat"].astype(int), g["median_epoch_s"].astype(float)))
              for cid, g in reps.groupby("config_id", sort=False)}
+    # each repeat records its worker's pid (schema 2): repeats that all came from one process are rounds
+    # of that process, not independent observations (schema 1 did not record it: not known, not assumed)
+    pids = reps["worker_pid"].dropna()
+    processes = int(pids.nunique()) if len(pids) == len(reps) else 0
     return Measured(str(path), units, fingerprint, (meta.get("git") or {}).get("commit"),
-                    (meta.get("ab") or {}).get("id"))
+                    (meta.get("ab") or {}).get("id"), processes=processes, one_process=processes == 1)
 
 
 def _load_pytest_benchmark_files(folder: Path) -> Measured:

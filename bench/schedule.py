@@ -128,7 +128,13 @@ class Sweep:
                     for state in list(pending):
                         if self.step(state, bar):
                             pending.remove(state)
+                    self.end_round()
         return self.rows
+
+    def end_round(self) -> None:
+        """After a round: with workers = "round", the next round's repeats run in fresh processes."""
+        if self.spec.workers == "round":
+            self.workers.renew()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[dict[str, TrialState]]:

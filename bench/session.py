@@ -160,6 +160,11 @@ class WorkerSession:
         for worker in self.workers.values():
             worker.close()
 
+    def renew(self) -> None:
+        """Stop every worker; the next request starts fresh processes (a new round)."""
+        self.close()
+        self.workers.clear()
+
 
 def ceiling_tasks(worker: WorkerProcess, spec: Any, done: set[tuple[str, str, int]]) -> list[PeakTask]:
     """The matmul ceilings a new worker should measure: each requested device it sees x compute dtype,

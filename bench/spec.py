@@ -45,6 +45,9 @@ class SweepSpec:
     trial_budget_s: float = 4.0  # ... or when a trial has spent this long
     trial_timeout_s: float = 600.0  # a single repeat taking longer kills its worker
     peak_n: int = 2048  # (n, n) matmul timed per device, dtype and thread setting: the GFLOP/s ceiling; 0 = skip
+    # "round": fresh worker processes every round, so each repeat of a trial comes from its own process
+    # (a process has a state of its own: the process is the unit of replication); "run": one per run
+    workers: str = "round"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/TOML-ready view (enums as strings, tuples as lists)."""
@@ -103,6 +106,7 @@ LIST_FIELDS = {
 INT_FIELDS = ("epochs", "n_train", "n_test", "seed", "min_repeats", "max_repeats", "peak_n")
 ZERO_OK = ("seed", "peak_n")  # the integer fields where 0 is meaningful
 FLOAT_FIELDS = ("learning_rate", "target_ci", "trial_budget_s", "trial_timeout_s")
+CHOICE_FIELDS = {"workers": ("round", "run")}
 SPEC_KEYS = tuple(f.name for f in fields(SweepSpec))
 
 
@@ -139,6 +143,10 @@ def build_spec(*layers: dict[str, Any]) -> SweepSpec:
             kwargs[key] = _parse_list(key, value, LIST_FIELDS[key])
         elif key in INT_FIELDS:
             kwargs[key] = _parse_int(key, value, minimum=0 if key in ZERO_OK else 1)
+        elif key in CHOICE_FIELDS:
+            if value not in CHOICE_FIELDS[key]:
+                raise SpecError(key, value, f"unknown value (choose from {', '.join(CHOICE_FIELDS[key])})")
+            kwargs[key] = value
         else:
             kwargs[key] = _parse_float(key, value)
     spec = SweepSpec(**kwargs)

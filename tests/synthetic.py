@@ -41,11 +41,12 @@ def step_time(device: str, mode: str, dtype: str, batch: int, hidden: int) -> fl
 
 
 def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowdown=None, commit: str = "",
-             cpu_model: str = "Synthetic CPU @ 1.00GHz") -> Path:
+             cpu_model: str = "Synthetic CPU @ 1.00GHz", one_worker: bool = False) -> Path:
     """Write meta.json, raw.csv, repeats.csv and summary.csv of the synthetic run into run_dir, with the
     store's own row builders and writer.
 
     `slowdown(trial_dict) -> factor` multiplies a trial's epoch times (a planted regression).
+    Round r runs in worker process 1000 + r (fresh workers every round), or all in 4242 (`one_worker`).
     """
     run_dir = Path(run_dir)
     spec = build_spec({"devices": devices, "modes": "eager,graph,numpy", "dtypes": "float32,float64-cast",
@@ -73,7 +74,7 @@ def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowd
                                    device_actual=f"{t['device']}:0", epoch_times=times, train_mse=mse,
                                    test_mse=1.5 + 0.01 * r, peak_rss_bytes=1 << 28,
                                    gpu_peak_bytes=1 << 20 if t["device"] == "gpu" else None, wall_s=13 * epoch,
-                                   worker_pid=4242, started_utc=WHEN, finished_utc=WHEN))
+                                   worker_pid=4242 if one_worker else 1000 + r, started_utc=WHEN, finished_utc=WHEN))
             times_all += times[1:]
         reps += mine
         summary.append(summary_row(run_id=run_dir.name, axes=t, status="ok", reason="", stop_reason="max_repeats",

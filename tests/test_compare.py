@@ -65,11 +65,26 @@ def test_paired_ab_runs_use_the_per_repeat_ratios(tmp_path, base):
         assert r["ratio"] == pytest.approx(1.12 if "-graph-" in cid else 1.0)
 
 
+def test_repeats_of_one_worker_process_are_a_ratio_not_a_verdict(tmp_path, capsys):
+    """Runs measured with one worker process per side (--workers run): the repeats share that process's
+    state, so even a 2x slowdown gets a ratio and no verdict; fresh workers per round make it a test."""
+    a = make_run(tmp_path / "a", devices="cpu", one_worker=True)
+    b = make_run(tmp_path / "b", devices="cpu", one_worker=True, slowdown=lambda t: 2.0)
+    rows = compare(load(a), load(b))
+    assert {r["verdict"] for r in rows} == {"no verdict"} and all(r["ratio"] == pytest.approx(2.0) for r in rows)
+    assert main([str(a), str(b)]) == 0 and "one process per side" in capsys.readouterr().out
+    fresh = make_run(tmp_path / "c", devices="cpu", slowdown=lambda t: 2.0)  # a process per repeat
+    assert {r["verdict"] for r in compare(load(make_run(tmp_path / "d", devices="cpu")), load(fresh))} == {"slower"}
+
+
 def test_too_few_repeats_is_never_a_verdict(tmp_path):
     a = make_run(tmp_path / "a", devices="cpu", repeats=1)
     b = make_run(tmp_path / "b", devices="cpu", repeats=1, slowdown=lambda t: 2.0)
-    rows = compare(load(a), load(b))
-    assert {r["verdict"] for r in rows} == {"same"} and all(r["p"] == 1.0 for r in rows)
+    rows = compare(load(a), load(b))  # one repeat is also one process per side
+    assert {r["verdict"] for r in rows} == {"no verdict"} and all(math.isnan(r["p"]) for r in rows)
+    a2 = make_run(tmp_path / "a2", devices="cpu", repeats=2)
+    rows = compare(load(a2), load(b))  # two processes against one: still one process on a side
+    assert {r["verdict"] for r in rows} == {"no verdict"}
 
 
 def test_verdict_needs_size_and_significance():
@@ -234,12 +249,17 @@ def test_interleave_runs_abba():
             state.d["left"] -= 1
             return state.d["left"] == 0
 
+        def end_round(self):
+            calls.append((self.name, "end of round"))
+
     a, b = FakeSweep("A", 3), FakeSweep("B", 3)
     interleave(a, b)
     assert calls[:2] == [("A", "meta:baseline"), ("B", "meta:candidate")]
     assert a.meta["ab"]["id"] == b.meta["ab"]["id"]  # bench.compare pairs the two sides by this id
     by_trial = {cid: [name for name, c in calls if c == cid] for cid in ("t1", "t2")}
     assert by_trial == {"t1": list("ABBAAB"), "t2": list("ABBAAB")}
+    # both sides renew their workers after every round: each repeat pair runs in fresh processes
+    assert [name for name, c in calls if c == "end of round"] == list("ABABAB")
 
 
 @pytest.mark.slow
