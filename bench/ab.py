@@ -4,7 +4,8 @@ Measures the baseline checkout (DIR, e.g. a `git worktree` of the base commit) a
 (this checkout, or --candidate-tree) in the same job, interleaved repeat by repeat in ABBA order
 (A B, then B A, ...), so that machine drift lands on both sides alike and repeat r of one side
 can be compared with repeat r of the other (bench.compare's paired test). Each side has its own
-persistent workers running its own code. Every trial gets exactly --repeats repeats on both sides
+workers running its own code, fresh every round (--workers round, the default here), so that
+every repeat is its own process. Every trial gets exactly --repeats repeats on both sides
 (no adaptive stopping: the two samples stay the same size). Writes OUT/baseline and OUT/candidate
 (ordinary run directories), then runs `bench.compare` on them and exits with its status
 (0 no regression, 1 regression, 2 bad input). scripts/ab.sh does the git plumbing.
@@ -72,6 +73,8 @@ def _main(args, argv: list[str]) -> int:
         layers.append(load_toml(args.config))
     flags = {k: getattr(args, k, None) for k in SPEC_KEYS}
     flags.update(min_repeats=args.repeats, max_repeats=args.repeats)
+    if flags.get("workers") is None:
+        flags["workers"] = "round"  # every repeat pair in fresh processes: the process is the unit
     if flags.get("peak_n") is None:
         flags["peak_n"] = 0  # a comparison needs no matmul ceiling (and older baselines cannot measure one)
     layers.append(flags)

@@ -52,8 +52,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--trial-timeout", dest="trial_timeout_s",
                    help="seconds one repeat may take before its worker is killed (default 600)")
     r.add_argument("--workers", choices=["round", "run"],
-                   help="fresh worker processes every round, so that each repeat is its own process "
-                   "(default: round), or one per run (faster start, but repeats share a process's state)")
+                   help="'run': one worker process per thread setting (default); 'round': fresh workers every "
+                   "round, so that each repeat is its own process (about 6 s a round here; what bench.compare "
+                   "needs to test two runs; bench.ab's default)")
     r.add_argument("--peak-n", help="size n of the (n, n) matmul timed once per device as the GFLOP/s ceiling; "
                    "0 = skip (default 2048)")
     o = p.add_argument_group("output")

@@ -105,7 +105,8 @@ class Sweep:
         self.worker_tree = Path(worker_tree).resolve() if worker_tree else None
         self.writer = RunWriter(self.run_dir)
         self.workers = WorkerSession(self.run_dir, cmd=worker_cmd, tree=self.worker_tree,
-                                     on_start=self._worker_started)
+                                     on_start=self._worker_started,
+                                     tensorflow=any(m.needs_tensorflow for m in spec.modes) or bool(spec.peak_n))
         self.rows: list[dict[str, Any]] = []
 
     @property

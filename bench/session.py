@@ -32,11 +32,12 @@ class WorkerProcess:
     """One `bench.worker` process for one thread setting; stderr goes to a log file."""
 
     def __init__(self, threads: int, log_path: Path, *, cmd: tuple[str, ...] = WORKER_CMD,
-                 tree: Path | None = None, startup_timeout_s: float = 300.0) -> None:
-        """`tree`: run the worker from another checkout (its directory first on sys.path)."""
+                 tree: Path | None = None, startup_timeout_s: float = 300.0, tensorflow: bool = True) -> None:
+        """`tree`: run the worker from another checkout (its directory first on sys.path); `tensorflow`:
+        False when no task will need it (the worker then starts without importing it)."""
         self.threads = threads
         self.log_path = Path(log_path)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "EMB_WORKER_NO_TENSORFLOW": "0" if tensorflow else "1"}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         if tree is not None:
             env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
@@ -127,8 +128,9 @@ class WorkerSession:
     """
 
     def __init__(self, run_dir: Path, *, cmd: tuple[str, ...] = WORKER_CMD, tree: Path | None = None,
-                 on_start: Callable[[WorkerProcess], None] | None = None) -> None:
+                 on_start: Callable[[WorkerProcess], None] | None = None, tensorflow: bool = True) -> None:
         self.run_dir, self.cmd, self.tree, self.on_start = Path(run_dir), cmd, tree, on_start
+        self.tensorflow = tensorflow
         self.workers: dict[int, WorkerProcess] = {}
         self.starts = 0
         self.first_hello: Hello | None = None  # devices TF sees and its facts, from the first worker
@@ -144,11 +146,13 @@ class WorkerSession:
         worker = self.workers.get(threads)
         if worker is None or not worker.alive():
             self.starts += 1
-            worker = WorkerProcess(threads, self.run_dir / f"worker-t{threads}.log", cmd=self.cmd, tree=self.tree)
+            worker = WorkerProcess(threads, self.run_dir / f"worker-t{threads}.log", cmd=self.cmd, tree=self.tree,
+                                   tensorflow=self.tensorflow)
             self.workers[threads] = worker
             self.first_hello = self.first_hello or worker.hello
             tf_facts = worker.hello.tf
-            self.threads_in_force[threads] = (tf_facts["threads_intra"], tf_facts["threads_inter"])
+            if tf_facts.get("threads_intra") is not None:  # (a worker without TensorFlow has no thread pools)
+                self.threads_in_force[threads] = (tf_facts["threads_intra"], tf_facts["threads_inter"])
             if self.on_start:
                 self.on_start(worker)
             if not worker.alive():  # it died in on_start (recorded there): start a fresh one

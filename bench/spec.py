@@ -46,8 +46,10 @@ class SweepSpec:
     trial_timeout_s: float = 600.0  # a single repeat taking longer kills its worker
     peak_n: int = 2048  # (n, n) matmul timed per device, dtype and thread setting: the GFLOP/s ceiling; 0 = skip
     # "round": fresh worker processes every round, so each repeat of a trial comes from its own process
-    # (a process has a state of its own: the process is the unit of replication); "run": one per run
-    workers: str = "round"
+    # (a process has a state of its own: the process is the unit of replication when code is compared;
+    # about 6 s a round on a 2-core CPU); "run": one per thread setting for the whole run (bench.ab and
+    # scripts/ci.toml use "round")
+    workers: str = "run"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/TOML-ready view (enums as strings, tuples as lists)."""

@@ -12,6 +12,9 @@ import argparse
 import os
 import sys
 
+NO_TF_ENV = "EMB_WORKER_NO_TENSORFLOW"  # "1": no trial of this run needs TensorFlow (an env var: older
+# checkouts' workers, an A/B baseline, ignore it instead of refusing an unknown flag)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Serve tasks until stdin closes."""
@@ -22,17 +25,34 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)  # stray prints (TF, absl) go to stderr
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+    from bench.measure import run_peak, run_repeat
+    from bench.protocol import PeakTask, decode, encode
+
+    hello = _start_numpy_only() if os.environ.get(NO_TF_ENV) == "1" else _start_tensorflow(args.threads)
+
+    def send(message) -> None:
+        proto.write(encode(message) + "\n")
+
+    send(hello)
+    for line in sys.stdin:
+        if line.strip():
+            task = decode(line)
+            send(run_peak(task) if isinstance(task, PeakTask) else run_repeat(task))
+    return 0
+
+
+def _start_tensorflow(threads: int):
+    """Set TF's threads before its runtime starts, warm the runtime up, say what TF sees."""
     import tensorflow as tf
 
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     for gpu in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(gpu, True)  # let the peak-memory counter mean something
 
     from bench.fingerprint import tensorflow_facts
-    from bench.measure import run_peak, run_repeat
-    from bench.protocol import Hello, PeakTask, decode, encode
+    from bench.protocol import Hello
     from mlp_core import TrainConfig, make_data, train
     from mlp_core.placement import visible_devices
 
@@ -41,16 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     tiny = make_data(seed=0, n_train=32, n_test=8)
     for mode in ("eager", "function"):
         train(tiny, TrainConfig(hidden=8, epochs=2, batch_size=8, mode=mode))
+    return Hello(pid=os.getpid(), devices=visible_devices(), tf=tensorflow_facts())
 
-    def send(message) -> None:
-        proto.write(encode(message) + "\n")
 
-    send(Hello(pid=os.getpid(), devices=visible_devices(), tf=tensorflow_facts()))
-    for line in sys.stdin:
-        if line.strip():
-            task = decode(line)
-            send(run_peak(task) if isinstance(task, PeakTask) else run_repeat(task))
-    return 0
+def _start_numpy_only():
+    """No TensorFlow: NumPy warmed up, the host CPU the only device."""
+    from bench.protocol import Hello
+    from mlp_core import TrainConfig, make_data, train
+
+    train(make_data(seed=0, n_train=32, n_test=8), TrainConfig(hidden=8, epochs=2, batch_size=8, mode="numpy"))
+    return Hello(pid=os.getpid(), devices=["cpu:0"], tf={"tensorflow": None, "threads_intra": None,
+                                                         "threads_inter": None})
 
 
 if __name__ == "__main__":

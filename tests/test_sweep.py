@@ -287,3 +287,16 @@ def test_random_kills_and_resumes_keep_every_rule(tmp_path):
     assert set(run.summary["repeats"]) == {3} and set(run.summary["stop_reason"]) == {"max_repeats"}
     assert run.repeats.groupby("config_id")["repeat"].max().max() == 2  # never a 4th repeat
     assert {(r["config_id"], str(r["repeat"])) for _, r in run.repeats.iterrows()} >= set(committed)
+
+
+def test_fresh_workers_every_round_and_no_tensorflow_where_no_trial_needs_it(tmp_path):
+    """--workers round: each round's repeats come from new processes (the process is the unit); a
+    NumPy-only sweep's workers never import TensorFlow (they start in a fraction of a second)."""
+    spec = build_spec({**TINY, "devices": "cpu", "modes": "numpy", "batch_sizes": "16,32", "min_repeats": 3,
+                       "max_repeats": 3, "workers": "round", "peak_n": 0})
+    Sweep(spec, tmp_path, argv=["test"], progress=False).run()
+    run = load_run(tmp_path)
+    pids = run.repeats.groupby("repeat")["worker_pid"].agg(set)
+    assert [len(p) for p in pids] == [1, 1, 1] and len(set.union(*pids)) == 3  # one new process per round
+    assert run.meta["tensorflow"]["tensorflow"] is None and run.meta["worker_starts"] == 3
+    assert "tensorflow" not in (tmp_path / "worker-t0.log").read_text().lower()
