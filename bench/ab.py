@@ -14,6 +14,7 @@ every repeat is its own process. Every trial gets exactly --repeats repeats on b
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import uuid
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from bench import cli
 from bench.spec import PRESETS, SPEC_KEYS, SpecError, build_spec, load_toml
+from mlp_core.enums import Device
 
 DEFAULT_REPEATS = 10
 
@@ -39,6 +41,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", default="0.10", help="passed to bench.compare (default 0.10)")
     p.add_argument("--alpha", default="0.05", help="passed to bench.compare (default 0.05)")
     p.add_argument("--markdown", metavar="FILE", help="passed to bench.compare")
+    p.add_argument("--mode", choices=["duet", "sequential"],
+                   help="duet: both sides at the same time, each pinned to its own core with one thread, cores "
+                   "swapped every round, so machine-wide noise lands on both sides of each pair (default where "
+                   "this process may use 2 or more cores and every device is cpu); sequential: one side after the "
+                   "other in ABBA order (GPU trials: one GPU cannot host both sides fairly; single-core runners)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     skip = {"--preset", "--config", "--repeats", "--max-repeats", "--target-ci", "--trial-budget", "--out",
             "--resume", "--quiet", "--no-plots", "-h"}
@@ -79,6 +86,18 @@ def _main(args, argv: list[str]) -> int:
         flags["peak_n"] = 0  # a comparison needs no matmul ceiling (and older baselines cannot measure one)
     layers.append(flags)
     spec = build_spec(*layers)
+    cores = sorted(os.sched_getaffinity(0))
+    mode = args.mode or ("duet" if len(cores) >= 2 and spec.devices == (Device.CPU,)
+                         and flags.get("threads") in (None, "1") else "sequential")
+    if mode == "duet":
+        if len(cores) < 2:
+            raise SpecError("mode", "duet", f"needs 2 cores, this process may use {len(cores)}")
+        if spec.devices != (Device.CPU,):
+            raise SpecError("devices", ",".join(spec.devices), "a duet runs CPU trials only (one GPU cannot "
+                            "host both sides fairly); use --mode sequential")
+        if flags.get("threads") not in (None, "1"):
+            raise SpecError("threads", flags["threads"], "a duet runs one thread per side on its own core")
+        spec = build_spec(*layers[:-1], {**flags, "threads": "1"})
     for side in ("baseline", "candidate"):
         if (out / side / "meta.json").exists():
             raise SpecError("out", str(out / side), "already holds a run")
@@ -89,9 +108,13 @@ def _main(args, argv: list[str]) -> int:
               for side, tree in zip(("baseline", "candidate"), trees)]
     for sweep in sweeps:
         sweep.run_dir.mkdir(parents=True, exist_ok=True)
-    print(f"A/B: baseline {trees[0]} -> {out / 'baseline'}, candidate {trees[1]} -> {out / 'candidate'}",
-          file=sys.stderr)
-    interleave(sweeps[0], sweeps[1])
+    print(f"A/B ({mode}): baseline {trees[0]} -> {out / 'baseline'}, candidate {trees[1]} -> "
+          f"{out / 'candidate'}", file=sys.stderr)
+    if mode == "duet":
+        half = len(cores) // 2
+        duet(sweeps[0], sweeps[1], (frozenset(cores[:half]), frozenset(cores[half:2 * half])))
+    else:
+        interleave(sweeps[0], sweeps[1])
     from bench.compare import main as compare_main
 
     cmp_args = [str(out / "baseline"), str(out / "candidate"), "--threshold", args.threshold, "--alpha", args.alpha]
@@ -120,6 +143,39 @@ def interleave(a, b) -> None:
                             pending[cid] = [(s, st) for s, st in pending[cid] if st is not state]
                     if not pending[cid]:
                         del pending[cid]
+                round_no += 1
+                a.end_round()
+                b.end_round()
+
+
+
+def duet(a, b, cores: tuple[frozenset[int], frozenset[int]]) -> None:
+    """Run two sweeps of the same spec at the same time, repeat r of both sides together, each side's
+    workers pinned to its own cores and swapped every round (duet benchmarking, Bulej et al., ICPE 2020):
+    noise that hits the machine hits both sides of a pair. Workers are fresh every round."""
+    with a.session() as states_a, b.session() as states_b:
+        pair_id = uuid.uuid4().hex
+        for sweep, side in ((a, "baseline"), (b, "candidate")):
+            sweep.meta["ab"] = {"id": pair_id, "side": side, "mode": "duet", "cores": [sorted(c) for c in cores]}
+            sweep.save_meta()
+        pending = [cid for cid in states_a if states_a[cid].status is None]
+        random.Random(a.meta["order_seed"]).shuffle(pending)
+        with a.progress_bar([states_a[c] for c in pending] + [states_b[c] for c in pending]) as bar:
+            round_no = 0
+            while pending:
+                a.workers.cpus, b.workers.cpus = cores if round_no % 2 == 0 else cores[::-1]
+                for cid in list(pending):
+                    both = [(s, st) for s, st in ((a, states_a[cid]), (b, states_b[cid])) if st.status is None]
+                    for sweep, state in both:  # both workers up and warm before either side is timed
+                        sweep.ready(state)
+                    started = [(sweep, state, sweep.start_repeat(state, bar)) for sweep, state in both]
+                    for sweep, state, go in started:
+                        if go is not None:
+                            sweep.finish_repeat(state, go)
+                    for sweep, state, _ in started:
+                        sweep.after_repeat(state, bar)
+                    if states_a[cid].status is not None and states_b[cid].status is not None:
+                        pending.remove(cid)
                 round_no += 1
                 a.end_round()
                 b.end_round()

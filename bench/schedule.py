@@ -179,25 +179,41 @@ class Sweep:
 
     def step(self, state: TrialState, bar: tqdm) -> bool:
         """One repeat of one trial, its rows on disk; True when the trial has finished (summary row written)."""
-        self._one_repeat(state, bar)
-        bar.update(1)
-        if state.status is not None:
-            self._write_summary(state)
-            return True
-        if len(state.repeats) >= self.spec.min_repeats:
-            bar.total += 1  # an adaptive extra repeat
-        return False
+        started = self.start_repeat(state, bar)
+        if started is not None:
+            self.finish_repeat(state, started)
+        return self.after_repeat(state, bar)
 
-    def _one_repeat(self, state: TrialState, bar: tqdm) -> None:
-        t, spec = state.trial, self.spec
+    def ready(self, state: TrialState) -> None:
+        """Start the trial's worker now if it is not running (a failure is met again, and recorded, by
+        start_repeat)."""
+        with contextlib.suppress(WorkerFailure):
+            self.workers.worker(state.trial.threads)
+
+    def start_repeat(self, state: TrialState, bar: tqdm) -> tuple[WorkerProcess, int] | None:
+        """Get the trial's worker ready and send it the next repeat (None: the trial finished instead).
+
+        Split from finish_repeat so that two sweeps can have a repeat in flight at once (bench.ab's duet).
+        """
+        t = state.trial
         repeat = len(state.repeats)
         bar.set_description(f"{t.config_id} r{repeat}", refresh=True)
         try:
             worker = self.workers.worker(t.threads)  # its hello says which devices TF sees
             if t.device is Device.GPU and not any(d.startswith("gpu:") for d in self.workers.visible):
                 state.finish("skipped", f"no GPU visible to TensorFlow (visible: {', '.join(self.workers.visible)})")
-                return
-            res: RepeatResult = worker.request(repeat_task(t, repeat, spec), spec.trial_timeout_s)
+                return None
+            worker.send(repeat_task(t, repeat, self.spec))
+        except WorkerFailure as exc:
+            state.finish("error", f"repeat {repeat}: {exc}")
+            return None
+        return worker, repeat
+
+    def finish_repeat(self, state: TrialState, started: tuple[WorkerProcess, int]) -> None:
+        """Wait for the repeat in flight; record it (rows on disk) and apply the stop rule."""
+        worker, repeat = started
+        try:
+            res: RepeatResult = worker.receive(self.spec.trial_timeout_s)
         except WorkerFailure as exc:
             state.finish("error", f"repeat {repeat}: {exc}")
             return
@@ -206,7 +222,17 @@ class Sweep:
             state.finish(res.status, res.reason)
             return
         self._record(state, repeat, res)
-        decide(state, spec)
+        decide(state, self.spec)
+
+    def after_repeat(self, state: TrialState, bar: tqdm) -> bool:
+        """Progress, and the summary row of a finished trial; True when the trial has finished."""
+        bar.update(1)
+        if state.status is not None:
+            self._write_summary(state)
+            return True
+        if len(state.repeats) >= self.spec.min_repeats:
+            bar.total += 1  # an adaptive extra repeat
+        return False
 
     def _record(self, state: TrialState, repeat: int, res: RepeatResult) -> None:
         """A measured repeat: epoch rows, then its repeats.csv row, on disk; then in the state."""

@@ -22,6 +22,7 @@ from typing import Any
 from bench.protocol import Hello, PeakResult, PeakTask, ProtocolError, RepeatResult, decode, encode, is_legacy_hello
 
 WORKER_CMD = (sys.executable, "-m", "bench.worker")
+BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class WorkerFailure(RuntimeError):
@@ -32,19 +33,26 @@ class WorkerProcess:
     """One `bench.worker` process for one thread setting; stderr goes to a log file."""
 
     def __init__(self, threads: int, log_path: Path, *, cmd: tuple[str, ...] = WORKER_CMD,
-                 tree: Path | None = None, startup_timeout_s: float = 300.0, tensorflow: bool = True) -> None:
+                 tree: Path | None = None, startup_timeout_s: float = 300.0, tensorflow: bool = True,
+                 cpus: frozenset[int] | None = None) -> None:
         """`tree`: run the worker from another checkout (its directory first on sys.path); `tensorflow`:
-        False when no task will need it (the worker then starts without importing it)."""
+        False when no task will need it (the worker then starts without importing it); `cpus`: the cores
+        it may run on, set before it starts, so every thread it ever makes inherits them."""
         self.threads = threads
         self.log_path = Path(log_path)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "EMB_WORKER_NO_TENSORFLOW": "0" if tensorflow else "1"}
+        if threads:  # the thread setting holds for NumPy's BLAS and OpenMP pools too, set before they start
+            env.update({name: str(threads) for name in BLAS_THREAD_VARS})
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         if tree is not None:
             env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
         with open(self.log_path, "ab") as log:
+            pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
             self.proc = subprocess.Popen([*cmd, "--threads", str(threads)], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=log, env=env, cwd=tree)
+                                         stdout=subprocess.PIPE, stderr=log, env=env, cwd=tree, preexec_fn=pin)
+        self.cpus = cpus
         self._buffer = b""
+        self._in_flight: Any = None
         self.legacy = False  # set from the hello: an older checkout's worker (A/B baseline)
         hello = self._receive(startup_timeout_s, what="starting")
         if not isinstance(hello, Hello):
@@ -54,11 +62,21 @@ class WorkerProcess:
 
     def request(self, task: Any, timeout_s: float) -> Any:
         """Send one task and wait for its reply; WorkerFailure (and the worker killed) on death or timeout."""
+        self.send(task)
+        return self.receive(timeout_s)
+
+    def send(self, task: Any) -> None:
+        """Hand the worker a task (it starts at once); receive() collects the reply."""
         try:
             self.proc.stdin.write((encode(task, legacy=self.legacy) + "\n").encode())
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise WorkerFailure(self._death_reason()) from None
+        self._in_flight = task
+
+    def receive(self, timeout_s: float) -> Any:
+        """The reply to the task in flight; WorkerFailure (and the worker killed) on death or timeout."""
+        task, self._in_flight = self._in_flight, None
         reply = self._receive(timeout_s, what="running the task", reply_to=task)
         if isinstance(reply, RepeatResult) and not reply.worker_pid:  # legacy workers do not say
             reply = replace(reply, worker_pid=self.hello.pid)
@@ -131,6 +149,7 @@ class WorkerSession:
                  on_start: Callable[[WorkerProcess], None] | None = None, tensorflow: bool = True) -> None:
         self.run_dir, self.cmd, self.tree, self.on_start = Path(run_dir), cmd, tree, on_start
         self.tensorflow = tensorflow
+        self.cpus: frozenset[int] | None = None  # cores for the workers started from now on (None: all)
         self.workers: dict[int, WorkerProcess] = {}
         self.starts = 0
         self.first_hello: Hello | None = None  # devices TF sees and its facts, from the first worker
@@ -147,7 +166,7 @@ class WorkerSession:
         if worker is None or not worker.alive():
             self.starts += 1
             worker = WorkerProcess(threads, self.run_dir / f"worker-t{threads}.log", cmd=self.cmd, tree=self.tree,
-                                   tensorflow=self.tensorflow)
+                                   tensorflow=self.tensorflow, cpus=self.cpus)
             self.workers[threads] = worker
             self.first_hello = self.first_hello or worker.hello
             tf_facts = worker.hello.tf

@@ -1,12 +1,16 @@
-"""How good is the A/B gate on this machine? False alarms and the smallest slowdown it catches.
+"""How good is the A/B gate on this machine? False alarms on identical code, and detection of planted work.
 
-    .venv/bin/python scripts/gate_calibration.py --self-runs 8 --planted 0.05,0.10,0.15,0.20,0.30
+    .venv/bin/python scripts/gate_calibration.py --modes duet,sequential --self-runs 20 \
+        --planted 0.02,0.05,0.10,0.20 --plant-runs 3 --out results/gate
 
 Copies bench/ and mlp_core/ into temporary checkouts: a baseline, and candidates whose training
-epoch (NumPy and TensorFlow alike) busy-waits an extra fraction f of its own duration, a slowdown
-planted in the workload. Then runs `python -m bench.ab` baseline-vs-baseline (`--self-runs` times)
-and baseline-vs-planted once per f, and prints how many configurations each flagged `slower`.
-Run it on an otherwise idle machine; it takes about half a minute per A/B with the default matrix.
+epoch (NumPy and TensorFlow alike) busy-waits an extra fraction f of its own duration: planted
+*work* on the same core, not a sleep (a sleeping side would free its core, which a duet partner
+would feel). Then runs `python -m bench.ab` baseline-vs-baseline (`--self-runs` times) and
+baseline-vs-planted (`--plant-runs` times per f) in each gate mode, and counts configuration
+comparisons: any `slower` or `faster` on identical code is a false alarm; `slower` on a plant is a
+detection. Writes OUT/calibration.json and OUT/calibration.png|svg (detection rate vs planted
+slowdown per mode, false-alarm rates in the legend). Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -21,8 +25,13 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MATRIX = ["--devices", "cpu", "--modes", "eager,graph,numpy", "--dtypes", "float32", "--batch-sizes", "32,256",
-          "--hidden-sizes", "20,256", "--epochs", "5", "--repeats", "10", "--quiet"]
+MATRICES = {  # numpy: workers without TensorFlow (fast to renew every round); tf: the CI matrix's modes
+    "numpy": ["--devices", "cpu", "--modes", "numpy", "--dtypes", "float32", "--batch-sizes", "16,64",
+              "--hidden-sizes", "64,512", "--n-train", "2048", "--n-test", "16", "--epochs", "6", "--repeats", "10",
+              "--quiet"],
+    "tf": ["--devices", "cpu", "--modes", "eager,graph,numpy", "--dtypes", "float32", "--batch-sizes", "32,256",
+           "--hidden-sizes", "20,256", "--epochs", "5", "--repeats", "10", "--quiet"],
+}
 
 PLANT = textwrap.dedent("""
     # planted by scripts/gate_calibration.py: each epoch busy-waits {f} of its own duration more
@@ -55,47 +64,95 @@ def make_tree(dst: Path, fraction: float = 0.0) -> Path:
     return dst
 
 
-def ab(baseline: Path, candidate: Path, out: Path) -> list[dict]:
-    """Run one interleaved A/B; the compare rows."""
-    rows_file = out / "rows.json"
+def ab(baseline: Path, candidate: Path, out: Path, mode: str, matrix: list[str]) -> list[dict]:
+    """Run one A/B in a gate mode; the compare rows."""
     cmd = [sys.executable, "-m", "bench.ab", "--baseline-tree", str(baseline), "--candidate-tree", str(candidate),
-           "--out", str(out), *MATRIX]
+           "--out", str(out), "--mode", mode, *matrix]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode not in (0, 1):
         sys.exit(f"bench.ab failed ({proc.returncode}): {proc.stderr[-2000:]}")
     from bench.compare import compare, load
 
-    rows = compare(load(out / "baseline"), load(out / "candidate"))
-    rows_file.write_text(json.dumps(rows, indent=1))
-    return rows
+    return compare(load(out / "baseline"), load(out / "candidate"))
 
 
 def main() -> int:
     """CLI."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--self-runs", type=int, default=8)
-    p.add_argument("--planted", default="0.05,0.10,0.15,0.20,0.30")
+    p.add_argument("--modes", default="duet,sequential", help="gate modes to calibrate (bench.ab --mode)")
+    p.add_argument("--matrix", choices=sorted(MATRICES), default="numpy")
+    p.add_argument("--self-runs", type=int, default=20)
+    p.add_argument("--planted", default="0.02,0.05,0.10,0.20")
+    p.add_argument("--plant-runs", type=int, default=3, help="A/B runs per planted slowdown and mode")
+    p.add_argument("--out", default="results/gate", help="where calibration.json and the figure go")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gate-"))
     base = make_tree(work / "base")
-    print(f"work directory: {work}")
-    false_alarms = 0
-    for i in range(args.self_runs):
-        rows = ab(base, base, work / f"self-{i}")
-        slower = [r["config"] for r in rows if r["verdict"] == "slower"]
-        faster = [r["config"] for r in rows if r["verdict"] == "faster"]
-        ratios = sorted(r["ratio"] for r in rows)
-        false_alarms += bool(slower)
-        print(f"self A/B {i}: {len(slower)} slower, {len(faster)} faster of {len(rows)}; "
-              f"ratios {ratios[0]:.3f}..{ratios[-1]:.3f}", flush=True)
-    print(f"self-comparisons with any false 'slower': {false_alarms} of {args.self_runs}")
-    for f in (float(x) for x in args.planted.split(",")):
-        rows = ab(base, make_tree(work / f"planted-{f}", f), work / f"ab-{f}")
-        slower = sum(r["verdict"] == "slower" for r in rows)
-        ratios = sorted(r["ratio"] for r in rows)
-        print(f"planted +{f:.0%}: {slower} of {len(rows)} flagged slower; measured ratios "
-              f"{ratios[0]:.3f}..{ratios[-1]:.3f} (median {ratios[len(ratios) // 2]:.3f})", flush=True)
+    plants = [float(x) for x in args.planted.split(",")]
+    trees = {f: make_tree(work / f"planted-{f}", f) for f in plants}
+    print(f"work directory: {work}", flush=True)
+    result = {"command": " ".join(sys.argv), "matrix": MATRICES[args.matrix], "modes": {}}
+    for mode in args.modes.split(","):
+        res = result["modes"][mode] = {"self": [], "planted": {}}
+        for i in range(args.self_runs):
+            rows = ab(base, base, work / f"{mode}-self-{i}", mode, MATRICES[args.matrix])
+            res["self"].append([{k: r[k] for k in ("config", "ratio", "verdict")} for r in rows])
+            alarms = sum(r["verdict"] in ("slower", "faster") for r in rows)
+            print(f"{mode} self {i}: {alarms} alarms of {len(rows)}; ratios "
+                  f"{min(r['ratio'] for r in rows):.3f}..{max(r['ratio'] for r in rows):.3f}", flush=True)
+        for f in plants:
+            runs = res["planted"][str(f)] = []
+            for i in range(args.plant_runs):
+                rows = ab(base, trees[f], work / f"{mode}-{f}-{i}", mode, MATRICES[args.matrix])
+                runs.append([{k: r[k] for k in ("config", "ratio", "verdict")} for r in rows])
+                print(f"{mode} planted +{f:.0%} run {i}: {sum(r['verdict'] == 'slower' for r in rows)} of {len(rows)} "
+                      f"slower; ratios {min(r['ratio'] for r in rows):.3f}..{max(r['ratio'] for r in rows):.3f}",
+                      flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summarise(result)
+    (out / "calibration.json").write_text(json.dumps(result, indent=1) + "\n")
+    figure(result, out)
     return 0
+
+
+def summarise(result: dict) -> None:
+    """Rates per mode: false alarms over all same-code comparisons, detections per plant."""
+    for mode, res in result["modes"].items():
+        self_rows = [r for run in res["self"] for r in run]
+        res["false_alarm_rate"] = sum(r["verdict"] in ("slower", "faster") for r in self_rows) / max(1, len(self_rows))
+        res["self_comparisons"] = len(self_rows)
+        res["detection_rate"] = {}
+        for f, runs in res["planted"].items():
+            rows = [r for run in runs for r in run]
+            res["detection_rate"][f] = sum(r["verdict"] == "slower" for r in rows) / max(1, len(rows))
+        print(f"{mode}: false alarms {res['false_alarm_rate']:.1%} of {len(self_rows)} comparisons; detection "
+              + ", ".join(f"+{float(f):.0%}: {v:.0%}" for f, v in res["detection_rate"].items()), flush=True)
+
+
+def figure(result: dict, out: Path) -> None:
+    """Detection rate vs planted slowdown, one line per gate mode; false alarms in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.plot import STYLE, save_figure
+
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(4.2, 2.8), constrained_layout=True)
+        for mode, res in result["modes"].items():
+            xs = [100 * float(f) for f in res["detection_rate"]]
+            ax.plot(xs, [100 * v for v in res["detection_rate"].values()], marker="o",
+                    label=f"{mode}: false alarms {100 * res['false_alarm_rate']:.1f}% of {res['self_comparisons']}")
+        ax.axvline(10, color="0.5", linestyle=":", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("planted slowdown (%, log scale)")
+        ax.set_ylabel("configurations flagged slower (%)")
+        ax.set_ylim(-3, 103)
+        ax.legend(frameon=False, fontsize=6.5)
+        fig.suptitle("A/B gate on this machine: detection vs planted work (dotted: the 10% threshold)")
+        save_figure(fig, out, "calibration")
 
 
 if __name__ == "__main__":
