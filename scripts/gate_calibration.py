@@ -133,6 +133,7 @@ def summarise(result: dict) -> None:
 def figure(result: dict, out: Path) -> None:
     """Detection rate vs planted slowdown, one line per gate mode; false alarms in the legend."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -147,6 +148,9 @@ def figure(result: dict, out: Path) -> None:
                     label=f"{mode}: false alarms {100 * res['false_alarm_rate']:.1f}% of {res['self_comparisons']}")
         ax.axvline(10, color="0.5", linestyle=":", linewidth=0.8)
         ax.set_xscale("log")
+        ticks = sorted({100 * float(f) for res in result["modes"].values() for f in res["detection_rate"]})
+        ax.set_xticks(ticks, [f"+{t:g}%" for t in ticks])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("planted slowdown (%, log scale)")
         ax.set_ylabel("configurations flagged slower (%)")
         ax.set_ylim(-3, 103)

@@ -280,3 +280,34 @@ def test_the_benchmark_suite_timed_and_its_json_through_the_gate(tmp_path):
         assert extra["device_actual"] == "cpu:0" and extra["samples_per_s"] > 0 and extra["gflops"] > 0
         assert extra["samples_per_s"] == pytest.approx(800 / b["stats"]["median"])
     assert main([str(out), str(out)]) == 0
+
+
+@pytest.mark.slow
+def test_duet_runs_both_sides_at_once_on_their_own_cores(tmp_path):
+    """bench.ab --mode duet: repeat r of both sides starts together, each side's workers pinned to its own
+    core and swapped every round, fresh every round; the result is an ordinary paired comparison."""
+    import os
+    from datetime import datetime
+
+    from bench.store import load_run
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("a duet needs 2 cores")
+    tree = _tree(tmp_path / "tree")
+    out = tmp_path / "ab"
+    args = [a if a != "10" else "4" for a in AB_ARGS]  # 4 repeats a side
+    proc = subprocess.run([sys.executable, "-m", "bench.ab", "--baseline-tree", str(tree), "--candidate-tree",
+                           str(tree), "--out", str(out), "--mode", "duet", *args], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    a, b = load_run(out / "baseline"), load_run(out / "candidate")
+    assert a.meta["ab"]["mode"] == "duet" and a.meta["ab"]["id"] == b.meta["ab"]["id"]
+    assert set(a.summary["threads"]) == {1}  # one thread per side
+    (cid,) = set(a.repeats["config_id"])
+    for r in range(4):
+        ra = a.repeats[a.repeats["repeat"] == r].iloc[0]
+        rb = b.repeats[b.repeats["repeat"] == r].iloc[0]
+        start = [datetime.fromisoformat(x["started_utc"]) for x in (ra, rb)]
+        assert abs((start[0] - start[1]).total_seconds()) <= 1  # at the same time
+    assert a.repeats["worker_pid"].nunique() == 4 and b.repeats["worker_pid"].nunique() == 4  # fresh each round
+    assert "paired A/B repeats" in proc.stdout
