@@ -34,8 +34,9 @@ def run_repeat(task: RepeatTask, *, clock: Clock = default_clock, sync: Sync | N
         # A fresh process running the same code allocates the same way every time, so an unlucky memory
         # layout (seen here: the same NumPy epoch at 10.5 or 18 ms) would stick to one code version and
         # pass for a code change. A random-size block, drawn from the OS (not the run's seeds), moves the
-        # heap under this repeat's arrays: layout becomes noise across repeats instead of a bias.
-        pad = bytearray(random.SystemRandom().randrange(1, 1 << 20))  # noqa: F841 - held during training
+        # heap under this repeat's arrays: layout becomes noise across repeats instead of a bias. Under
+        # 64 KiB, so that malloc serves it from the heap (larger blocks get a mapping of their own).
+        pad = bytearray(random.SystemRandom().randrange(1, 1 << 16))  # noqa: F841 - held during training
         result = train(_DATA_CACHE[key], config, clock=clock, sync=sync)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded status
         return RepeatResult(status=_failure_status(exc), reason=_reason(exc), wall_s=time.perf_counter() - wall0,
