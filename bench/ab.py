@@ -44,8 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["duet", "sequential"],
                    help="duet: both sides at the same time, each pinned to its own core with one thread, cores "
                    "swapped every round, so machine-wide noise lands on both sides of each pair (CPU trials, 2 or "
-                   "more cores); sequential (default): one side after the other in ABBA order, which measured "
-                   "better on this project's machine (README: the gate's calibration)")
+                   "more cores); sequential (default): one side after the other in ABBA order (also for GPU "
+                   "trials and one core; README: the gate's calibration)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     skip = {"--preset", "--config", "--repeats", "--max-repeats", "--target-ci", "--trial-budget", "--out",
             "--resume", "--quiet", "--no-plots", "-h"}
@@ -87,8 +87,8 @@ def _main(args, argv: list[str]) -> int:
     layers.append(flags)
     spec = build_spec(*layers)
     cores = sorted(os.sched_getaffinity(0))
-    # sequential is the default: on this project's 2-core machine it measured better than the duet
-    # (README, scripts/gate_calibration.py: 0/80 false alarms and 8/12 caught at +20%, against 1/80 and 2/12)
+    # sequential is the default: it also serves GPU trials and one core, and on this project's machine the
+    # duet did not measure better (README: the gate's calibration, two runs that disagree between modes)
     mode = args.mode or "sequential"
     if mode == "duet":
         if len(cores) < 2:
