@@ -104,8 +104,9 @@ def encode(message: Any, *, legacy: bool = False) -> str:
     data = asdict(message)
     if isinstance(message, PeakTask):
         return json.dumps({"kind": "peak", **data})
-    axes = ("device", "mode", "dtype", "batch_size", "hidden", "threads")
-    return json.dumps({"trial": {k: data.pop(k) for k in axes}, **data})
+    from bench.store.derive import AXIS_NAMES
+
+    return json.dumps({"trial": {k: data.pop(k) for k in AXIS_NAMES}, **data})
 
 
 def decode(line: str | bytes, *, reply_to: Any = None) -> Any:

@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.store.fields import SCHEMA_VERSION
+from bench.store.fields import AXES, SCHEMA_VERSION
 from mlp_core.data import ARTICLE_N_FEATURES
 from mlp_core.flops import epoch_flops, steps_per_epoch
 
+AXIS_NAMES = tuple(f.name for f in AXES)  # the matrix's axes, in config_id order (declared in fields.py)
 WARMUP_EPOCHS = 1  # epoch 0 of every repeat: tracing, compilation, first allocations
 
 
@@ -74,9 +75,6 @@ def repeat_row(*, run_id: str, axes: Mapping[str, Any], repeat: int, seed: int, 
         "peak_rss_bytes": peak_rss_bytes, "gpu_peak_bytes": gpu_peak_bytes, "wall_s": wall_s,
         "started_utc": started_utc, "finished_utc": finished_utc,
     }
-
-
-AXIS_NAMES = ("device", "mode", "dtype", "batch_size", "hidden", "threads")
 
 
 def summary_row(*, run_id: str, axes: Mapping[str, Any], status: str, reason: str, stop_reason: str,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.errors import InputError
 from bench.fingerprint import machine_label
-from bench.store.derive import axes_config_id, timed
+from bench.store.derive import AXIS_NAMES, axes_config_id, timed
 from bench.store.fields import (
     KNOWN_VERSIONS,
     META_FILE,
@@ -197,13 +197,12 @@ def load_run(path: str | Path) -> Run:
     for row in raw_kept:
         if not row["is_warmup"]:
             samples[row["config_id"]].append(row["epoch_time_s"])
-    axis_names = ("device", "mode", "dtype", "batch_size", "hidden", "threads")
-    raw_joined = [{**row, **{k: axes[row["config_id"]][k] for k in axis_names}} for row in raw_kept]
+    raw_joined = [{**row, **{k: axes[row["config_id"]][k] for k in AXIS_NAMES}} for row in raw_kept]
     return Run(
         path=run_dir, meta=meta, spec=spec,
         summary=frame(SUMMARY, tables.summary.rows),
         repeats=frame(REPEATS, tables.repeats.rows),
-        raw=frame(RAW, raw_joined, extra=[REPEATS.field(k) for k in axis_names]),
+        raw=frame(RAW, raw_joined, extra=[REPEATS.field(k) for k in AXIS_NAMES]),
         samples={cid: np.asarray(v, dtype=float) for cid, v in samples.items()},
         warnings=tuple(warnings),
     )

@@ -61,7 +61,6 @@ class Committed:
 
     repeats: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     epoch_times: dict[str, list[list[float]]] = field(default_factory=lambda: defaultdict(list))
-    train_mse: dict[str, list[list[float]]] = field(default_factory=lambda: defaultdict(list))
     finished: dict[str, dict[str, Any]] = field(default_factory=dict)
     repairs: list[str] = field(default_factory=list)
 
@@ -103,7 +102,6 @@ class RunWriter:
             rows = sorted(epochs[(cid, rep["repeat"])], key=lambda r: r["epoch"])
             found.repeats[cid].append(rep)
             found.epoch_times[cid].append([r["epoch_time_s"] for r in rows])
-            found.train_mse[cid].append([r["train_mse"] for r in rows])
         found.finished = {r["config_id"]: r for r in tables.summary.rows}
         self.meta.setdefault("resumed_at", []).append(started)
         self.meta["finished_at"] = None
