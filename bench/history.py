@@ -42,48 +42,12 @@ def machine_id(label: str) -> str:
     return hashlib.sha1(label.encode()).hexdigest()[:10]
 
 
-def read_history(history: Path) -> list[dict[str, Any]]:
-    """The history's rows, typed and checked ([] when the file does not exist yet); schema 1 files
-    (no schema_version column) are read as such."""
-    from dataclasses import replace
-
-    from bench.store import HISTORY, StoreError, read_table
-    from bench.store.io import read_text
-
-    path = Path(history)
-    if not path.exists():
-        return []
-    first = read_text(path).split("\n", 1)[0]
-    if first.split(",")[:1] != ["schema_version"] and "recorded_utc" in first:
-        # schema 1: no schema_version, recorded_utc first
-        v1 = replace(HISTORY, fields=(HISTORY.field("recorded_utc"), *HISTORY.fields[1:-1]))
-        table = read_table(path, v1, torn_ok=False)
-        _check_ids(path, table)
-        return [{"schema_version": 1, **r} for r in table.rows]
-    table = read_table(path, HISTORY, torn_ok=False)  # replaced whole, never appended
-    rows = table.rows
-    bad = [r["schema_version"] for r in rows if r["schema_version"] not in (1, 2)]
-    if bad:
-        raise StoreError(f"{path}: schema_version {bad[0]} is not one this eager-mlp-bench reads (1, 2)")
-    _check_ids(path, table)
-    return rows
-
-
-def _check_ids(path: Path, table) -> None:
-    from bench.store import StoreError
-    from bench.store.derive import axes_config_id
-
-    for row, line in zip(table.rows, table.lines):
-        if axes_config_id(row) != row["config_id"]:
-            raise StoreError(f"{path}: line {line}: config_id {row['config_id']!r} does not match the row's axes "
-                             f"({axes_config_id(row)})")
-
-
 def append(run_dir: Path, history: Path = HISTORY_PATH) -> int:
     """Add the ok trials of a run; HistoryError if the run is already in the history or has no ok trial.
     The file is rewritten whole (temporary name, rename): a failure leaves it as it was."""
     from bench.fingerprint import machine_label
     from bench.store import HISTORY, SCHEMA_VERSION, load_run, now_utc, write_table
+    from bench.store.history import read_history
     from bench.store.io import check_output
 
     check_output(history, "--history")
@@ -129,6 +93,7 @@ def change_points(values: Sequence[float], *, min_size: int = MIN_SEGMENT) -> li
 def series(history: Path = HISTORY_PATH):
     """The history as a typed DataFrame in the order rows were appended."""
     from bench.store import HISTORY
+    from bench.store.history import read_history
     from bench.store.run import frame
 
     rows = read_history(history)

@@ -73,7 +73,7 @@ def test_bad_input(tmp_path, capsys):
 def test_a_schema_1_history_is_read_and_appending_rewrites_it_as_schema_2(tmp_path):
     import csv
 
-    from bench.history import read_history
+    from bench.store.history import read_history
 
     names = ["recorded_utc", "commit", "dirty", "run_id", "run_finished_utc", "machine", "machine_id", "config_id",
              "device", "mode", "dtype", "batch_size", "hidden", "threads", "n", "median_s", "ci_low_s", "ci_high_s"]

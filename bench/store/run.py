@@ -240,11 +240,9 @@ def check_consistency(run_dir: Path, meta: Mapping[str, Any], spec: SweepSpec,
                 f"a kill)" for rows in (tables.raw, tables.repeats, tables.summary) if rows.torn is not None]
     summary_path, repeats_path, raw_path = (run_dir / t.file for t in (SUMMARY, REPEATS, RAW))
     for path, rows in ((summary_path, tables.summary), (repeats_path, tables.repeats)):
+        check_config_ids(rows)
         for row, line in zip(rows.rows, rows.lines):
             where = f"{path}: line {line}"
-            if axes_config_id(row) != row["config_id"]:
-                raise StoreError(f"{where}: config_id {row['config_id']!r} does not match the row's axes "
-                                 f"({axes_config_id(row)})")
             if row["config_id"] not in matrix:
                 raise StoreError(f"{where}: config_id {row['config_id']!r} is not in the run's matrix (meta.json spec)")
             if row["run_id"] != meta["run_id"]:
@@ -305,6 +303,14 @@ def check_consistency(run_dir: Path, meta: Mapping[str, Any], spec: SweepSpec,
             raise StoreError(f"{summary_path}: the run finished ({meta['finished_at']}) but {len(missing)} trial(s) "
                              f"have no row, e.g. {missing[0]}: the file was cut short?")
     return kept, warnings
+
+
+def check_config_ids(rows: Rows) -> None:
+    """StoreError unless every row's config_id is the one its axes make."""
+    for row, line in zip(rows.rows, rows.lines):
+        if axes_config_id(row) != row["config_id"]:
+            raise StoreError(f"{rows.path}: line {line}: config_id {row['config_id']!r} does not match the row's "
+                             f"axes ({axes_config_id(row)})")
 
 
 def _close(a: float | None, b: float | None) -> bool:
