@@ -9,6 +9,10 @@ every repeat is its own process. Every trial gets exactly --repeats repeats on b
 (no adaptive stopping: the two samples stay the same size). Writes OUT/baseline and OUT/candidate
 (ordinary run directories), then runs `bench.compare` on them and exits with its status
 (0 no regression, 1 regression, 2 bad input). scripts/ab.sh does the git plumbing.
+
+--mode icount counts instructions instead of timing (bench/icount.py: valgrind's callgrind, CPU
+trials only): writes OUT/icount.json, prints the verdict table and exits 1 on any count more
+than --threshold (default 0.01 there) above the baseline's.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from bench import cli
+from bench import cli, icount
 from bench.spec import PRESETS, SPEC_KEYS, SpecError, build_spec, load_toml
 from mlp_core.enums import Device
 
@@ -37,15 +41,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/baseline and DIR/candidate")
     p.add_argument("--preset", choices=sorted(PRESETS), help="base sweep (default: quick)")
     p.add_argument("--config", metavar="TOML", help="sweep file, as for bench.run")
-    p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, help="repeats per trial and side (default 10)")
-    p.add_argument("--threshold", default="0.10", help="passed to bench.compare (default 0.10)")
+    p.add_argument("--repeats", type=int, help="repeats per trial and side (default 10); processes per side for "
+                   "--mode icount (default 2)")
+    p.add_argument("--threshold", help="relative change that counts: passed to bench.compare (default 0.10); for "
+                   "--mode icount the instruction-count threshold (default 0.01)")
     p.add_argument("--alpha", default="0.05", help="passed to bench.compare (default 0.05)")
     p.add_argument("--markdown", metavar="FILE", help="passed to bench.compare")
-    p.add_argument("--mode", choices=["duet", "sequential"],
+    p.add_argument("--mode", choices=["duet", "sequential", "icount"],
                    help="duet: both sides at the same time, each pinned to its own core with one thread, cores "
                    "swapped every round, so machine-wide noise lands on both sides of each pair (CPU trials, 2 or "
                    "more cores); sequential (default): one side after the other in ABBA order (also for GPU "
-                   "trials and one core; README: the gate's calibration)")
+                   "trials and one core; README: the gate's calibration); icount: instructions per epoch under "
+                   "valgrind's callgrind instead of time (CPU trials; README: the instruction-count gate)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     skip = {"--preset", "--config", "--repeats", "--max-repeats", "--target-ci", "--trial-budget", "--out",
             "--resume", "--quiet", "--no-plots", "-h"}
@@ -73,23 +80,35 @@ def _main(args, argv: list[str]) -> int:
     for name, tree in zip(("baseline_tree", "candidate_tree"), trees):
         if not (tree / "bench" / "worker.py").is_file():
             raise SpecError(name, str(tree), "not a checkout of this project (no bench/worker.py)")
-    if args.repeats < 2:
-        raise SpecError("repeats", args.repeats, "need at least 2 per side")
+    mode = args.mode or "sequential"
+    repeats = args.repeats if args.repeats is not None else (icount.DEFAULT_PROCESSES if mode == "icount"
+                                                              else DEFAULT_REPEATS)
+    if repeats < (1 if mode == "icount" else 2):
+        raise SpecError("repeats", repeats, "need at least 2 per side" if mode != "icount" else "need at least 1")
+    threshold = args.threshold if args.threshold is not None else (
+        str(icount.DEFAULT_THRESHOLD) if mode == "icount" else "0.10")
     layers = [{"preset": args.preset}]
     if args.config:
         layers.append(load_toml(args.config))
     flags = {k: getattr(args, k, None) for k in SPEC_KEYS}
-    flags.update(min_repeats=args.repeats, max_repeats=args.repeats)
+    flags.update(min_repeats=repeats, max_repeats=repeats)
     if flags.get("workers") is None:
         flags["workers"] = "round"  # every repeat pair in fresh processes: the process is the unit
     if flags.get("peak_n") is None:
         flags["peak_n"] = 0  # a comparison needs no matmul ceiling (and older baselines cannot measure one)
+    if mode == "icount":
+        if flags.get("threads") not in (None, "1"):
+            raise SpecError("threads", flags["threads"], "instructions are counted with one thread")
+        flags["threads"] = "1"
+        if flags.get("devices") is None:
+            flags["devices"] = "cpu"  # the counted trials: the CPU ones
     layers.append(flags)
     spec = build_spec(*layers)
     cores = sorted(os.sched_getaffinity(0))
     # sequential is the default: it also serves GPU trials and one core, and on this project's machine the
     # duet did not measure better (README: the gate's calibration, two runs that disagree between modes)
-    mode = args.mode or "sequential"
+    if mode == "icount":
+        return _icount(spec, trees, out, repeats, threshold, args)
     if mode == "duet":
         if len(cores) < 2:
             raise SpecError("mode", "duet", f"needs 2 cores, this process may use {len(cores)}")
@@ -118,10 +137,54 @@ def _main(args, argv: list[str]) -> int:
         interleave(sweeps[0], sweeps[1])
     from bench.compare import main as compare_main
 
-    cmp_args = [str(out / "baseline"), str(out / "candidate"), "--threshold", args.threshold, "--alpha", args.alpha]
+    cmp_args = [str(out / "baseline"), str(out / "candidate"), "--threshold", threshold, "--alpha", args.alpha]
     if args.markdown:
         cmp_args += ["--markdown", args.markdown]
     return compare_main(cmp_args)
+
+
+def _icount(spec, trees: list[Path], out: Path, processes: int, threshold: str, args) -> int:
+    """The instruction-count gate: count both sides' CPU trials under callgrind, print and save the verdicts."""
+    try:
+        value = float(threshold)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise SpecError("threshold", threshold, "must be a fraction between 0 and 1 (0.01 = 1%)")
+    if spec.devices != (Device.CPU,):
+        raise SpecError("devices", ",".join(spec.devices), "instructions are counted on the CPU only (callgrind "
+                        "cannot see GPU kernels); use --devices cpu")
+    if spec.epochs < 2:
+        raise SpecError("epochs", spec.epochs, "need at least 2 (the first is the warm-up)")
+    for name, tree in zip(("baseline_tree", "candidate_tree"), trees):
+        if "def make_trainer" not in _read(tree / "mlp_core" / "trainer.py"):
+            raise SpecError(name, str(tree), "predates mlp_core.trainer.make_trainer, which the count needs")
+    if (out / "icount.json").exists():
+        raise SpecError("out", str(out / "icount.json"), "already holds a count")
+    icount.valgrind()  # missing valgrind: a clear error before anything runs
+    from bench.spec import trials
+
+    chosen = trials(spec)
+    tasks = [{**t.to_dict(), "seed": spec.seed, "data_seed": spec.seed, "epochs": spec.epochs,
+              "n_train": spec.n_train, "n_test": spec.n_test, "learning_rate": spec.learning_rate} for t in chosen]
+    print(f"A/B (icount): {len(tasks)} configurations x {processes} processes per side under callgrind",
+          file=sys.stderr)
+    doc = icount.count(dict(zip(("baseline", "candidate"), trees)), tasks, [t.config_id for t in chosen], out,
+                       processes=processes, threshold=value, parallel=len(os.sched_getaffinity(0)),
+                       progress=not args.quiet)
+    print(icount.table(doc), end="")
+    if args.markdown:
+        from bench.store.io import atomic_write
+
+        atomic_write(Path(args.markdown), icount.table(doc, markdown=True), what="--markdown")
+    return icount.status(doc)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def interleave(a, b) -> None:

@@ -1,12 +1,15 @@
 """How good is the A/B gate on this machine? False alarms on identical code, and detection of planted work.
 
-    .venv/bin/python scripts/gate_calibration.py --modes duet,sequential --self-runs 20 \
+    .venv/bin/python scripts/gate_calibration.py --modes duet,sequential,icount --self-runs 20 \
         --planted 0.02,0.05,0.10,0.20 --plant-runs 3 --out results/gate
 
-Copies bench/ and mlp_core/ into temporary checkouts: a baseline, and candidates whose training
-epoch (NumPy and TensorFlow alike) busy-waits an extra fraction f of its own duration: planted
-*work* on the same core, not a sleep (a sleeping side would free its core, which a duet partner
-would feel). Then runs `python -m bench.ab` baseline-vs-baseline (`--self-runs` times) and
+Copies bench/ and mlp_core/ into temporary checkouts: a baseline, and candidates with planted
+*work* (never a sleep: a sleeping side would free its core, which a duet partner would feel).
+For the timed modes (duet, sequential) the training epoch, NumPy and TensorFlow alike, busy-waits
+an extra fraction f of its own duration. For the instruction-count mode (icount), where a
+busy-wait's length would follow valgrind's speed, every epoch also trains a second trainer of the
+same configuration on the first f of the training set (whole batches, at least one): f more of the
+same work, deterministic. Then runs `python -m bench.ab` baseline-vs-baseline (`--self-runs` times) and
 baseline-vs-planted (`--plant-runs` times per f) in each gate mode, and counts configuration
 comparisons: any `slower` or `faster` on identical code is a false alarm; `slower` on a plant is a
 detection. Writes OUT/calibration.json and OUT/calibration.png|svg (detection rate vs planted
@@ -29,6 +32,13 @@ MATRICES = {  # numpy: workers without TensorFlow (fast to renew every round); t
     "numpy": ["--devices", "cpu", "--modes", "numpy", "--dtypes", "float32", "--batch-sizes", "16,64",
               "--hidden-sizes", "64,512", "--n-train", "2048", "--n-test", "16", "--epochs", "6", "--repeats", "10",
               "--quiet"],
+    # icount: the numpy matrix made lighter (valgrind runs NumPy ~30x slower; counts need no repeats)
+    "icount-numpy": ["--devices", "cpu", "--modes", "numpy", "--dtypes", "float32", "--batch-sizes", "16,64",
+                     "--hidden-sizes", "16,64", "--n-train", "1024", "--n-test", "16", "--epochs", "4", "--repeats",
+                     "2", "--quiet"],
+    "icount-tf": ["--devices", "cpu", "--modes", "eager,graph", "--dtypes", "float32", "--batch-sizes", "32",
+                  "--hidden-sizes", "20", "--n-train", "512", "--n-test", "16", "--epochs", "3", "--repeats", "2",
+                  "--quiet"],
     "tf": ["--devices", "cpu", "--modes", "eager,graph,numpy", "--dtypes", "float32", "--batch-sizes", "32,256",
            "--hidden-sizes", "20,256", "--epochs", "5", "--repeats", "10", "--quiet"],
 }
@@ -53,11 +63,37 @@ PLANT = textwrap.dedent("""
 """)
 
 
-def make_tree(dst: Path, fraction: float = 0.0) -> Path:
-    """A checkout copy; with fraction > 0, both trainers' epochs are slowed by that fraction."""
+PLANT_WORK = textwrap.dedent("""
+    # planted by scripts/gate_calibration.py: every epoch also trains a shadow trainer on {f} of the data
+    import dataclasses as _dc
+
+    _real_make_trainer = make_trainer
+
+
+    def make_trainer(data, config, params=None, **kw):
+        trainer = _real_make_trainer(data, config, params, **kw)
+        n = max(1, round({f} * data.n_train / config.batch_size)) * config.batch_size
+        shadow = _real_make_trainer(_dc.replace(data, X_train=data.X_train[:n], y_train=data.y_train[:n]), config)
+        real = trainer.epoch
+
+        def epoch(e):
+            out = real(e)
+            shadow.epoch(e)
+            return out
+
+        trainer.epoch = epoch
+        return trainer
+""")
+
+
+def make_tree(dst: Path, fraction: float = 0.0, *, work: bool = False) -> Path:
+    """A checkout copy; with fraction > 0, every epoch costs that fraction more (busy-wait, or work: see above)."""
     for pkg in ("bench", "mlp_core"):
         shutil.copytree(ROOT / pkg, dst / pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    if fraction:
+    if fraction and work:
+        with open(dst / "mlp_core" / "trainer.py", "a", encoding="utf-8") as fh:
+            fh.write(PLANT_WORK.format(f=fraction))
+    elif fraction:
         for module, cls in (("reference.py", "NumpyTrainer"), ("tf_train.py", "TFTrainer")):
             with open(dst / "mlp_core" / module, "a", encoding="utf-8") as fh:
                 fh.write(PLANT.format(f=fraction, cls=cls))
@@ -66,11 +102,17 @@ def make_tree(dst: Path, fraction: float = 0.0) -> Path:
 
 def ab(baseline: Path, candidate: Path, out: Path, mode: str, matrix: list[str]) -> list[dict]:
     """Run one A/B in a gate mode; the compare rows."""
+    if mode == "icount":  # processes, not repeats: bench.ab's default for the mode (counts are steady)
+        k = matrix.index("--repeats")
+        matrix = matrix[:k] + matrix[k + 2:]
     cmd = [sys.executable, "-m", "bench.ab", "--baseline-tree", str(baseline), "--candidate-tree", str(candidate),
            "--out", str(out), "--mode", mode, *matrix]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode not in (0, 1):
         sys.exit(f"bench.ab failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    if mode == "icount":
+        doc = json.loads((out / "icount.json").read_text())
+        return [{"config": r["config_id"], "ratio": r["ratio"], "verdict": r["verdict"]} for r in doc["configs"]]
     from bench.compare import compare, load
 
     return compare(load(out / "baseline"), load(out / "candidate"))
@@ -81,21 +123,34 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--modes", default="duet,sequential", help="gate modes to calibrate (bench.ab --mode)")
     p.add_argument("--matrix", choices=sorted(MATRICES), default="numpy")
-    p.add_argument("--self-runs", type=int, default=20)
+    p.add_argument("--self-runs", type=int, default=20, help="same-code A/B runs per mode")
     p.add_argument("--planted", default="0.02,0.05,0.10,0.20")
     p.add_argument("--plant-runs", type=int, default=3, help="A/B runs per planted slowdown and mode")
     p.add_argument("--out", default="results/gate", help="where calibration.json and the figure go")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gate-"))
     base = make_tree(work / "base")
+    base_copy = make_tree(work / "base-copy-with-a-longer-path")
     plants = [float(x) for x in args.planted.split(",")]
-    trees = {f: make_tree(work / f"planted-{f}", f) for f in plants}
+    modes = args.modes.split(",")
+    trees = {f: make_tree(work / f"planted-{f}", f) for f in plants} if set(modes) - {"icount"} else {}
+    work_trees = {f: make_tree(work / f"work-{f}", f, work=True) for f in plants} if "icount" in modes else {}
     print(f"work directory: {work}", flush=True)
-    result = {"command": " ".join(sys.argv), "matrix": MATRICES[args.matrix], "modes": {}}
-    for mode in args.modes.split(","):
-        res = result["modes"][mode] = {"self": [], "planted": {}}
+    out = Path(args.out)
+    # modes measured earlier into OUT stay, each with the command, matrix and date that measured it
+    result = json.loads((out / "calibration.json").read_text()) if (out / "calibration.json").exists() else {}
+    for res in result.get("modes", {}).values():
+        res.setdefault("command", result.get("command"))
+        res.setdefault("matrix", result.get("matrix"))
+    result = {"modes": result.get("modes", {})}
+    for mode in modes:
+        res = result["modes"][mode] = {"self": [], "planted": {}, "command": " ".join(sys.argv),
+                                       "matrix": MATRICES[args.matrix], "measured_utc": _now()}
         for i in range(args.self_runs):
-            rows = ab(base, base, work / f"{mode}-self-{i}", mode, MATRICES[args.matrix])
+            # icount: a copy of the baseline in another folder, as two checkouts are (paths are strings the code
+            # handles, so a count could feel them)
+            other = base_copy if mode == "icount" else base
+            rows = ab(base, other, work / f"{mode}-self-{i}", mode, MATRICES[args.matrix])
             res["self"].append([{k: r[k] for k in ("config", "ratio", "verdict")} for r in rows])
             alarms = sum(r["verdict"] in ("slower", "faster") for r in rows)
             print(f"{mode} self {i}: {alarms} alarms of {len(rows)}; ratios "
@@ -103,17 +158,23 @@ def main() -> int:
         for f in plants:
             runs = res["planted"][str(f)] = []
             for i in range(args.plant_runs):
-                rows = ab(base, trees[f], work / f"{mode}-{f}-{i}", mode, MATRICES[args.matrix])
+                planted = work_trees[f] if mode == "icount" else trees[f]
+                rows = ab(base, planted, work / f"{mode}-{f}-{i}", mode, MATRICES[args.matrix])
                 runs.append([{k: r[k] for k in ("config", "ratio", "verdict")} for r in rows])
                 print(f"{mode} planted +{f:.0%} run {i}: {sum(r['verdict'] == 'slower' for r in rows)} of {len(rows)} "
                       f"slower; ratios {min(r['ratio'] for r in rows):.3f}..{max(r['ratio'] for r in rows):.3f}",
                       flush=True)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summarise(result)
     (out / "calibration.json").write_text(json.dumps(result, indent=1) + "\n")
     figure(result, out)
     return 0
+
+
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def summarise(result: dict) -> None:
@@ -146,16 +207,21 @@ def figure(result: dict, out: Path) -> None:
             xs = [100 * float(f) for f in res["detection_rate"]]
             ax.plot(xs, [100 * v for v in res["detection_rate"].values()], marker="o",
                     label=f"{mode}: false alarms {100 * res['false_alarm_rate']:.1f}% of {res['self_comparisons']}")
-        ax.axvline(10, color="0.5", linestyle=":", linewidth=0.8)
+        ax.axvline(10, color="0.5", linestyle=":", linewidth=0.8)  # the wall-time gate's threshold
+        if "icount" in result["modes"]:
+            ax.axvline(1, color="0.5", linestyle="--", linewidth=0.8)  # the instruction-count gate's
         ax.set_xscale("log")
-        ticks = sorted({100 * float(f) for res in result["modes"].values() for f in res["detection_rate"]})
+        ticks = sorted({100 * float(f) for res in result["modes"].values() for f in res["detection_rate"]}
+                       | ({1.0} if "icount" in result["modes"] else set()))
         ax.set_xticks(ticks, [f"+{t:g}%" for t in ticks])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("planted slowdown (%, log scale)")
         ax.set_ylabel("configurations flagged slower (%)")
         ax.set_ylim(-3, 103)
         ax.legend(frameon=False, fontsize=6.5)
-        fig.suptitle("A/B gate on this machine: detection vs planted work (dotted: the 10% threshold)")
+        thresholds = "dotted: 10% wall-time threshold" + ("; dashed: 1% icount threshold"
+                                                          if "icount" in result["modes"] else "")
+        fig.suptitle(f"A/B gate on this machine: detection vs planted work\n({thresholds})", fontsize=8)
         save_figure(fig, out, "calibration")
 
 

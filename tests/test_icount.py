@@ -1,0 +1,119 @@
+"""The instruction-count gate: its verdict rule by hand, the client requests natively, and real counts
+under valgrind at the gate's threshold (same code: `same`; planted work just above 1%: `slower`)."""
+
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.icount import DEFAULT_THRESHOLD, process_value, spread, verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+HAS_VALGRIND = shutil.which("valgrind") is not None
+X86_LINUX = sys.platform == "linux" and platform.machine() == "x86_64"
+ICOUNT = ["--mode", "icount", "--modes", "numpy", "--dtypes", "float32", "--batch-sizes", "8,32", "--hidden-sizes",
+          "16", "--n-train", "1024", "--n-test", "16", "--epochs", "3", "--quiet"]
+
+
+def test_verdict_rule_by_hand():
+    # 1% threshold: 1.0101 is slower, 1.0099 is not; the same for faster, mirrored as 1/(1 + t)
+    assert verdict([1000.0, 1000.0], [1010.1, 1010.1], 0.01) == pytest.approx((1.0101, "slower"))
+    assert verdict([1000.0, 1000.0], [1009.9, 1009.9], 0.01)[1] == "same"
+    assert verdict([1000.0, 1000.0], [990.0, 990.0], 0.01)[1] == "faster"  # 0.99 < 1/1.01 = 0.990099
+    assert verdict([1000.0, 1000.0], [990.2, 990.2], 0.01)[1] == "same"
+    # a side whose processes disagree by more than half the threshold gets no verdict, whatever its ratio
+    assert verdict([1000.0, 1006.0], [2000.0, 2000.0], 0.01)[1] == "unsteady"
+    assert verdict([1000.0, 1004.0], [1000.0, 1000.0], 0.01)[1] == "same"
+    assert spread([5.0, 5.0]) == 0.0 and spread([100.0, 103.0]) == pytest.approx(0.03)
+    # the warm-up epoch is dropped; the median of the rest
+    assert process_value([9_999, 10, 30, 20]) == 20.0
+
+
+@pytest.mark.skipif(not X86_LINUX, reason="valgrind client requests are implemented for Linux x86-64 only")
+def test_client_requests_are_a_no_op_natively():
+    spec = importlib.util.spec_from_file_location("callgrind_worker", ROOT / "bench" / "callgrind_worker.py")
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    vg = worker.ClientRequests()
+    assert vg.running_on_valgrind() is False
+    assert vg.request(worker.ZERO_STATS, 1234) == 1234  # natively the default answer comes back
+
+
+def _tree(dst: Path, plant: float = 0.0) -> Path:
+    spec = importlib.util.spec_from_file_location("gate_calibration", ROOT / "scripts" / "gate_calibration.py")
+    calibration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibration)
+    return calibration.make_tree(dst, plant, work=True)
+
+
+def _ab(tmp_path, baseline: Path, candidate: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    out = tmp_path / f"ab-{candidate.name}"
+    proc = subprocess.run([sys.executable, "-m", "bench.ab", "--baseline-tree", str(baseline), "--candidate-tree",
+                           str(candidate), "--out", str(out), *ICOUNT, *extra], capture_output=True, text=True,
+                          timeout=280, cwd=ROOT)
+    doc = json.loads((out / "icount.json").read_text()) if (out / "icount.json").exists() else {}
+    return proc, doc
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (HAS_VALGRIND and X86_LINUX),
+                    reason="needs valgrind on Linux x86-64 (apt-get install valgrind)")
+def test_the_gate_at_its_threshold(tmp_path):
+    """Two checkouts of the same code in different folders count within a tenth of the threshold and pass;
+    planted work of 1/32 of the epoch at batch 32 (one batch more of 32) and 1/128 at batch 8 (one of 128):
+    +3% is above the 1% threshold and is `slower`; +0.8% is below it and is not, and both ratios are near
+    what was planted."""
+    base = _tree(tmp_path / "base")
+    copy = _tree(tmp_path / "a-copy-in-a-folder-with-a-longer-name")
+    planted = _tree(tmp_path / "planted", 0.01)  # rounds to one extra batch per epoch (see the docstring)
+    proc, doc = _ab(tmp_path, base, copy)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert [r["verdict"] for r in doc["configs"]] == ["same", "same"], proc.stdout
+    for r in doc["configs"]:
+        assert abs(r["ratio"] - 1) < DEFAULT_THRESHOLD / 10, r
+        assert r["spread_baseline"] < DEFAULT_THRESHOLD / 10 and r["spread_candidate"] < DEFAULT_THRESHOLD / 10, r
+        assert len(r["baseline"]) == len(r["candidate"]) == 2 and all(len(c) == 3 for c in r["baseline"])
+    proc, doc = _ab(tmp_path, base, planted)
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
+    by_batch = {r["config_id"]: r for r in doc["configs"]}
+    b8, b32 = by_batch["cpu-numpy-float32-b8-h16-t1"], by_batch["cpu-numpy-float32-b32-h16-t1"]
+    assert b32["verdict"] == "slower" and 1.02 < b32["ratio"] < 1.045, b32  # 1 batch of 32 more: +3.1%
+    assert b8["verdict"] == "same" and 1.004 < b8["ratio"] < 1.01, b8  # 1 batch of 128 more: +0.8%
+    assert "slower" in proc.stdout and "cpu-numpy-float32-b32-h16-t1" in proc.stdout
+
+
+@pytest.mark.parametrize(("extra", "field"), [
+    (["--devices", "cpu,gpu"], "devices"),
+    (["--epochs", "1"], "epochs"),
+    (["--threads", "2"], "threads"),
+    (["--threshold", "5"], "threshold"),
+    (["--threshold", "x"], "threshold"),
+])
+def test_bad_input_exit_2(tmp_path, extra, field):
+    proc = subprocess.run([sys.executable, "-m", "bench.ab", "--baseline-tree", str(ROOT), "--out",
+                           str(tmp_path / "o"), *ICOUNT, *extra], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and field in proc.stderr, proc.stderr
+    assert not (tmp_path / "o" / "icount").exists()
+
+
+def test_missing_valgrind_is_a_clear_error(tmp_path):
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # python, no valgrind
+    proc = subprocess.run([sys.executable, "-m", "bench.ab", "--baseline-tree", str(ROOT), "--out",
+                           str(tmp_path / "o"), *ICOUNT], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert proc.returncode == 2 and "valgrind" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_baseline_without_the_trainer_interface_is_refused(tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(ROOT / "bench", old / "bench")
+    (old / "mlp_core").mkdir()  # an old checkout: no mlp_core/trainer.py
+    proc = subprocess.run([sys.executable, "-m", "bench.ab", "--baseline-tree", str(old), "--out",
+                           str(tmp_path / "o"), *ICOUNT], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "baseline_tree" in proc.stderr and "make_trainer" in proc.stderr, proc.stderr
