@@ -21,7 +21,8 @@ import psutil
 
 # Environment variables that change what TensorFlow does or where it runs.
 TF_ENV_PATTERN = re.compile(r"^(TF_|CUDA_|XLA_|OMP_|KMP_|MKL_|ONEDNN_|DNNL_|NVIDIA_|TPU_)")
-PACKAGES = ("tensorflow", "keras", "numpy", "scipy", "pandas", "matplotlib", "psutil", "eager-mlp-bench")
+PACKAGES = ("tensorflow", "keras", "numpy", "numba", "jax", "jaxlib", "scipy", "pandas", "matplotlib", "psutil",
+            "eager-mlp-bench")
 
 
 def cpu_model() -> str:

@@ -27,7 +27,8 @@ def run_repeat(task: RepeatTask, *, clock: Clock = default_clock, sync: Sync | N
         config = TrainConfig(hidden=task.hidden, epochs=task.epochs, batch_size=task.batch_size,
                              learning_rate=task.learning_rate, dtype=task.dtype, mode=task.mode, device=task.device,
                              seed=task.seed)
-        gpu = _gpu_memory() if config.device is Device.GPU else None
+        # TensorFlow's peak-memory counter (JAX's cannot be reset per repeat: no GPU peak for its modes)
+        gpu = _gpu_memory() if config.device is Device.GPU and config.mode.needs_tensorflow else None
         if gpu:
             gpu.reset()
         reset_peak_rss()
@@ -59,9 +60,15 @@ def run_repeat(task: RepeatTask, *, clock: Clock = default_clock, sync: Sync | N
 
 def run_peak(task: PeakTask, *, clock: Clock = default_clock, sync: Sync | None = None) -> PeakResult:
     """Measure the matmul ceiling as the task says; failures are reported, never raised."""
-    from mlp_core.peak import measure_matmul_peak
-
     try:
+        try:
+            from mlp_core.peak import measure_matmul_peak  # TensorFlow's matmul
+        except ImportError as exc:
+            if exc.name != "tensorflow":
+                raise
+            from mlp_core.errors import missing_library
+
+            raise missing_library("peak", "TensorFlow", "pip install tensorflow") from None
         res = measure_matmul_peak(Device(task.device), task.dtype, task.n, clock=clock, sync=sync)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded status
         return PeakResult(status=_failure_status(exc), reason=_reason(exc), device=task.device, dtype=task.dtype,
@@ -74,9 +81,9 @@ def _reason(exc: Exception) -> str:
 
 
 def _failure_status(exc: Exception) -> str:
-    from mlp_core.placement import DeviceUnavailableError
+    from mlp_core.errors import UnavailableError  # a missing device or library (no TensorFlow import)
 
-    return "skipped" if isinstance(exc, DeviceUnavailableError) else "error"
+    return "skipped" if isinstance(exc, UnavailableError) else "error"
 
 
 class _GpuMemory:

@@ -200,7 +200,9 @@ class Sweep:
         bar.set_description(f"{t.config_id} r{repeat}", refresh=True)
         try:
             worker = self.workers.worker(t.threads)  # its hello says which devices TF sees
-            if t.device is Device.GPU and not any(d.startswith("gpu:") for d in self.workers.visible):
+            # TensorFlow's view (the worker's hello); the JAX modes ask JAX, in the trainer (a skip with its reason)
+            if t.device is Device.GPU and t.mode.needs_tensorflow and not any(
+                    d.startswith("gpu:") for d in self.workers.visible):
                 state.finish("skipped", f"no GPU visible to TensorFlow (visible: {', '.join(self.workers.visible)})")
                 return None
             worker.send(repeat_task(t, repeat, self.spec))

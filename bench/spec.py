@@ -86,7 +86,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Exactly the article's settings, its faulty loop beside the clean one.
     "article": {"batch_sizes": [4], "hidden_sizes": [20], "dtypes": ["float64-cast"], "modes": ["article", "eager"]},
     # Wide: batch 1..4096 by powers of 4 (so 4096 training samples), hidden 8..8192, every dtype,
-    # every clean mode and the NumPy floor. Hours on a 2-core CPU: batch 1 is 4096 steps an epoch.
+    # every clean mode and the NumPy baseline. Hours on a 2-core CPU: batch 1 is 4096 steps an epoch.
     "full": {
         "n_train": 4096,
         "n_test": 1024,
@@ -218,7 +218,7 @@ def trials(spec: SweepSpec) -> list[Trial]:
     for device, mode, dtype, batch, hidden in itertools.product(
         spec.devices, spec.modes, spec.dtypes, spec.batch_sizes, spec.hidden_sizes
     ):
-        if mode is ExecMode.NUMPY and device is not Device.CPU:
+        if mode.cpu_only and device is not Device.CPU:
             continue
         for threads in spec.threads if device is Device.CPU else (0,):
             out.append(Trial(device=device, mode=mode, dtype=dtype, batch_size=batch, hidden=hidden, threads=threads))

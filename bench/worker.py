@@ -42,8 +42,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _start_tensorflow(threads: int):
-    """Set TF's threads before its runtime starts, warm the runtime up, say what TF sees."""
-    import tensorflow as tf
+    """Set TF's threads before its runtime starts, warm the runtime up, say what TF sees.
+
+    Without TensorFlow installed, a NumPy-only start: its trials are then skipped with the reason.
+    """
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return _start_numpy_only()
 
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)

@@ -11,7 +11,9 @@ allocator warm-up), then each round is one epoch ending with the trainer's devic
 clock stops when the work is done; zeroing the loss sums is pedantic's untimed `setup`.
 Case ids are the runner's config ids (bench.store.config_id) and samples/s, GFLOP/s its
 throughput (bench.store.throughput), so a case and a sweep trial of the same configuration match.
-GPU cases skip, with the reason, where TensorFlow sees no GPU. The NumPy baseline runs beside them.
+GPU cases skip, with the reason, where TensorFlow (or JAX, for its modes) sees no GPU, and the
+numba and JAX cases where those libraries are not installed. The NumPy baseline, the numba floor
+and the JAX peers run beside the TF modes.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from mlp_core.trainer import make_trainer
 
 N_TRAIN, N_TEST = 800, 200  # the article's sizes
 POINTS = [(32, 20), (256, 256)]  # (batch, hidden): the article's hidden size at a small batch, and a wider model
-MODES = [ExecMode.EAGER, ExecMode.FUNCTION, ExecMode.XLA, ExecMode.GRAPH, ExecMode.NUMPY]
+MODES = [ExecMode.EAGER, ExecMode.FUNCTION, ExecMode.XLA, ExecMode.GRAPH, ExecMode.NUMPY, ExecMode.NUMBA,
+         ExecMode.JAX_STEP, ExecMode.JAX_EPOCH]
 DTYPES = [DTypeMode.FLOAT32, DTypeMode.FLOAT64_CAST]
 ROUNDS, WARMUP_ROUNDS = 5, 1
 THREADS = 0  # TensorFlow's default thread pools, as a sweep's default trial
@@ -34,7 +37,7 @@ THREADS = 0  # TensorFlow's default thread pools, as a sweep's default trial
 CASES = [
     pytest.param(device, mode, dtype, batch, hidden, id=config_id(device, mode, dtype, batch, hidden, THREADS))
     for device, mode, dtype, (batch, hidden) in itertools.product(Device, MODES, DTYPES, POINTS)
-    if not (mode is ExecMode.NUMPY and device is not Device.CPU)
+    if not (mode.cpu_only and device is not Device.CPU)
 ]
 
 
@@ -43,7 +46,15 @@ def data():
     return make_data(0, n_train=N_TRAIN, n_test=N_TEST)
 
 
-def _skip_missing_gpu(config):
+def _skip_unavailable(config, data):
+    """A missing library or device skips the case with the runner's own reason."""
+    from mlp_core.errors import UnavailableError
+
+    if not config.mode.needs_tensorflow:
+        try:
+            return make_trainer(data, config)
+        except UnavailableError as exc:
+            pytest.skip(str(exc))
     if config.device is Device.GPU:
         import tensorflow as tf
 
@@ -51,13 +62,13 @@ def _skip_missing_gpu(config):
 
         if not tf.config.list_logical_devices("GPU"):
             pytest.skip(f"no GPU visible to TensorFlow (visible: {', '.join(visible_devices())})")
+    return make_trainer(data, config)
 
 
 @pytest.mark.parametrize(("device", "mode", "dtype", "batch", "hidden"), CASES)
 def test_epoch(benchmark, data, device, mode, dtype, batch, hidden):
     config = TrainConfig(hidden=hidden, batch_size=batch, dtype=dtype, mode=mode, device=device, seed=0)
-    _skip_missing_gpu(config)
-    trainer = make_trainer(data, config)
+    trainer = _skip_unavailable(config, data)
     epochs = itertools.count()
 
     def one_epoch():

@@ -42,8 +42,8 @@ class TrainConfig:
         object.__setattr__(self, "dtype", DTypeMode(self.dtype))
         object.__setattr__(self, "mode", ExecMode(self.mode))
         object.__setattr__(self, "device", Device(self.device))
-        if self.mode is ExecMode.NUMPY and self.device is not Device.CPU:
-            raise ValueError(f"mode 'numpy' runs on the CPU only, got device {self.device.value!r}")
+        if self.mode.cpu_only and self.device is not Device.CPU:
+            raise ValueError(f"mode {self.mode.value!r} runs on the CPU only, got device {self.device.value!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

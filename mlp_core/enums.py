@@ -43,9 +43,17 @@ class ExecMode(StrEnum):
     FUNCTION = "function"  # the step in one tf.function
     XLA = "xla"  # the step in tf.function(jit_compile=True)
     GRAPH = "graph"  # a whole epoch in one tf.function
-    NUMPY = "numpy"  # the NumPy implementation (CPU only): the reference and the speed floor
+    NUMPY = "numpy"  # the NumPy baseline (CPU only): a plain loop of the same work, and the float64 oracle
+    NUMBA = "numba"  # the whole epoch compiled with numba (CPU only): the floor (optional extra)
+    JAX_STEP = "jax-step"  # JAX, the step in one jax.jit, called per batch (optional extra)
+    JAX_EPOCH = "jax-epoch"  # JAX, the whole epoch in one jax.jit (lax.scan over the batches) (optional extra)
 
     @property
     def needs_tensorflow(self) -> bool:
         """Whether this mode runs on TensorFlow."""
-        return self is not ExecMode.NUMPY
+        return self not in (ExecMode.NUMPY, ExecMode.NUMBA, ExecMode.JAX_STEP, ExecMode.JAX_EPOCH)
+
+    @property
+    def cpu_only(self) -> bool:
+        """Whether this mode has no GPU implementation (NumPy, numba)."""
+        return self in (ExecMode.NUMPY, ExecMode.NUMBA)

@@ -8,9 +8,13 @@ from collections.abc import Iterator
 import tensorflow as tf
 
 from mlp_core.enums import Device
+from mlp_core.errors import PlacementError, UnavailableError
+
+__all__ = ["DeviceUnavailableError", "PlacementError", "canonical", "check_placement", "hard_placement",
+           "tf_device_name", "visible_devices"]
 
 
-class DeviceUnavailableError(RuntimeError):
+class DeviceUnavailableError(UnavailableError):
     """The requested device is not visible to TensorFlow."""
 
     def __init__(self, device: Device, visible: list[str]) -> None:
@@ -20,10 +24,6 @@ class DeviceUnavailableError(RuntimeError):
             f"device {device.value!r} requested but TensorFlow sees no {device.value.upper()} "
             f"(visible: {', '.join(visible) or 'none'})"
         )
-
-
-class PlacementError(RuntimeError):
-    """Ops ran somewhere other than the requested device: the result must not be reported."""
 
 
 def visible_devices(device_type: str | None = None) -> list[str]:

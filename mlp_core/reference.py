@@ -1,4 +1,4 @@
-"""NumPy implementation of the article's training: the correctness oracle and the CPU speed floor.
+"""NumPy implementation of the article's training: the correctness oracle (in float64) and the CPU baseline.
 
 Same model, same update, same batch order as the TensorFlow modes when given the same `orders`.
 Run in float64 (`DTypeMode.FLOAT64`) it is the reference the tests hold every mode to.

@@ -91,8 +91,8 @@ class TFTrainer:
     """
 
     def __init__(self, data: Data, config: TrainConfig, params: Params | None = None, *, device_index: int = 0):
-        if config.mode is ExecMode.NUMPY:
-            raise ValueError("mode 'numpy' is trained by mlp_core.reference.NumpyTrainer")
+        if not config.mode.needs_tensorflow:
+            raise ValueError(f"mode {config.mode.value!r} is not a TensorFlow mode (mlp_core.trainer.make_trainer)")
         if params is None:
             params = init_params(data.n_features, config.hidden, 1, seed=config.seed)
         if config.soft_placement:  # the article's tf.device('gpu:0'): no check, TF may fall back

@@ -52,19 +52,35 @@ class Trainer(Protocol):
 
 def make_trainer(data: Data, config: TrainConfig, params: Params | None = None, *, device_index: int = 0,
                  orders: list[np.ndarray] | None = None) -> Trainer:
-    """The trainer of the config's execution mode (TensorFlow is imported only for its modes).
+    """The trainer of the config's execution mode (each backend's library is imported only for its modes).
 
-    `orders` fixes each epoch's sample order (NumPy backend only: tests hand it TF's orders).
+    `orders` fixes each epoch's sample order (non-TF backends only: tests hand them TF's orders).
+    A missing optional library (numba, JAX) raises mlp_core.errors.UnavailableError: a skip.
     """
+    if config.mode.cpu_only and device_index != 0:
+        raise ValueError(f"mode {config.mode.value!r} runs on cpu:0 only, got device_index {device_index}")
     if config.mode is ExecMode.NUMPY:
-        if device_index != 0:
-            raise ValueError(f"mode 'numpy' runs on cpu:0 only, got device_index {device_index}")
         from mlp_core.reference import NumpyTrainer
 
         return NumpyTrainer(data, config, params, orders=orders)
+    if config.mode is ExecMode.NUMBA:
+        from mlp_core.numba_train import NumbaTrainer
+
+        return NumbaTrainer(data, config, params, orders=orders)
+    if config.mode in (ExecMode.JAX_STEP, ExecMode.JAX_EPOCH):
+        from mlp_core.jax_train import JaxTrainer
+
+        return JaxTrainer(data, config, params, orders=orders, device_index=device_index)
     if orders is not None:
-        raise ValueError("sample orders can only be fixed for mode 'numpy' (TF modes use tf.data's shuffle)")
-    from mlp_core.tf_train import TFTrainer
+        raise ValueError("sample orders cannot be fixed for the TF modes (they use tf.data's shuffle)")
+    try:
+        from mlp_core.tf_train import TFTrainer
+    except ImportError as exc:
+        if exc.name != "tensorflow":
+            raise
+        from mlp_core.errors import missing_library
+
+        raise missing_library(config.mode.value, "TensorFlow", "pip install tensorflow") from None
 
     return TFTrainer(data, config, params, device_index=device_index)
 
