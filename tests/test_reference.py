@@ -81,3 +81,30 @@ def test_float32_numpy_modes_close_to_float64(small_data):
         res = train_numpy(small_data, TrainConfig(dtype=dtype, **base), p)
         np.testing.assert_allclose(res.train_mse, ref.train_mse, rtol=1e-4)
         assert res.test_mse == pytest.approx(ref.test_mse, rel=1e-4)
+
+
+@pytest.mark.parametrize("dtype", list(DTypeMode))
+def test_the_lean_epoch_is_loss_and_gradients_step_by_step(dtype):
+    """The baseline's epoch writes the step out on bare arrays (no Params per step); it must still be exactly
+    the hand-checked `loss_and_gradients` followed by plain gradient descent, batch after batch (last batch
+    short), in the same order."""
+    data = make_data(seed=5, n_train=50, n_test=4)
+    cfg = TrainConfig(epochs=2, batch_size=8, dtype=dtype, mode=ExecMode.NUMPY)
+    p = init_params(3, 7, seed=2)
+    res = train_numpy(data, cfg, p)
+    c = dtype.compute_dtype
+    w = p.astype(c)
+    X, y = data.X_train.astype(dtype.data_dtype), data.y_train.reshape(-1, 1).astype(dtype.data_dtype)
+    rng_orders = [buffered_shuffle_order(50, cfg.shuffle_buffer, np.random.default_rng(e)) for e in range(2)]
+    mses = []
+    for order in rng_orders:
+        sse = 0.0
+        for s in range(0, 50, 8):
+            idx = order[s : s + 8]
+            loss, g = loss_and_gradients(w, X[idx].astype(c), y[idx].astype(c))
+            w = Params(**{n: getattr(w, n) - cfg.learning_rate * getattr(g, n) for n in PARAM_NAMES})
+            sse += loss * len(idx)
+        mses.append(sse / 50)
+    assert list(res.train_mse) == mses
+    for name in PARAM_NAMES:
+        np.testing.assert_array_equal(getattr(res.params, name), getattr(w, name).astype("float64"))
