@@ -14,7 +14,8 @@ def test_default_is_the_quick_preset():
     assert spec.devices == (Device.CPU, Device.GPU)
     assert (spec.batch_sizes, spec.hidden_sizes) == ((4, 32, 256), (20, 256, 2048))
     assert [d.value for d in spec.dtypes] == ["float32", "float64-cast"]
-    assert spec.modes == (ExecMode.EAGER,) and spec.epochs == 5 and (spec.n_train, spec.n_test) == (800, 200)
+    assert spec.modes == (ExecMode.EAGER,) and spec.epochs == 3 and (spec.n_train, spec.n_test) == (800, 200)
+    assert spec.min_repeats == 3 and spec.trial_budget_s == 1.5  # 6 timed epochs a trial, at least
     assert len(trials(spec)) == 2 * 3 * 3 * 2
 
 
