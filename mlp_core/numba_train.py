@@ -2,7 +2,10 @@
 
 What the model costs when nothing but the arithmetic runs: no interpreter per step, no framework
 dispatch, no array temporaries. Loops over the sizes of this model (3 inputs, H hidden, 1 output)
-are what a C programmer would write; at these sizes they beat a BLAS call per product.
+are what a C programmer would write, one thread, inner loops along contiguous rows and sums free
+to be reassociated so that LLVM vectorises them. At small sizes they beat a BLAS call per product
+by far; at large ones (batch 200, hidden 2048) they are about level with NumPy's multithreaded
+BLAS, so there "the floor" is a single-core floor, not the machine's.
 
 Same model, same update rule, same batch composition as the NumPy baseline; the float64-cast mode
 casts each batch to float32 inside the step, as the others do. The shuffle is tf.data's buffered
@@ -35,7 +38,9 @@ def _kernel():
             import numba
         except ImportError:
             raise missing_library("numba", "numba", "pip install 'eager-mlp-bench[numba]'") from None
-        _KERNEL = numba.njit(cache=True, nogil=True)(_epoch)
+        # sums may be reassociated (so LLVM vectorises the reductions; the oracle tests hold the result), but
+        # NaN and inf keep their meaning (no nnan/ninf): a diverging run must still read as one
+        _KERNEL = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})(_epoch)
     return _KERNEL
 
 
@@ -88,14 +93,17 @@ def _epoch(X, y, order, shuffle, rng, buffer_size, W_xh, b_h, W_hy, b_y, batch, 
                 xs[r, k] = X[i, k]
             for o in range(n_out):
                 ys[r, o] = y[i, o]
-        # forward: z = xs W_xh + b_h; pred = relu(z) W_hy + b_y; loss = mean((pred - y)^2)
+        # forward: z = xs W_xh + b_h; pred = relu(z) W_hy + b_y; loss = mean((pred - y)^2). Inner loops run
+        # along contiguous rows (axpy form), so LLVM vectorises them without reordering any sum.
         loss = 0.0
+        zero = W_xh[0, 0] * 0
         for r in range(m):
             for h in range(hidden):
-                acc = b_h[0, h]
-                for k in range(n_in):
-                    acc += xs[r, k] * W_xh[k, h]
-                z[r, h] = acc
+                z[r, h] = b_h[0, h]
+            for k in range(n_in):
+                a = xs[r, k]
+                for h in range(hidden):
+                    z[r, h] += a * W_xh[k, h]
             for o in range(n_out):
                 acc = b_y[0, o]
                 for h in range(hidden):
@@ -110,34 +118,28 @@ def _epoch(X, y, order, shuffle, rng, buffer_size, W_xh, b_h, W_hy, b_y, batch, 
             for o in range(n_out):
                 d_pred[r, o] *= 2.0 / count
         # backward, every gradient from the weights before the step (ReLU's gradient is 0 at 0, as in TF)
+        g_xh[:, :] = zero
+        g_bh[:] = zero
+        g_hy[:, :] = zero
+        g_by[:] = zero
         for r in range(m):
             for h in range(hidden):
-                acc = W_hy[h, 0] * 0
+                acc = zero
                 if z[r, h] > 0:
                     for o in range(n_out):
                         acc += d_pred[r, o] * W_hy[h, o]
                 d_z[r, h] = acc
-        for h in range(hidden):
             for k in range(n_in):
-                acc = W_xh[k, h] * 0
-                for r in range(m):
-                    acc += xs[r, k] * d_z[r, h]
-                g_xh[k, h] = acc
-            acc = b_h[0, h] * 0
-            for r in range(m):
-                acc += d_z[r, h]
-            g_bh[h] = acc
+                a = xs[r, k]
+                for h in range(hidden):
+                    g_xh[k, h] += a * d_z[r, h]
+            for h in range(hidden):
+                g_bh[h] += d_z[r, h]
             for o in range(n_out):
-                acc = W_hy[h, o] * 0
-                for r in range(m):
-                    if z[r, h] > 0:
-                        acc += z[r, h] * d_pred[r, o]
-                g_hy[h, o] = acc
-        for o in range(n_out):
-            acc = b_y[0, o] * 0
-            for r in range(m):
-                acc += d_pred[r, o]
-            g_by[o] = acc
+                d = d_pred[r, o]
+                for h in range(hidden):
+                    g_hy[h, o] += (z[r, h] if z[r, h] > 0 else zero) * d
+                g_by[o] += d
         # plain gradient descent
         for h in range(hidden):
             for k in range(n_in):

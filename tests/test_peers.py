@@ -158,3 +158,14 @@ def test_the_runner_without_tensorflow(tmp_path):
         assert status[f"gpu-{mode}-float32-b16-h8-t0"] == "skipped"
         assert "JAX sees no such device" in rows.loc[f"gpu-{mode}-float32-b16-h8-t0", "reason"]
     assert "gpu-numba-float32-b16-h8-t0" not in status  # CPU-only modes are not in the GPU matrix
+
+
+@pytest.mark.parametrize("mode", PEERS)
+def test_divergence_still_reads_as_non_finite(small_data, start_params, mode):
+    """numba's fast-math flags let sums be reassociated but keep NaN and inf (no nnan/ninf): a run whose
+    learning rate blows it up must end non-finite in every peer, as in the baseline."""
+    _needs(mode)
+    cfg = dict(epochs=3, batch_size=8, shuffle=False, dtype=DTypeMode.FLOAT32, learning_rate=1e6)
+    ref = train_numpy(small_data, TrainConfig(**cfg, mode=ExecMode.NUMPY), start_params)
+    res = train(small_data, TrainConfig(**cfg, mode=mode), start_params)
+    assert not np.isfinite(ref.train_mse[-1]) and not np.isfinite(res.train_mse[-1])
