@@ -4,7 +4,8 @@ Step time (s) = overhead + batch x per-sample cost, per device, times a factor p
 
     cpu:  overhead 1e-4, per-sample 1e-6 (hidden 8) or 2e-6 (hidden 64)
     gpu:  overhead 5e-4, per-sample 1e-8
-    mode factor: eager 1, graph 1/4, numpy 1/10;   dtype factor: float32 1, float64-cast 1.25
+    mode factor: eager 1, graph 1/4, numpy 1/10 (numba 1/40, on request);   dtype factor: float32 1,
+    float64-cast 1.25
 
 so the GPU beats the CPU above batch (5e-4 - 1e-4) / (1e-6 - 1e-8) = 404.04... at hidden 8 and
 4e-4 / (2e-6 - 1e-8) = 201.005... at hidden 64 (in every mode: the factors scale both terms);
@@ -28,7 +29,7 @@ N_TRAIN = 4096
 BATCHES = (16, 64, 256, 1024)
 OVERHEAD = {"cpu": 1e-4, "gpu": 5e-4}
 PER_SAMPLE = {("cpu", 8): 1e-6, ("cpu", 64): 2e-6, ("gpu", 8): 1e-8, ("gpu", 64): 1e-8}
-MODE_FACTOR = {"eager": 1.0, "graph": 0.25, "numpy": 0.1}
+MODE_FACTOR = {"eager": 1.0, "graph": 0.25, "numpy": 0.1, "numba": 0.025}
 DTYPE_FACTOR = {"float32": 1.0, "float64-cast": 1.25}
 NOISE = ((0.99, 1.0, 1.01), (0.985, 0.995, 1.02), (0.98, 1.005, 1.015))
 PEAK_GFLOPS = {"cpu": 100.0, "gpu": 10_000.0}
@@ -41,7 +42,8 @@ def step_time(device: str, mode: str, dtype: str, batch: int, hidden: int) -> fl
 
 
 def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowdown=None, commit: str = "",
-             cpu_model: str = "Synthetic CPU @ 1.00GHz", one_worker: bool = False) -> Path:
+             cpu_model: str = "Synthetic CPU @ 1.00GHz", one_worker: bool = False,
+             modes: str = "eager,graph,numpy") -> Path:
     """Write meta.json, raw.csv, repeats.csv and summary.csv of the synthetic run into run_dir, with the
     store's own row builders and writer.
 
@@ -49,7 +51,7 @@ def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowd
     Round r runs in worker process 1000 + r (fresh workers every round), or all in 4242 (`one_worker`).
     """
     run_dir = Path(run_dir)
-    spec = build_spec({"devices": devices, "modes": "eager,graph,numpy", "dtypes": "float32,float64-cast",
+    spec = build_spec({"devices": devices, "modes": modes, "dtypes": "float32,float64-cast",
                        "batch_sizes": ",".join(map(str, BATCHES)), "hidden_sizes": "8,64", "n_train": N_TRAIN,
                        "n_test": 1024, "epochs": 4, "min_repeats": repeats})
     meta = {"run_id": run_dir.name, "command": ["synthetic"], "spec": spec.to_dict(), "order_seed": 0,

@@ -1,0 +1,88 @@
+"""The overhead ladder: per-step times and multiples of the floor by hand, the breakdown's parts, the CLI."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.ladder import ladder, table
+from bench.store import load_run
+from tests.synthetic import N_TRAIN, make_run, step_time
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("ladder") / "run", devices="cpu", modes="eager,graph,numpy,numba")
+
+
+def test_ladder_by_hand(run_dir):
+    doc = ladder(load_run(run_dir))
+    points = {(p["batch_size"], p["hidden"]): p for p in doc["points"]}
+    assert len(points) == 4 * 2  # batch 16..1024 x hidden 8, 64; float32 only
+    p = points[(16, 8)]
+    assert p["steps"] == N_TRAIN // 16 and p["floor_mode"] == "numba"
+    assert list(p["modes"]) == ["numba", "numpy", "graph", "eager"]  # from the floor up
+    for mode, x in (("eager", 40.0), ("graph", 10.0), ("numpy", 4.0), ("numba", 1.0)):
+        assert p["modes"][mode]["per_step_s"] == pytest.approx(step_time("cpu", mode, "float32", 16, 8), rel=1e-12)
+        assert p["modes"][mode]["x_floor"] == pytest.approx(x, rel=1e-12)
+    assert "| eager | 116 | 40 |" in table(doc)  # (1e-4 + 16 x 1e-6) s = 116 us
+
+
+def test_no_floor_no_multiples(tmp_path):
+    doc = ladder(load_run(make_run(tmp_path / "r", devices="cpu")))
+    assert all(m["x_floor"] is None for p in doc["points"] for m in p["modes"].values())
+
+
+def test_cli_writes_the_table_the_figure_and_json(run_dir, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "bench.ladder", str(run_dir), "--no-breakdown", "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "ladder.json").read_text())
+    assert len(doc["points"]) == 8 and (out / "ladder.png").stat().st_size > 10_000
+    assert (out / "ladder.md").read_text() == proc.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--rounds", "2"], "--rounds"),
+    (["--no-breakdown", "RUN2"], "--out"),
+])
+def test_bad_input_exit_2(run_dir, args, message):
+    args = [str(run_dir) if a == "RUN2" else a for a in args]
+    proc = subprocess.run([sys.executable, "-m", "bench.ladder", str(run_dir), *args], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_run_without_cpu_float32_trials_is_refused(tmp_path):
+    run = make_run(tmp_path / "gpu-only", devices="gpu", modes="eager,graph")
+    proc = subprocess.run([sys.executable, "-m", "bench.ladder", str(run), "--no-breakdown"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "no ok float32 CPU trial" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("mode", ["eager", "function", "graph"])
+def test_breakdown_measures_every_part(mode):
+    pytest.importorskip("tensorflow")
+    from bench.breakdown import PARTS, measure
+    from mlp_core import TrainConfig, make_data
+
+    res = measure(make_data(0, n_train=64, n_test=8), TrainConfig(batch_size=8, hidden=8, dtype="float32", mode=mode),
+                  rounds=3)
+    assert res["steps"] == 8
+    assert all(len(res["rounds_s"][p]) == 3 and all(t > 0 for t in res["rounds_s"][p]) for p in PARTS)
+    assert res["sum_over_total"] == pytest.approx(
+        (res["per_step_s"]["pipeline"] + res["per_step_s"]["premade"]) / res["per_step_s"]["total"])
+
+
+def test_graph_breakdown_needs_whole_batches():
+    pytest.importorskip("tensorflow")
+    from bench.breakdown import measure
+    from mlp_core import TrainConfig, make_data
+
+    with pytest.raises(ValueError, match="whole batches"):
+        measure(make_data(0, n_train=60, n_test=8), TrainConfig(batch_size=8, hidden=8, mode="graph"), rounds=3)
