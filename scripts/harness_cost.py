@@ -1,0 +1,103 @@
+"""Does the harness cost anything? `bench.run`'s median epoch vs a bare loop of the same trainer.
+
+    .venv/bin/python scripts/harness_cost.py --modes numpy,eager --pairs 8 [--out results/harness_cost.json]
+
+For each mode, at the article's configuration (batch 4, hidden 20, float32, 800 samples, 6 epochs
+of which the first is the warm-up), `--pairs` times in alternating order (AB, BA, ...), each a
+fresh process: (A) `python -m bench.run` measuring one repeat of the trial (its worker process,
+protocol, store; no ceiling, no plots), its median epoch read from the run's summary.csv; (B) this
+script's bare loop: build the trainer with mlp_core.trainer.make_trainer, then per epoch a sync, a
+clock read, `trainer.epoch(e)`, a sync, a clock read; the median of the epochs after the first.
+The harness's cost is the geometric mean of the per-pair ratios A/B, with a 95% interval (t on
+the logs, scipy.stats). The target: within 2%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = {"batch_size": 4, "hidden": 20, "dtype": "float32", "n_train": 800, "n_test": 200, "epochs": 6}
+
+
+def bare(mode: str) -> float:
+    """The bare loop in this process: median epoch after the first (s)."""
+    from mlp_core import TrainConfig, make_data
+    from mlp_core.trainer import make_trainer
+
+    data = make_data(0, n_train=CONFIG["n_train"], n_test=CONFIG["n_test"])
+    trainer = make_trainer(data, TrainConfig(hidden=CONFIG["hidden"], batch_size=CONFIG["batch_size"],
+                                             dtype=CONFIG["dtype"], mode=mode, epochs=CONFIG["epochs"]))
+    times = []
+    with trainer.placement():
+        for e in range(CONFIG["epochs"]):
+            trainer.begin_epoch()
+            trainer.sync()
+            t0 = time.perf_counter_ns()
+            trainer.epoch(e)
+            trainer.sync()
+            times.append((time.perf_counter_ns() - t0) / 1e9)
+    return statistics.median(times[1:])
+
+
+def harness(mode: str, out: Path) -> float:
+    """One repeat through bench.run; its median epoch (s)."""
+    cmd = [sys.executable, "-m", "bench.run", "--devices", "cpu", "--modes", mode, "--dtypes", CONFIG["dtype"],
+           "--batch-sizes", str(CONFIG["batch_size"]), "--hidden-sizes", str(CONFIG["hidden"]), "--n-train",
+           str(CONFIG["n_train"]), "--n-test", str(CONFIG["n_test"]), "--epochs", str(CONFIG["epochs"]),
+           "--repeats", "1", "--max-repeats", "1", "--peak-n", "0", "--no-plots", "--quiet", "--out", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+    from bench.store import load_run
+
+    return float(load_run(out).summary["median_s"].iloc[0])
+
+
+def main() -> int:
+    """CLI."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--modes", default="numpy,eager")
+    p.add_argument("--pairs", type=int, default=8)
+    p.add_argument("--out", help="JSON file for the results")
+    p.add_argument("--bare", metavar="MODE", help=argparse.SUPPRESS)  # the child: one bare loop
+    args = p.parse_args()
+    if args.bare:
+        print(bare(args.bare))
+        return 0
+    from scipy import stats
+
+    result = {"command": " ".join(sys.argv), "config": CONFIG, "modes": {}}
+    work = Path(tempfile.mkdtemp(prefix="harness-cost-"))
+    for mode in args.modes.split(","):
+        a_s, b_s = [], []
+        for i in range(args.pairs):
+            for side in ("ab" if i % 2 == 0 else "ba"):
+                if side == "a":
+                    a_s.append(harness(mode, work / f"{mode}-{i}"))
+                else:
+                    out = subprocess.run([sys.executable, __file__, "--bare", mode], check=True, capture_output=True,
+                                         text=True, cwd=ROOT)
+                    b_s.append(float(out.stdout.strip().splitlines()[-1]))
+        logs = [math.log(a / b) for a, b in zip(a_s, b_s)]
+        mean = statistics.fmean(logs)
+        half = stats.t.ppf(0.975, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+        res = {"harness_s": a_s, "bare_s": b_s, "ratio": math.exp(mean),
+               "ci95": [math.exp(mean - half), math.exp(mean + half)]}
+        result["modes"][mode] = res
+        print(f"{mode}: harness / bare = {res['ratio']:.3f} [{res['ci95'][0]:.3f}, {res['ci95'][1]:.3f}] over "
+              f"{args.pairs} pairs; medians {statistics.median(a_s) * 1e3:.2f} vs {statistics.median(b_s) * 1e3:.2f} "
+              "ms/epoch", flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
