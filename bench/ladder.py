@@ -36,7 +36,7 @@ def parser():
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, read, measure, write."""
-    args = parser().parse_args(argv)
+    args = parser().parse_intermixed_args(argv)  # RUN... and options in any order
     return cli.guarded("python -m bench.ladder", lambda: _main(args))
 
 

@@ -65,7 +65,8 @@ def _ab(tmp_path, baseline: Path, candidate: Path, *extra: str) -> tuple[subproc
 @pytest.mark.skipif(not (HAS_VALGRIND and X86_LINUX),
                     reason="needs valgrind on Linux x86-64 (apt-get install valgrind)")
 def test_the_gate_at_its_threshold(tmp_path):
-    """Two checkouts of the same code in different folders count within a tenth of the threshold and pass;
+    """Two checkouts of the same code in different folders count within a quarter of the threshold (their
+    paths differ in length, and so does what malloc does; seen: 0.19%) and pass;
     planted work of 1/32 of the epoch at batch 32 (one batch more of 32) and 1/128 at batch 8 (one of 128):
     +3% is above the 1% threshold and is `slower`; +0.8% is below it and is not, and both ratios are near
     what was planted."""
@@ -76,7 +77,7 @@ def test_the_gate_at_its_threshold(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert [r["verdict"] for r in doc["configs"]] == ["same", "same"], proc.stdout
     for r in doc["configs"]:
-        assert abs(r["ratio"] - 1) < DEFAULT_THRESHOLD / 10, r
+        assert abs(r["ratio"] - 1) < DEFAULT_THRESHOLD / 4, r
         assert r["spread_baseline"] < DEFAULT_THRESHOLD / 10 and r["spread_candidate"] < DEFAULT_THRESHOLD / 10, r
         assert len(r["baseline"]) == len(r["candidate"]) == 2 and all(len(c) == 3 for c in r["baseline"])
     proc, doc = _ab(tmp_path, base, planted)
