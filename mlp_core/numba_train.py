@@ -94,7 +94,8 @@ def _epoch(X, y, order, shuffle, rng, buffer_size, W_xh, b_h, W_hy, b_y, batch, 
             for o in range(n_out):
                 ys[r, o] = y[i, o]
         # forward: z = xs W_xh + b_h; pred = relu(z) W_hy + b_y; loss = mean((pred - y)^2). Inner loops run
-        # along contiguous rows (axpy form), so LLVM vectorises them without reordering any sum.
+        # along contiguous rows (axpy form), which LLVM vectorises; the dot products are reductions, which
+        # it vectorises only because the kernel lets sums be reassociated (see _kernel).
         loss = 0.0
         zero = W_xh[0, 0] * 0
         for r in range(m):
