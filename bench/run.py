@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   python -m bench.run --preset article                  # the article's settings, article vs eager
   python -m bench.run --config scripts/sweep.example.toml --repeats 5
   python -m bench.run --devices cpu --modes eager,function,graph --threads 1,2
+  python -m bench.run --devices cpu --modes numpy,numba,jax-step,jax-epoch  # no TensorFlow needed
   python -m bench.run --resume results/runs/20261124-101500-1a2b   # continue a killed run
 
 exit status: 0 every trial ok or skipped; 1 a trial failed (status error); 2 bad input."""
@@ -35,7 +36,8 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--batch-sizes", help="e.g. 4,32,256")
     m.add_argument("--hidden-sizes", help="e.g. 20,256,2048")
     m.add_argument("--dtypes", help="float32,float64-cast,float64")
-    m.add_argument("--modes", help="article,eager,function,xla,graph,numpy")
+    m.add_argument("--modes", help="article,eager,function,xla,graph (TensorFlow); numpy (the baseline), numba (the "
+                   "compiled floor), jax-step, jax-epoch (the JAX peers; numba and JAX: optional extras)")
     m.add_argument("--threads", help="CPU intra/inter-op threads, 0 = TF default; e.g. 1,2")
     w = p.add_argument_group("workload")
     w.add_argument("--epochs", help="epochs per repeat, epoch 0 is the warm-up (default 5)")
