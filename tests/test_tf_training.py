@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from mlp_core import DTypeMode, ExecMode, TrainConfig, init_params, train
 from mlp_core.params import PARAM_NAMES
+from mlp_core.reference import forward as np_forward
 from mlp_core.reference import loss_and_gradients as np_loss_and_gradients
 from mlp_core.reference import train_numpy
 
@@ -39,7 +40,12 @@ def test_one_step_gradients_match_numpy_float64(batch, n_in, hidden, dtype, seed
     ref_loss, ref = np_loss_and_gradients(params.astype(c).astype("float64"),
                                           x.astype(c).astype("float64"), y.astype(c).astype("float64"))
     tol = 1e-5 if c == "float32" else 1e-12
-    assert abs(loss - ref_loss) <= tol * ref_loss
+    # relative to the loss, or where pred - y cancels (a small loss from large outputs), to the size of the
+    # terms that cancel: rounding pred costs about eps * |pred| in each difference (hypothesis found batch 1,
+    # hidden 240, seed 2999: loss 0.0035 from outputs of about 2, float32 error 9e-5 of the loss)
+    p64, x64, y64 = params.astype(c).astype("float64"), x.astype(c).astype("float64"), y.astype(c).astype("float64")
+    scale = float(np.mean((np.abs(np_forward(p64, x64)) + np.abs(y64)) ** 2))
+    assert abs(loss - ref_loss) <= tol * max(ref_loss, scale)
     for name in PARAM_NAMES:
         assert rel_err(getattr(grads, name), getattr(ref, name)) <= tol, name
 
