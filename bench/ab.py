@@ -55,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
                    "valgrind's callgrind instead of time (CPU trials; README: the instruction-count gate)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     skip = {"--preset", "--config", "--repeats", "--max-repeats", "--target-ci", "--trial-budget", "--out",
-            "--resume", "--quiet", "--no-plots", "-h"}
+            "--resume", "--shard", "--quiet", "--no-plots", "-h"}
     for action in run_parser()._actions:
         if action.option_strings and action.option_strings[0] not in skip:
             p.add_argument(*action.option_strings, dest=action.dest, help=action.help)

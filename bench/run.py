@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
                    "compiled floor), jax-step, jax-epoch (the JAX peers; numba and JAX: optional extras)")
     m.add_argument("--threads", help="CPU intra/inter-op threads, 0 = TF default; e.g. 1,2")
     w = p.add_argument_group("workload")
-    w.add_argument("--epochs", help="epochs per repeat, epoch 0 is the warm-up (default 5)")
+    w.add_argument("--epochs", help="epochs per repeat, epoch 0 is the warm-up (default 5; the quick preset: 3)")
     w.add_argument("--n-train", help="training samples (default 800)")
     w.add_argument("--n-test", help="test samples (default 200)")
     w.add_argument("--learning-rate", help="default 1e-4")
@@ -62,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="run directory (default results/runs/<run-id>)")
     o.add_argument("--resume", metavar="DIR", help="continue a killed run in DIR with its recorded settings")
+    o.add_argument("--shard", metavar="K/N", help="measure shard K of N of the matrix (every N-th trial, starting at "
+                   "the K-th), e.g. one Slurm array task each; join the N run directories with python -m bench.merge")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     o.add_argument("--no-plots", action="store_true",
                    help="skip the figures in RUN_DIR/plots/ (python -m bench.plot draws them later); "
@@ -77,12 +79,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace, argv: list[str]) -> int:
+    from bench.spec import parse_shard
+
+    shard = parse_shard(args.shard) if args.shard else None  # before anything is created
     run_dir, spec, resume = _resolve(args, parser())
 
     from bench.schedule import Sweep  # imports after validation, not for --help
 
     print(f"run directory: {run_dir}", file=sys.stderr)
-    rows = Sweep(spec, run_dir, argv=["python -m bench.run", *argv], resume=resume, progress=not args.quiet).run()
+    rows = Sweep(spec, run_dir, argv=["python -m bench.run", *argv], resume=resume, progress=not args.quiet,
+                 shard=shard).run()
     _after(run_dir, plots=not args.no_plots)
     return 1 if any(r["status"] == "error" for r in rows) else 0
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from bench.fingerprint import git_commit, host_facts
 from bench.protocol import PeakResult, RepeatResult, RepeatTask
 from bench.session import WORKER_CMD, WorkerFailure, WorkerProcess, WorkerSession, ceiling_tasks, measure_peaks
-from bench.spec import SweepSpec, Trial, trials
+from bench.spec import SweepSpec, Trial, shard_trials, trials
 from bench.stats import stop_reason
 from bench.store import RunWriter, locked, now_utc
 from bench.store.derive import raw_rows, repeat_row, summary_row, timed
@@ -98,9 +98,10 @@ class Sweep:
 
     def __init__(self, spec: SweepSpec, run_dir: Path, *, argv: list[str], resume: bool = False,
                  worker_cmd: tuple[str, ...] = WORKER_CMD, worker_tree: Path | None = None,
-                 progress: bool = True) -> None:
-        """`worker_tree`: a checkout whose bench/mlp_core the workers run (A/B runs); default: this one."""
-        self.spec, self.run_dir, self.argv = spec, Path(run_dir), argv
+                 progress: bool = True, shard: dict[str, int] | None = None) -> None:
+        """`worker_tree`: a checkout whose bench/mlp_core the workers run (A/B runs); default: this one.
+        `shard`: measure only that share of the matrix (bench.spec.shard_trials); on --resume, the run's own."""
+        self.spec, self.run_dir, self.argv, self.shard = spec, Path(run_dir), argv, shard
         self.resume, self.progress = resume, progress
         self.worker_tree = Path(worker_tree).resolve() if worker_tree else None
         self.writer = RunWriter(self.run_dir)
@@ -152,15 +153,16 @@ class Sweep:
             self.rows = self.writer.finish(list(states), now_utc())
 
     def _open(self) -> dict[str, TrialState]:
-        states = {t.config_id: TrialState(trial=t) for t in trials(self.spec)}
         if not self.resume:
             self.writer.create({
                 "run_id": self.run_dir.name, "command": self.argv, "spec": self.spec.to_dict(),
                 "order_seed": random.randrange(2**32), "started_at": now_utc(), "finished_at": None,
                 "git": git_commit(self.worker_tree), "host": host_facts(), "tensorflow": None,
+                **({"shard": self.shard} if self.shard else {}),
             })
-            return states
+            return {t.config_id: TrialState(trial=t) for t in shard_trials(trials(self.spec), self.shard)}
         found = self.writer.resume(now_utc())
+        states = {t.config_id: TrialState(trial=t) for t in shard_trials(trials(self.spec), self.meta.get("shard"))}
         for cid, state in states.items():
             if cid in found.finished:
                 state.finish(found.finished[cid]["status"], found.finished[cid]["reason"])

@@ -6,7 +6,9 @@ No TensorFlow here: `python -m bench.run --help` and every validation message an
 from __future__ import annotations
 
 import itertools
+import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -226,3 +228,19 @@ def trials(spec: SweepSpec) -> list[Trial]:
         for threads in spec.threads if device is Device.CPU else (0,):
             out.append(Trial(device=device, mode=mode, dtype=dtype, batch_size=batch, hidden=hidden, threads=threads))
     return out
+
+
+def parse_shard(value: str) -> dict[str, int]:
+    """'K/N' -> {"index": K, "count": N}, 1 <= K <= N; SpecError otherwise."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(value))
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise SpecError("shard", value, "expected K/N with 1 <= K <= N, e.g. 2/4")
+    return {"index": int(m.group(1)), "count": int(m.group(2))}
+
+
+def shard_trials(all_trials: list[Trial], shard: Mapping[str, int] | None) -> list[Trial]:
+    """Shard K of N: every N-th trial of the canonical order, starting at the K-th (deterministic, disjoint,
+    and each shard a similar mix of sizes); None: all of them."""
+    if not shard:
+        return list(all_trials)
+    return [t for i, t in enumerate(all_trials) if i % shard["count"] == shard["index"] - 1]

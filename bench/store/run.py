@@ -92,6 +92,13 @@ def check_meta(meta: Any, path: Path) -> None:
             raise StoreError(f"{path}: tensorflow.{sub}: {_short(value)}: expected a list of objects")
     for i, p in enumerate(meta.get("peak", [])):
         _check_peak(p, f"{path}: peak[{i}]")
+    if "shard" in meta:
+        shard = meta["shard"]
+        ints = [shard.get(k) for k in ("index", "count")]
+        if set(shard) != {"index", "count"} or not all(isinstance(v, int) and not isinstance(v, bool) for v in ints) \
+                or not 1 <= ints[0] <= ints[1]:
+            raise StoreError(f"{path}: shard: {_short(shard)}: expected {{\"index\": K, \"count\": N}}, "
+                             "1 <= K <= N")
 
 
 def _check_peak(p: Any, where: str) -> None:
@@ -232,10 +239,10 @@ def frame(table: Table, rows: list[dict[str, Any]], extra=()) -> pd.DataFrame:
 def check_consistency(run_dir: Path, meta: Mapping[str, Any], spec: SweepSpec,
                       tables: Tables) -> tuple[list[dict[str, Any]], list[str]]:
     """The module docstring's rules; returns the raw rows of committed repeats and the warnings."""
-    from bench.spec import trials
+    from bench.spec import shard_trials, trials
 
     run_dir = Path(run_dir)
-    matrix = {t.config_id for t in trials(spec)}
+    matrix = {t.config_id for t in shard_trials(trials(spec), meta.get("shard"))}
     warnings = [f"{rows.path.name}: torn last line skipped ({len(rows.torn)} characters; a write cut short by "
                 f"a kill)" for rows in (tables.raw, tables.repeats, tables.summary) if rows.torn is not None]
     summary_path, repeats_path, raw_path = (run_dir / t.file for t in (SUMMARY, REPEATS, RAW))
