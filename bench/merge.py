@@ -109,11 +109,17 @@ def check(paths: list[Path], metas: list[dict[str, Any]]) -> None:
 
 
 def _rows(tables_list: list, name: str, run_id: str) -> Any:
-    """One table's rows from every shard, run_id rewritten to the merged run's."""
+    """One table's rows from every shard, run_id rewritten to the merged run's; of raw.csv only the epochs of
+    committed repeats (a shard killed mid-repeat leaves epochs without their repeats.csv row: not carried over)."""
     from bench.store.io import Rows
 
-    rows = [{**r, "run_id": run_id} if "run_id" in r else dict(r) for t in tables_list
-            for r in getattr(t, name).rows]
+    rows = []
+    for t in tables_list:
+        committed = {(r["config_id"], r["repeat"]) for r in t.repeats.rows}
+        for r in getattr(t, name).rows:
+            if name == "raw" and (r["config_id"], r["repeat"]) not in committed:
+                continue
+            rows.append({**r, "run_id": run_id} if "run_id" in r else dict(r))
     return Rows(rows=rows, lines=list(range(2, len(rows) + 2)))
 
 

@@ -112,3 +112,20 @@ def test_a_bad_shard_in_meta_is_refused(tmp_path):
     (run / "meta.json").write_text(json.dumps({**meta, "shard": {"index": 1, "count": 2}}))
     proc = _run("bench.store", "check", str(run))
     assert proc.returncode == 2 and "not in the run's matrix" in proc.stderr
+
+
+@pytest.mark.slow
+def test_epochs_of_a_repeat_cut_short_are_not_carried_into_the_merge(shards, tmp_path):
+    import shutil
+
+    s1 = tmp_path / "s1"
+    shutil.copytree(shards / "s1", s1)
+    first = (s1 / "raw.csv").read_text().splitlines()[1].split(",")
+    cid = first[0]
+    with open(s1 / "raw.csv", "a") as fh:  # epoch 0 of a repeat 7 whose repeats.csv row never came (a kill)
+        fh.write(f"{cid},7,0,1,0.5,1.0\n")
+    assert any("left out" in w for w in load_run(s1).warnings)
+    proc = _run("bench.merge", str(tmp_path / "m"), str(s1), str(shards / "s2"), str(shards / "s3"))
+    assert proc.returncode == 0, proc.stderr
+    merged = load_run(tmp_path / "m")
+    assert not merged.warnings and not ((merged.raw["config_id"] == cid) & (merged.raw["repeat"] == 7)).any()
