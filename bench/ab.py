@@ -162,11 +162,13 @@ def _icount(spec, trees: list[Path], out: Path, processes: int, threshold: str, 
     if (out / "icount.json").exists():
         raise SpecError("out", str(out / "icount.json"), "already holds a count")
     icount.valgrind()  # missing valgrind: a clear error before anything runs
+    from dataclasses import asdict
+
+    from bench.schedule import repeat_task
     from bench.spec import trials
 
     chosen = trials(spec)
-    tasks = [{**t.to_dict(), "seed": spec.seed, "data_seed": spec.seed, "epochs": spec.epochs,
-              "n_train": spec.n_train, "n_test": spec.n_test, "learning_rate": spec.learning_rate} for t in chosen]
+    tasks = [asdict(repeat_task(t, 0, spec)) for t in chosen]  # repeat 0's weights, the run's data
     print(f"A/B (icount): {len(tasks)} configurations x {processes} processes per side under callgrind",
           file=sys.stderr)
     doc = icount.count(dict(zip(("baseline", "candidate"), trees)), tasks, [t.config_id for t in chosen], out,

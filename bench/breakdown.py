@@ -21,6 +21,7 @@ import statistics
 import time
 from typing import Any
 
+from bench.store.derive import timed
 from mlp_core import Data, ExecMode, TrainConfig
 
 PARTS = ("total", "pipeline", "premade")
@@ -99,6 +100,6 @@ def measure(data: Data, config: TrainConfig, *, rounds: int = 12) -> dict[str, A
                 funcs[part](r)
                 tf_sync()
                 times[part].append((time.perf_counter() - t0) / steps)
-    med = {p: statistics.median(v[1:]) for p, v in times.items()}
+    med = {p: statistics.median(timed(v)) for p, v in times.items()}  # round 0 is the warm-up
     return {"per_step_s": med, "rounds_s": times, "steps": steps,
             "sum_over_total": (med["pipeline"] + med["premade"]) / med["total"]}

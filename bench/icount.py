@@ -113,7 +113,9 @@ def _totals(path: Path) -> int:
 
 def process_value(epoch_counts: Sequence[int]) -> float:
     """A process's value for a trial: the median count of its epochs after the warm-up."""
-    return float(statistics.median(epoch_counts[1:]))
+    from bench.store.derive import timed
+
+    return float(statistics.median(timed(epoch_counts)))
 
 
 def spread(values: Sequence[float]) -> float:

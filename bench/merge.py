@@ -38,19 +38,24 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(out: Path, paths: list[Path]) -> int:
     from bench.store import load_run
-    from bench.store.run import Tables, read_tables
+    from bench.store.fields import META_FILE
+    from bench.store.run import Tables, check_consistency, read_meta, read_tables, spec_of
     from bench.store.writer import write_run
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"OUT: {out}: exists and is not an empty directory (bench.merge never overwrites)")
     if any(out.resolve() == p.resolve() for p in paths):
         raise InputError(f"OUT: {out}: is one of the inputs")
-    runs = [load_run(p) for p in paths]  # every check of the store, every input
-    metas = [r.meta for r in runs]
+    metas = [read_meta(p) for p in paths]
     check(paths, metas)
-    tables = [read_tables(p) for p in paths]
+    parts = []
+    for path, meta in zip(paths, metas):  # each input read once, through every check load_run makes
+        tables = read_tables(path)
+        # the epochs of committed repeats only (a shard killed mid-repeat leaves others behind: not carried over)
+        raw, _ = check_consistency(path, meta, spec_of(meta, path / META_FILE), tables)
+        parts.append({"raw": raw, "repeats": tables.repeats.rows, "summary": tables.summary.rows})
     run_id = out.name
-    merged = {name: _rows(tables, name, run_id) for name in ("raw", "repeats", "summary")}
+    merged = {name: _rows([part[name] for part in parts], run_id) for name in ("raw", "repeats", "summary")}
     first = metas[0]
     finished = [m.get("finished_at") for m in metas]
     meta = {
@@ -108,18 +113,11 @@ def check(paths: list[Path], metas: list[dict[str, Any]]) -> None:
         raise InputError(f"shards {', '.join(f'{k}/{n}' for k in missing)} missing: a merge joins all {n}")
 
 
-def _rows(tables_list: list, name: str, run_id: str) -> Any:
-    """One table's rows from every shard, run_id rewritten to the merged run's; of raw.csv only the epochs of
-    committed repeats (a shard killed mid-repeat leaves epochs without their repeats.csv row: not carried over)."""
+def _rows(shards: list[list[dict[str, Any]]], run_id: str) -> Any:
+    """One table's rows from every shard, run_id rewritten to the merged run's."""
     from bench.store.io import Rows
 
-    rows = []
-    for t in tables_list:
-        committed = {(r["config_id"], r["repeat"]) for r in t.repeats.rows}
-        for r in getattr(t, name).rows:
-            if name == "raw" and (r["config_id"], r["repeat"]) not in committed:
-                continue
-            rows.append({**r, "run_id": run_id} if "run_id" in r else dict(r))
+    rows = [{**r, "run_id": run_id} if "run_id" in r else dict(r) for shard in shards for r in shard]
     return Rows(rows=rows, lines=list(range(2, len(rows) + 2)))
 
 

@@ -24,7 +24,7 @@ from mlp_core.data import Data
 from mlp_core.enums import ExecMode
 from mlp_core.errors import PlacementError, UnavailableError, missing_library
 from mlp_core.params import PARAM_NAMES, Params, init_params
-from mlp_core.reference import buffered_shuffle_order
+from mlp_core.reference import sample_order
 
 
 def _jax(mode: str):
@@ -102,11 +102,7 @@ class JaxTrainer:
 
     def order(self, epoch: int) -> np.ndarray:
         """The epoch's sample order: the NumPy baseline's (or the given one)."""
-        if self.orders is not None:
-            return np.asarray(self.orders[epoch], dtype=np.int64)
-        if self.config.shuffle:
-            return buffered_shuffle_order(self.data.n_train, self.config.shuffle_buffer, np.random.default_rng(epoch))
-        return np.arange(self.data.n_train)
+        return np.asarray(sample_order(self.data.n_train, self.config, epoch, self.orders), dtype=np.int64)
 
     def epoch(self, epoch: int) -> None:
         """Train one epoch (shuffle on the host, one copy of the order to the device, the steps queued)."""

@@ -33,6 +33,16 @@ def buffered_shuffle_order(n: int, buffer_size: int, rng: np.random.Generator) -
     return out
 
 
+def sample_order(n: int, config: TrainConfig, epoch: int, orders: list[np.ndarray] | None = None) -> np.ndarray:
+    """An epoch's sample order for the host-side backends: `orders[epoch]` if given, else tf.data's buffered
+    shuffle drawn from NumPy's generator seeded by the epoch (or no shuffle)."""
+    if orders is not None:
+        return orders[epoch]
+    if config.shuffle:
+        return buffered_shuffle_order(n, config.shuffle_buffer, np.random.default_rng(epoch))
+    return np.arange(n)
+
+
 def forward(params: Params, x: np.ndarray) -> np.ndarray:
     """relu(x W_xh + b_h) W_hy + b_y -> (B, O)."""
     h = np.maximum(x @ params.W_xh + params.b_h, 0.0)  # (B, H)
@@ -79,12 +89,7 @@ class NumpyTrainer:
 
     def order(self, epoch: int) -> np.ndarray:
         """The sample order of an epoch."""
-        n, config = self.data.n_train, self.config
-        if self.orders is not None:
-            return self.orders[epoch]
-        if config.shuffle:
-            return buffered_shuffle_order(n, config.shuffle_buffer, np.random.default_rng(epoch))
-        return np.arange(n)
+        return sample_order(self.data.n_train, self.config, epoch, self.orders)
 
     def epoch(self, epoch: int) -> float:
         """Train one epoch (the shuffle included, as tf.data's is in the TF modes); returns the true MSE.

@@ -32,6 +32,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.store.derive import timed  # noqa: E402 - the warm-up rule of every timing
+
 CONFIG = {"batch_size": 4, "hidden": 20, "dtype": "float32", "n_train": 800, "n_test": 200, "epochs": 6}
 
 
@@ -52,7 +55,7 @@ def bare(mode: str) -> float:
             trainer.epoch(e)
             trainer.sync()
             times.append((time.perf_counter_ns() - t0) / 1e9)
-    return statistics.median(times[1:])
+    return statistics.median(timed(times))
 
 
 def in_process(mode: str) -> float:
@@ -66,7 +69,7 @@ def in_process(mode: str) -> float:
     res = run_repeat(task)
     if res.status != "ok":
         raise RuntimeError(f"run_repeat: {res.status}: {res.reason}")
-    return statistics.median(res.epoch_times_s[1:])
+    return statistics.median(timed(res.epoch_times_s))
 
 
 def harness(mode: str, out: Path) -> float:
