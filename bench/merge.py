@@ -19,7 +19,18 @@ from typing import Any
 from bench import cli
 from bench.errors import InputError
 
-MACHINE = (("host", "cpu_model"), ("tensorflow", "tensorflow"))
+
+def _gpus(meta: dict[str, Any]) -> str:
+    from bench.fingerprint import gpu_names
+
+    if not meta.get("tensorflow"):
+        return ""  # unknown: the shard's workers never started TensorFlow
+    return ", ".join(gpu_names(meta["tensorflow"])) or "none"
+
+
+# what tells machines apart (bench.fingerprint.machine_label's parts): CPU model, GPU, TensorFlow version
+MACHINE = (("host.cpu_model", lambda m: (m.get("host") or {}).get("cpu_model")), ("GPU", _gpus),
+           ("tensorflow.tensorflow", lambda m: (m.get("tensorflow") or {}).get("tensorflow")))
 
 
 def parser():
@@ -93,11 +104,10 @@ def check(paths: list[Path], metas: list[dict[str, Any]]) -> None:
         if (meta.get("git") or {}).get("commit") != (first.get("git") or {}).get("commit"):
             raise InputError(f"{path}: measured by commit {(meta.get('git') or {}).get('commit')}, {paths[0]} by "
                              f"{(first.get('git') or {}).get('commit')}: one run is one version of the code")
-        for section, key in MACHINE:
-            mine, theirs = (meta.get(section) or {}).get(key), (first.get(section) or {}).get(key)
-            if mine and theirs and mine != theirs:
-                raise InputError(f"{path}: {section}.{key} {mine!r}, {paths[0]}: {theirs!r}: rows do not record "
-                                 "their machine yet, so shards of different machines cannot be merged")
+        for name, mine, theirs in ((n, f(meta), f(first)) for n, f in MACHINE):
+            if mine and theirs and mine != theirs:  # empty: a shard without TF trials has no TF facts to compare
+                raise InputError(f"{path}: {name} {mine!r}, {paths[0]}: {theirs!r}: rows do not record their "
+                                 "machine yet, so shards of different machines cannot be merged")
     counts = {m["shard"]["count"] for m in metas}
     if len(counts) > 1:
         raise InputError(f"shards of different counts: {sorted(counts)} (one sweep is split one way)")

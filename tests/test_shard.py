@@ -129,3 +129,23 @@ def test_epochs_of_a_repeat_cut_short_are_not_carried_into_the_merge(shards, tmp
     assert proc.returncode == 0, proc.stderr
     merged = load_run(tmp_path / "m")
     assert not merged.warnings and not ((merged.raw["config_id"] == cid) & (merged.raw["repeat"] == 7)).any()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("section", "values", "message"), [
+    ("host", [{"cpu_model": "CPU A"}, {"cpu_model": "CPU A"}, {"cpu_model": "CPU B"}], "host.cpu_model"),
+    ("tensorflow", [{"tensorflow": "2.21.0", "nvidia_smi": []}, {"tensorflow": "2.21.0", "nvidia_smi": []},
+                    {"tensorflow": "2.21.0", "nvidia_smi": [{"name": "NVIDIA H100"}]}], "GPU"),
+])
+def test_merge_refuses_shards_of_different_machines(shards, tmp_path, section, values, message):
+    import shutil
+
+    copies = []
+    for k, value in zip((1, 2, 3), values):
+        shutil.copytree(shards / f"s{k}", tmp_path / f"s{k}")
+        meta = json.loads((tmp_path / f"s{k}" / "meta.json").read_text())
+        meta[section] = {**(meta.get(section) or {}), **value}
+        (tmp_path / f"s{k}" / "meta.json").write_text(json.dumps(meta))
+        copies.append(str(tmp_path / f"s{k}"))
+    proc = _run("bench.merge", str(tmp_path / "m"), *copies)
+    assert proc.returncode == 2 and message in proc.stderr and "different machines" in proc.stderr, proc.stderr
