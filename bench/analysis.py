@@ -73,6 +73,7 @@ def speedups(run: Run, axis: str, reference: str, candidates: Sequence[str] | No
             out.append({
                 "axis": axis, "reference": reference, "candidate": cand[axis], **entry,
                 "reference_config_id": ref["config_id"], "candidate_config_id": cand["config_id"],
+                "reference_machine": ref["machine"] or None, "candidate_machine": cand["machine"] or None,
                 "speedup": _finite(ratio), "ci_low": _finite(low), "ci_high": _finite(high),
                 "significant": _ci_excludes(_finite(low), _finite(high), 1.0),
             })
@@ -124,13 +125,15 @@ def fit_line(batch: Sequence[float], step_s: Sequence[float]) -> dict[str, Any]:
 
 
 def step_cost_fits(run: Run) -> list[dict[str, Any]]:
-    """One fit per device x mode x dtype x hidden x threads with two or more batch sizes."""
+    """One fit per device x mode x dtype x hidden x threads (x machine, in a run over several) with two
+    or more batch sizes."""
     st = step_times(run)
     out = []
-    for key, g in st.groupby(["device", "mode", "dtype", "hidden", "threads"], sort=True):
+    keys = ["device", "mode", "dtype", "hidden", "threads", "machine"]
+    for key, g in st.groupby(keys, sort=True):
         if g["batch_size"].nunique() < 2:
             continue
-        out.append({**dict(zip(("device", "mode", "dtype", "hidden", "threads"), _plain(key))),
+        out.append({**dict(zip(keys, _plain(key))),
                     **fit_line(g["mean_batch"], g["median_step_s"])})
     return out
 
@@ -178,6 +181,7 @@ def crossovers(fits: Sequence[Mapping[str, Any]], gpu_vs_cpu: Sequence[Mapping[s
                 break
             first = batch
         out.append({"mode": f["mode"], "dtype": f["dtype"], "hidden": f["hidden"], "threads": f["threads"],
+                    "cpu_machine": f["machine"] or None, "gpu_machine": g["machine"] or None,
                     **crossover(f, g), "measured_win_from": first})
     return out
 
@@ -188,9 +192,12 @@ def peaks(run: Run) -> list[dict[str, Any]]:
     return [p for p in run.meta.get("peak", []) if p.get("status") == "ok"]
 
 
-def peak_for(run: Run, device: str, compute_dtype: str, threads: int) -> float | None:
-    """Best GFLOP/s of the ceiling matmul for a trial's device, compute dtype and thread setting."""
+def peak_for(run: Run, device: str, compute_dtype: str, threads: int, machine: str = "") -> float | None:
+    """Best GFLOP/s of the ceiling matmul for a trial's device, compute dtype and thread setting, measured
+    on its machine (ceilings of schema 2 and older runs name none: the run's one machine)."""
     for p in peaks(run):
+        if p.get("machine", machine) != machine:
+            continue
         if (p["device"], p["dtype"], int(p["threads"])) == (device, compute_dtype, 0 if device == "gpu" else threads):
             return float(p["gflops_best"])
     return None
@@ -200,7 +207,7 @@ def fraction_of_peak(run: Run) -> list[dict[str, Any]]:
     """Achieved GFLOP/s of every ok trial over its device's measured ceiling (None without one)."""
     out = []
     for _, r in run.ok.iterrows():
-        peak = peak_for(run, r["device"], DTypeMode(r["dtype"]).compute_dtype, int(r["threads"]))
+        peak = peak_for(run, r["device"], DTypeMode(r["dtype"]).compute_dtype, int(r["threads"]), r["machine"])
         out.append({"config_id": r["config_id"], **{k: _plain1(r[k]) for k in KEY},
                     "flops_per_step": train_step_flops(int(r["batch_size"]), ARTICLE_N_FEATURES, int(r["hidden"])),
                     "gflops": _finite(r["gflops"]), "peak_gflops": peak,
@@ -230,6 +237,7 @@ def analyse(run: Run) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "run_id": run.meta.get("run_id"),
         "machine": run.label,
+        "machines": run.machines,
         "conventions": {
             "speedup": "time(reference) / time(candidate), medians of non-warm-up epochs; >1: candidate faster",
             "interval": "95% bootstrap (percentile) from the raw samples; significant = interval excludes 1 (0)",

@@ -42,10 +42,21 @@ def machine_id(label: str) -> str:
     return hashlib.sha1(label.encode()).hexdigest()[:10]
 
 
+def row_label(run, row: dict[str, Any]) -> str:
+    """The machine label of one trial: the run's (bench.fingerprint.machine_label) in a run on one
+    machine, else the label of the machine its row names, with its TensorFlow version."""
+    from bench.fingerprint import facts_label, machine_label
+
+    if len(run.machines) <= 1:
+        return machine_label(run.meta)
+    facts = (run.meta.get("machines") or {}).get(row.get("machine"), {})
+    version = (facts.get("packages") or {}).get("tensorflow")
+    return facts_label(facts) + (f", TF {version}" if version else "")
+
+
 def append(run_dir: Path, history: Path = HISTORY_PATH) -> int:
     """Add the ok trials of a run; HistoryError if the run is already in the history or has no ok trial.
     The file is rewritten whole (temporary name, rename): a failure leaves it as it was."""
-    from bench.fingerprint import machine_label
     from bench.store import HISTORY, SCHEMA_VERSION, load_run, now_utc, write_table
     from bench.store.history import read_history
     from bench.store.io import check_output
@@ -59,11 +70,11 @@ def append(run_dir: Path, history: Path = HISTORY_PATH) -> int:
     if run.ok.empty:
         raise HistoryError(f"run_dir: {str(run_dir)!r}: no trial finished ok; nothing to append")
     git = run.meta.get("git") or {}
-    label = machine_label(run.meta)
     recorded = now_utc()
     rows = [{"schema_version": SCHEMA_VERSION, "recorded_utc": recorded, "commit": git.get("commit") or "",
              "dirty": bool(git.get("dirty")), "run_id": run_id, "run_finished_utc": run.meta.get("finished_at") or "",
-             "machine": label, "machine_id": machine_id(label), **{k: r[k] for k in HISTORY.names if k in r}}
+             **{k: r[k] for k in HISTORY.names if k in r},
+             "machine": row_label(run, r), "machine_id": machine_id(row_label(run, r))}
             for r in run.ok.to_dict("records")]
     write_table(history, HISTORY, [{**r, "schema_version": SCHEMA_VERSION} for r in old] + rows)
     return len(rows)
@@ -184,14 +195,12 @@ def plot(history: Path = HISTORY_PATH, out_dir: Path = Path("results") / "histor
 def export(run_dir: Path) -> list[dict[str, Any]]:
     """github-action-benchmark `customSmallerIsBetter` entries of a run's ok trials (median epoch time);
     HistoryError when the run has none (the action would fail on an empty list)."""
-    from bench.fingerprint import machine_label
     from bench.store import load_run
 
     run = load_run(run_dir)
     if run.ok.empty:
         raise HistoryError(f"run_dir: {str(run_dir)!r}: no trial finished ok; nothing to export")
-    label = machine_label(run.meta)
-    return [export_entry(r, label) for r in run.ok.to_dict("records")]
+    return [export_entry(r, row_label(run, r)) for r in run.ok.to_dict("records")]
 
 
 def export_entry(row: dict[str, Any], label: str) -> dict[str, Any]:

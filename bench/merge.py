@@ -2,12 +2,14 @@
 
 Each RUN is a run directory of `python -m bench.run --shard K/N` (e.g. the tasks of a Slurm array
 job); together they must be shards 1..N of the same N, each once, of the same sweep (identical
-resolved spec), the same schema version, the same code (git commit) and the same machine (CPU
-model, GPU, TensorFlow version: rows do not yet record the machine they ran on, so shards from
-different machines would be mislabelled and are refused). Every input is read through the store's
-checks and never written; OUT must be new (or an empty directory) and is written through the
-store: meta.json with `merged_from` (each shard's run id, shard, path, start and finish), and the
-shards' rows, their run_id set to OUT's. The merged run reads like one unsharded run.
+resolved spec), the same schema version and the same code (git commit). Shards may come from
+different machines: every row names the machine that measured it (schema 3; a schema 2 shard's
+one machine is fingerprinted from its meta.json), and the merged meta.json's `machines` holds them
+all, so analysis and tables label each trial with its machine. Every input is read through the
+store's checks and never written; OUT must be new (or an empty directory) and is written through
+the store: meta.json with `merged_from` (each shard's run id, shard, path, machines, start and
+finish), and the shards' rows, their run_id set to OUT's. The merged run reads like one unsharded
+run.
 """
 
 from __future__ import annotations
@@ -18,19 +20,6 @@ from typing import Any
 
 from bench import cli
 from bench.errors import InputError
-
-
-def _gpus(meta: dict[str, Any]) -> str:
-    from bench.fingerprint import gpu_names
-
-    if not meta.get("tensorflow"):
-        return ""  # unknown: the shard's workers never started TensorFlow
-    return ", ".join(gpu_names(meta["tensorflow"])) or "none"
-
-
-# what tells machines apart (bench.fingerprint.machine_label's parts): CPU model, GPU, TensorFlow version
-MACHINE = (("host.cpu_model", lambda m: (m.get("host") or {}).get("cpu_model")), ("GPU", _gpus),
-           ("tensorflow.tensorflow", lambda m: (m.get("tensorflow") or {}).get("tensorflow")))
 
 
 def parser():
@@ -50,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(out: Path, paths: list[Path]) -> int:
     from bench.store import load_run
     from bench.store.fields import META_FILE
-    from bench.store.run import Tables, check_consistency, read_meta, read_tables, spec_of
+    from bench.store.run import Tables, check_consistency, read_any, read_meta, spec_of
     from bench.store.writer import write_run
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -59,9 +48,13 @@ def _main(out: Path, paths: list[Path]) -> int:
         raise InputError(f"OUT: {out}: is one of the inputs")
     metas = [read_meta(p) for p in paths]
     check(paths, metas)
-    parts = []
-    for path, meta in zip(paths, metas):  # each input read once, through every check load_run makes
-        tables = read_tables(path)
+    parts, machines, peaks = [], {}, []
+    for i, (path, meta) in enumerate(zip(paths, metas)):  # each input read once, through every check load_run makes
+        meta, tables = read_any(path, meta)  # an older schema's rows get their machine here
+        metas[i] = meta
+        machines.update(meta["machines"])
+        (only,) = meta["machines"] if meta["schema_version"] < 3 else (None,)
+        peaks += [{**p, "machine": p.get("machine", only)} for p in meta.get("peak", [])]
         # the epochs of committed repeats only (a shard killed mid-repeat leaves others behind: not carried over)
         raw, _ = check_consistency(path, meta, spec_of(meta, path / META_FILE), tables)
         parts.append({"raw": raw, "repeats": tables.repeats.rows, "summary": tables.summary.rows})
@@ -74,11 +67,11 @@ def _main(out: Path, paths: list[Path]) -> int:
         "order_seed": first["order_seed"], "started_at": min(m["started_at"] for m in metas),
         "finished_at": max(finished) if all(finished) else None, "git": first["git"], "host": first["host"],
         "tensorflow": next((m["tensorflow"] for m in metas if m.get("tensorflow")), None),
-        "merged_from": [{"run_id": m["run_id"], "shard": m["shard"], "path": str(p), "started_at": m["started_at"],
-                         "finished_at": m.get("finished_at")} for p, m in zip(paths, metas)],
+        "machines": machines, "peak": peaks,
+        "merged_from": [{"run_id": m["run_id"], "shard": m["shard"], "path": str(p), "machines": sorted(m["machines"]),
+                         "started_at": m["started_at"], "finished_at": m.get("finished_at")}
+                        for p, m in zip(paths, metas)],
     }
-    if first.get("peak") is not None:
-        meta["peak"] = first["peak"]  # one machine: every shard measured the same ceilings
     write_run(out, meta, Tables(**merged))
     run = load_run(out)  # the merged directory passes the store's checks, or this is a bug
     print(f"merged {len(paths)} shards into {out}: {len(run.summary)} trials "
@@ -88,7 +81,7 @@ def _main(out: Path, paths: list[Path]) -> int:
 
 
 def check(paths: list[Path], metas: list[dict[str, Any]]) -> None:
-    """InputError unless the runs are shards 1..N of one sweep, measured by one code version on one machine."""
+    """InputError unless the runs are shards 1..N of one sweep, measured by one code version."""
     first = metas[0]
     for path, meta in zip(paths, metas):
         if "shard" not in meta:
@@ -104,10 +97,6 @@ def check(paths: list[Path], metas: list[dict[str, Any]]) -> None:
         if (meta.get("git") or {}).get("commit") != (first.get("git") or {}).get("commit"):
             raise InputError(f"{path}: measured by commit {(meta.get('git') or {}).get('commit')}, {paths[0]} by "
                              f"{(first.get('git') or {}).get('commit')}: one run is one version of the code")
-        for name, mine, theirs in ((n, f(meta), f(first)) for n, f in MACHINE):
-            if mine and theirs and mine != theirs:  # empty: a shard without TF trials has no TF facts to compare
-                raise InputError(f"{path}: {name} {mine!r}, {paths[0]}: {theirs!r}: rows do not record their "
-                                 "machine yet, so shards of different machines cannot be merged")
     counts = {m["shard"]["count"] for m in metas}
     if len(counts) > 1:
         raise InputError(f"shards of different counts: {sorted(counts)} (one sweep is split one way)")

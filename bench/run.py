@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   python -m bench.run --devices cpu --modes eager,function,graph --threads 1,2
   python -m bench.run --devices cpu --modes numpy,numba,jax-step,jax-epoch  # no TensorFlow needed
   python -m bench.run --resume results/runs/20261124-101500-1a2b   # continue a killed run
+  python -m bench.run --executor ray --ray-address 10.0.0.1:6379  # on the bench_slot nodes of a Ray cluster
 
 exit status: 0 every trial ok or skipped; 1 a trial failed (status error); 2 bad input."""
 
@@ -59,6 +60,13 @@ def parser() -> argparse.ArgumentParser:
                    "needs to test two runs; bench.ab's default)")
     r.add_argument("--peak-n", help="size n of the (n, n) matmul timed once per device as the GFLOP/s ceiling; "
                    "0 = skip (default 2048)")
+    x = p.add_argument_group("executor (where trials run)")
+    x.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: worker processes on this machine (default); ray: the nodes of a Ray cluster that "
+                   "offer the bench_slot resource, one trial per node at a time (pip install "
+                   "'eager-mlp-bench[cluster]'; see README: Past one machine)")
+    x.add_argument("--ray-address", metavar="ADDR", help="the Ray cluster to join, e.g. 10.0.0.1:6379 or auto "
+                   "(default: start a one-node Ray cluster here)")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="run directory (default results/runs/<run-id>)")
     o.add_argument("--resume", metavar="DIR", help="continue a killed run in DIR with its recorded settings")
@@ -86,9 +94,17 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
 
     from bench.schedule import Sweep  # imports after validation, not for --help
 
+    if args.ray_address and args.executor != "ray":
+        raise SpecError("ray-address", args.ray_address, "needs --executor ray")
+    kind = Sweep
+    extra = {}
+    if args.executor == "ray":
+        from bench.cluster import RaySweep
+
+        kind, extra = RaySweep, {"address": args.ray_address}
     print(f"run directory: {run_dir}", file=sys.stderr)
-    rows = Sweep(spec, run_dir, argv=["python -m bench.run", *argv], resume=resume, progress=not args.quiet,
-                 shard=shard).run()
+    rows = kind(spec, run_dir, argv=["python -m bench.run", *argv], resume=resume, progress=not args.quiet,
+                shard=shard, **extra).run()
     _after(run_dir, plots=not args.no_plots)
     return 1 if any(r["status"] == "error" for r in rows) else 0
 
@@ -126,7 +142,7 @@ def _resolve(args: argparse.Namespace, p: argparse.ArgumentParser):
     if args.resume:
         option = {a.dest: a.option_strings[0] for a in p._actions if a.option_strings}
         given = [option[k] for k, v in vars(args).items()
-                 if v not in (None, False) and k not in ("resume", "quiet", "no_plots")]
+                 if v not in (None, False) and k not in ("resume", "quiet", "no_plots", "executor", "ray_address")]
         if given:
             raise SpecError("resume", args.resume, f"takes the run's recorded settings; drop {', '.join(given)}")
         run_dir = Path(args.resume)

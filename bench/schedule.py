@@ -17,14 +17,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench.fingerprint import git_commit, host_facts
+from bench.fingerprint import git_commit, host_facts, machine_facts, machine_id
 from bench.protocol import PeakResult, RepeatResult, RepeatTask
 from bench.session import WORKER_CMD, WorkerFailure, WorkerProcess, WorkerSession, ceiling_tasks, measure_peaks
 from bench.spec import SweepSpec, Trial, shard_trials, trials
 from bench.stats import stop_reason
 from bench.store import RunWriter, locked, now_utc
 from bench.store.derive import raw_rows, repeat_row, summary_row, timed
-from mlp_core.enums import Device
+from mlp_core.enums import Device, ExecMode
 
 
 @dataclass(slots=True)
@@ -35,6 +35,8 @@ class TrialState:
     repeats: list[dict[str, Any]] = field(default_factory=list)  # its repeats.csv rows, in order
     epoch_times: list[list[float]] = field(default_factory=list)  # per repeat, warm-up first
     elapsed_s: float = 0.0  # worker wall time spent on it (the trial budget)
+    machine: str = ""  # where it was taken up (a trial without repeats: where it was skipped; "": nowhere)
+    node: str = ""
     status: str | None = None  # None while running; then ok / skipped / diverged / error
     reason: str = ""
     stop_reason: str = ""
@@ -70,6 +72,15 @@ def decide(state: TrialState, spec: SweepSpec) -> bool:
     else:
         state.finish("error", f"repeats ran on different devices: {', '.join(devices)}")
     return True
+
+
+def gpu_skip_reason(device: str, mode: str, visible: list[str]) -> str:
+    """Why a TensorFlow GPU trial cannot run in a worker that sees `visible` ("" when it can). The JAX
+    modes ask JAX, in their trainer (a skip with its reason); the CPU-only modes never reach a GPU."""
+    if device == Device.GPU.value and ExecMode(mode).needs_tensorflow and not any(
+            d.startswith("gpu:") for d in visible):
+        return f"no GPU visible to TensorFlow (visible: {', '.join(visible)})"
+    return ""
 
 
 def repeat_task(trial: Trial, repeat: int, spec: SweepSpec) -> RepeatTask:
@@ -109,6 +120,10 @@ class Sweep:
                                      on_start=self._worker_started,
                                      tensorflow=any(m.needs_tensorflow for m in spec.modes) or bool(spec.peak_n))
         self.rows: list[dict[str, Any]] = []
+        import socket
+
+        self.machine_facts = machine_facts()  # this machine: the local executor's workers run here
+        self.machine, self.node = machine_id(self.machine_facts), socket.gethostname()
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -123,7 +138,7 @@ class Sweep:
     def run(self) -> list[dict[str, Any]]:
         """Measure every unfinished trial; return the summary rows in canonical order."""
         with self.session() as states:
-            pending = [s for s in states.values() if s.status is None]
+            pending = [s for s in states.values() if s.status is None and not self._elsewhere(s)]
             random.Random(self.meta["order_seed"]).shuffle(pending)  # drift spreads over every axis
             with self.progress_bar(pending) as bar:
                 while pending:
@@ -132,6 +147,16 @@ class Sweep:
                             pending.remove(state)
                     self.end_round()
         return self.rows
+
+    def _elsewhere(self, state: TrialState) -> bool:
+        """A resumed trial whose repeats ran on another machine cannot go on here (a trial is measured on
+        one machine): it is finished as an error saying so. True when that happened."""
+        if not state.repeats or state.repeats[-1]["machine"] == self.machine:
+            return False
+        state.finish("error", f"its repeats ran on machine {state.repeats[-1]['machine']}; this one is "
+                     f"{self.machine}: resume it there")
+        self._write_summary(state)
+        return True
 
     def end_round(self) -> None:
         """After a round: with workers = "round", the next round's repeats run in fresh processes."""
@@ -158,10 +183,14 @@ class Sweep:
                 "run_id": self.run_dir.name, "command": self.argv, "spec": self.spec.to_dict(),
                 "order_seed": random.randrange(2**32), "started_at": now_utc(), "finished_at": None,
                 "git": git_commit(self.worker_tree), "host": host_facts(), "tensorflow": None,
+                "machines": {}, "executor": self.executor_meta(),
                 **({"shard": self.shard} if self.shard else {}),
             })
+            self.register_machines()
             return {t.config_id: TrialState(trial=t) for t in shard_trials(trials(self.spec), self.shard)}
         found = self.writer.resume(now_utc())
+        self.meta["executor"] = self.executor_meta()
+        self.register_machines()
         states = {t.config_id: TrialState(trial=t) for t in shard_trials(trials(self.spec), self.meta.get("shard"))}
         for cid, state in states.items():
             if cid in found.finished:
@@ -173,6 +202,20 @@ class Sweep:
             if decide(state, self.spec):  # finished before the kill, summary row not yet written
                 self._write_summary(state)
         return states
+
+    def executor_meta(self) -> dict[str, Any]:
+        """meta.json's `executor`: how this sweep runs its trials."""
+        return {"kind": "local", "node": self.node}
+
+    def register_machines(self) -> None:
+        """The machines this executor measures on, into meta.json: here, this one."""
+        self.add_machine(self.machine, self.machine_facts)
+
+    def add_machine(self, mid: str, facts: dict[str, Any]) -> None:
+        """Record a machine's facts in meta.json (once per machine id)."""
+        if mid not in self.meta.setdefault("machines", {}):
+            self.meta["machines"][mid] = facts
+            self.save_meta()
 
     def progress_bar(self, pending: list[TrialState]) -> tqdm:
         """A bar counting repeats: the minimum to do, grown as adaptive repeats are added."""
@@ -199,13 +242,13 @@ class Sweep:
         """
         t = state.trial
         repeat = len(state.repeats)
+        state.machine, state.node = self.machine, self.node
         bar.set_description(f"{t.config_id} r{repeat}", refresh=True)
         try:
             worker = self.workers.worker(t.threads)  # its hello says which devices TF sees
-            # TensorFlow's view (the worker's hello); the JAX modes ask JAX, in the trainer (a skip with its reason)
-            if t.device is Device.GPU and t.mode.needs_tensorflow and not any(
-                    d.startswith("gpu:") for d in self.workers.visible):
-                state.finish("skipped", f"no GPU visible to TensorFlow (visible: {', '.join(self.workers.visible)})")
+            why = gpu_skip_reason(t.device.value, t.mode.value, self.workers.visible)
+            if why:
+                state.finish("skipped", why)
                 return None
             worker.send(repeat_task(t, repeat, self.spec))
         except WorkerFailure as exc:
@@ -225,7 +268,7 @@ class Sweep:
         if res.status in ("skipped", "error"):
             state.finish(res.status, res.reason)
             return
-        self._record(state, repeat, res)
+        self._record(state, repeat, res, machine=self.machine, node=self.node)
         decide(state, self.spec)
 
     def after_repeat(self, state: TrialState, bar: tqdm) -> bool:
@@ -238,23 +281,30 @@ class Sweep:
             bar.total += 1  # an adaptive extra repeat
         return False
 
-    def _record(self, state: TrialState, repeat: int, res: RepeatResult) -> None:
+    def _record(self, state: TrialState, repeat: int, res: RepeatResult, *, machine: str, node: str) -> None:
         """A measured repeat: epoch rows, then its repeats.csv row, on disk; then in the state."""
         cid = state.trial.config_id
         row = repeat_row(run_id=self.meta["run_id"], axes=state.trial.to_dict(), repeat=repeat,
                          seed=self.spec.seed + repeat, status=res.status, device_actual=res.device_actual,
                          epoch_times=res.epoch_times_s, train_mse=res.train_mse, test_mse=res.test_mse,
                          peak_rss_bytes=res.peak_rss_bytes, gpu_peak_bytes=res.gpu_peak_bytes, wall_s=res.wall_s,
-                         worker_pid=res.worker_pid, started_utc=res.started_utc, finished_utc=now_utc())
-        self.writer.write_repeat(raw_rows(cid, repeat, res.epoch_times_s, res.train_mse), row)
+                         worker_pid=res.worker_pid, started_utc=res.started_utc, finished_utc=now_utc(),
+                         machine=machine, node=node)
+        self.writer.write_repeat(raw_rows(cid, repeat, res.epoch_times_s, res.train_mse, machine=machine), row)
         state.repeats.append(row)
         state.epoch_times.append(list(res.epoch_times_s))
 
+    def threads_in_force(self, state: TrialState) -> tuple[int, int] | None:
+        """TF's (intra, inter) thread counts in force for the trial's thread setting (None: no TF worker)."""
+        return self.workers.threads_in_force.get(state.trial.threads)
+
     def _write_summary(self, state: TrialState) -> None:
+        """A finished trial's summary row (its machine: its repeats', else where it was decided)."""
         self.writer.write_summary(summary_row(
+            machine=state.machine, node=state.node,
             run_id=self.meta["run_id"], axes=state.trial.to_dict(), status=state.status, reason=state.reason,
             stop_reason=state.stop_reason, repeats=state.repeats, samples=state.samples, n_train=self.spec.n_train,
-            threads_in_force=self.workers.threads_in_force.get(state.trial.threads), elapsed_s=state.elapsed_s,
+            threads_in_force=self.threads_in_force(state), elapsed_s=state.elapsed_s,
             finished_utc=now_utc()))
 
     # ---- workers -----------------------------------------------------------------------------
@@ -264,10 +314,12 @@ class Sweep:
             self.meta["tensorflow"] = worker.hello.tf
             self.save_meta()
         peaks = self.meta.setdefault("peak", [])
-        tasks = ceiling_tasks(worker, self.spec, done={(p["device"], p["dtype"], p["threads"]) for p in peaks})
+        tasks = ceiling_tasks(worker, self.spec, done={(p["device"], p["dtype"], p["threads"]) for p in peaks
+                                                       if p.get("machine", self.machine) == self.machine})
 
         def record(res: PeakResult) -> None:
-            peaks.append({**asdict(res), "threads": worker.threads, "measured_utc": now_utc()})
+            peaks.append({**asdict(res), "threads": worker.threads, "machine": self.machine,
+                          "measured_utc": now_utc()})
             self.save_meta()
 
         measure_peaks(worker, tasks, self.spec.trial_timeout_s, record)

@@ -25,6 +25,28 @@ WORKER_CMD = (sys.executable, "-m", "bench.worker")
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def _prctl():
+    """libc's prctl, resolved here in the parent (a forked child of a threaded parent must not load libraries)."""
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()
+
+
+def _child_setup(cpus: frozenset[int] | None) -> None:
+    """In the worker, before it starts: die with its parent (a killed runner or Ray actor leaves no worker
+    measuring on beside the next run; Linux only), and run on `cpus` when given."""
+    if _PRCTL is not None:
+        _PRCTL(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+
 class WorkerFailure(RuntimeError):
     """The worker died or ran past its deadline; the message says which and why."""
 
@@ -47,9 +69,9 @@ class WorkerProcess:
         if tree is not None:
             env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
         with open(self.log_path, "ab") as log:
-            pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
             self.proc = subprocess.Popen([*cmd, "--threads", str(threads)], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=log, env=env, cwd=tree, preexec_fn=pin)
+                                         stdout=subprocess.PIPE, stderr=log, env=env, cwd=tree,
+                                         preexec_fn=lambda: _child_setup(cpus))
         self.cpus = cpus
         self._buffer = b""
         self._in_flight: Any = None

@@ -47,6 +47,7 @@ def speedup_table(summary: Sequence[Mapping[str, Any]], samples: Mapping[str, Se
     rows = [dict(r) for r in summary]
     gpu = {tuple(str(r[k]) for k in KEY): r for r in rows if r["device"] == "gpu"}
     has_gpu_trials = bool(gpu)
+    several = len({str(r.get("machine") or "") for r in rows} - {""}) > 1  # a run over several machines: say which
     lines = []
     for r in rows:
         if r["device"] != "cpu":
@@ -62,6 +63,10 @@ def speedup_table(summary: Sequence[Mapping[str, Any]], samples: Mapping[str, Se
                 ratio, lo, hi = ratio_of_medians_ci(samples[r["config_id"]], samples[g["config_id"]])
                 speed = f"{ratio:.2f}x" + ("" if math.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]")
             line["GPU speed-up [95% CI]"] = speed
+        if several:
+            line["CPU machine"] = r.get("machine") or "-"
+            if has_gpu_trials:
+                line["GPU machine"] = (g.get("machine") if g is not None else "") or "-"
         line["note"] = note
         lines.append(line)
     # GPU trials with no CPU partner still get a line
@@ -70,7 +75,9 @@ def speedup_table(summary: Sequence[Mapping[str, Any]], samples: Mapping[str, Se
         if key not in cpu_keys:
             lines.append({"mode": g["mode"], "dtype": g["dtype"], "batch": g["batch_size"], "hidden": g["hidden"],
                           "threads": threads_label(g["threads"]), "CPU epoch ms [95% CI]": "-",
-                          "GPU epoch ms [95% CI]": _ms(g), "GPU speed-up [95% CI]": "-", "note": g["reason"]})
+                          "GPU epoch ms [95% CI]": _ms(g), "GPU speed-up [95% CI]": "-",
+                          **({"CPU machine": "-", "GPU machine": g.get("machine") or "-"} if several else {}),
+                          "note": g["reason"]})
     if not lines:
         return "(no trials)"
     frame = pd.DataFrame(lines)

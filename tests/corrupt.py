@@ -125,15 +125,16 @@ def csv_edit(data: bytes, table, rng: random.Random, kinds=CSV_KINDS) -> tuple[b
 def meta_edit(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     """A meta.json the store must refuse."""
     meta = json.loads(data)
-    kind = rng.choice(["type", "version", "missing", "spec", "host", "peak", "nan", "tf"])
+    kind = rng.choice(["type", "version", "missing", "spec", "host", "peak", "nan", "tf", "machines"])
     if kind == "type":
         value = rng.choice([[], [1, 2], "meta", 3, None, True])
         return json.dumps(value).encode(), f"meta.json is {value!r}"
     if kind == "version":
-        value = rng.choice([99, 0, -1, "2", None, 2.5, True, 3])
+        value = rng.choice([99, 0, -1, "2", None, 2.5, True, 4, 2, 1])  # 2, 1: older readers, wrong columns
         return json.dumps({**meta, "schema_version": value}).encode(), f"schema_version {value!r}"
     if kind == "missing":
-        key = rng.choice(["schema_version", "run_id", "spec", "command", "host", "order_seed", "started_at"])
+        key = rng.choice(["schema_version", "run_id", "spec", "command", "host", "order_seed", "started_at",
+                          "machines"])
         return json.dumps({k: v for k, v in meta.items() if k != key}).encode(), f"{key} removed"
     if kind == "spec":
         key, value = rng.choice([("batch_sizes", [0]), ("modes", ["turbo"]), ("epochs", 1), ("n_train", "many"),
@@ -146,6 +147,9 @@ def meta_edit(data: bytes, rng: random.Random) -> tuple[bytes, str]:
         value = rng.choice([[1], [{"status": "ok"}], "peaks", [{"status": "ok", "device": "cpu", "dtype": "float32",
                                                                  "threads": 0, "n": 8, "gflops_best": "fast"}]])
         return json.dumps({**meta, "peak": value}).encode(), f"peak = {value!r}"
+    if kind == "machines":  # not the object of ids the rows name
+        value = rng.choice([[], "m", {"5CA1AB1E": {}}, {"5ca1ab1e": 1}, {}, {"0badc0de": {}}])
+        return json.dumps({**meta, "machines": value}).encode(), f"machines = {value!r}"
     if kind == "tf":
         value = rng.choice([{"nvidia_smi": "H100"}, {"tensorflow": 2.21}, "tf"])
         return json.dumps({**meta, "tensorflow": value}).encode(), f"tensorflow = {value!r}"

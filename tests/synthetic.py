@@ -34,6 +34,7 @@ DTYPE_FACTOR = {"float32": 1.0, "float64-cast": 1.25}
 NOISE = ((0.99, 1.0, 1.01), (0.985, 0.995, 1.02), (0.98, 1.005, 1.015))
 PEAK_GFLOPS = {"cpu": 100.0, "gpu": 10_000.0}
 WHEN = "2026-11-25T12:00:00+00:00"
+SYNTHETIC_MACHINE = "5ca1ab1e"  # the machine id of a synthetic run's rows
 
 
 def step_time(device: str, mode: str, dtype: str, batch: int, hidden: int) -> float:
@@ -43,13 +44,15 @@ def step_time(device: str, mode: str, dtype: str, batch: int, hidden: int) -> fl
 
 def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowdown=None, commit: str = "",
              cpu_model: str = "Synthetic CPU @ 1.00GHz", one_worker: bool = False,
-             modes: str = "eager,graph,numpy") -> Path:
+             modes: str = "eager,graph,numpy", machine_of=None) -> Path:
     """Write meta.json, raw.csv, repeats.csv and summary.csv of the synthetic run into run_dir, with the
     store's own row builders and writer.
 
     `slowdown(trial_dict) -> factor` multiplies a trial's epoch times (a planted regression).
     Round r runs in worker process 1000 + r (fresh workers every round), or all in 4242 (`one_worker`).
+    `machine_of(trial_dict) -> machine id` spreads trials over machines (default: all on SYNTHETIC_MACHINE).
     """
+    machine_of = machine_of or (lambda t: SYNTHETIC_MACHINE)
     run_dir = Path(run_dir)
     spec = build_spec({"devices": devices, "modes": modes, "dtypes": "float32,float64-cast",
                        "batch_sizes": ",".join(map(str, BATCHES)), "hidden_sizes": "8,64", "n_train": N_TRAIN,
@@ -61,22 +64,27 @@ def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowd
                            else []},
             "peak": [{"status": "ok", "device": d, "dtype": "float32", "threads": 0, "n": 2048,
                       "gflops_best": PEAK_GFLOPS[d], "gflops_median": PEAK_GFLOPS[d] * 0.9}
-                     for d in devices.split(",")]}
+                     for d in devices.split(",")],
+            "machines": {}}
     raw, reps, summary = [], [], []
     for trial in trials(spec):
         t = trial.to_dict()
         epoch = step_time(t["device"], t["mode"], t["dtype"], t["batch_size"], t["hidden"]) * N_TRAIN / t["batch_size"]
         epoch *= slowdown(t) if slowdown else 1.0
         mine, times_all = [], []
+        machine = machine_of(t)
+        meta["machines"].setdefault(machine, {"cpu_model": cpu_model, "cpu_cores": 2,
+                                              "gpus": ["Synthetic GPU"] if t["device"] == "gpu" else []})
         for r in range(repeats):
             times = [10 * epoch] + [epoch * f for f in NOISE[r]]
             mse = [1.0 / (e + 1) + 0.01 * r for e in range(4)]
-            raw += raw_rows(trial.config_id, r, times, mse)
+            raw += raw_rows(trial.config_id, r, times, mse, machine=machine)
             mine.append(repeat_row(run_id=run_dir.name, axes=t, repeat=r, seed=r, status="ok",
                                    device_actual=f"{t['device']}:0", epoch_times=times, train_mse=mse,
                                    test_mse=1.5 + 0.01 * r, peak_rss_bytes=1 << 28,
                                    gpu_peak_bytes=1 << 20 if t["device"] == "gpu" else None, wall_s=13 * epoch,
-                                   worker_pid=4242 if one_worker else 1000 + r, started_utc=WHEN, finished_utc=WHEN))
+                                   worker_pid=4242 if one_worker else 1000 + r, started_utc=WHEN, finished_utc=WHEN,
+                                   machine=machine, node=f"node-{machine}"))
             times_all += times[1:]
         reps += mine
         summary.append(summary_row(run_id=run_dir.name, axes=t, status="ok", reason="", stop_reason="max_repeats",

@@ -9,10 +9,22 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from bench.fingerprint import legacy_machine
 from bench.protocol import Hello, PeakResult, PeakTask, RepeatResult, RepeatTask, decode, encode
-from bench.store import HISTORY, RAW, REPEATS, SUMMARY, StoreError, column_dictionary, load_run, write_json
+from bench.store import (
+    HISTORY,
+    RAW,
+    REPEATS,
+    SCHEMA_VERSION,
+    SUMMARY,
+    StoreError,
+    column_dictionary,
+    load_run,
+    write_json,
+)
 from bench.store.__main__ import main as store_main
 from bench.store.io import dumps_json, read_json, read_table, repair_torn_tail
 from tests.synthetic import make_run
@@ -86,7 +98,7 @@ def test_unknown_schema_version_is_refused_naming_the_file_and_versions(run_dir,
     with pytest.raises(StoreError, match=r"meta\.json: schema_version") as err:
         load_run(run_dir)
     if version == 99:
-        assert "99 is not one this eager-mlp-bench reads (1, 2)" in str(err.value)
+        assert "99 is not one this eager-mlp-bench reads (1, 2, 3)" in str(err.value)
 
 
 def _edit(path: Path, fn) -> None:
@@ -162,13 +174,53 @@ def test_version_1_directories_are_read_and_upgraded(tmp_path):
     assert len(old.raw) == 5 * len(old.repeats) and old.repeats["worker_pid"].isna().all()
     assert store_main(["upgrade", str(reference), str(tmp_path / "v2")]) == 0
     new = load_run(tmp_path / "v2")
-    assert new.schema_version == 2
+    assert new.schema_version == SCHEMA_VERSION
+    (machine,) = old.meta["machines"]  # its one machine, fingerprinted from meta.json's host facts
+    assert new.meta["machines"] == old.meta["machines"] and machine == legacy_machine(old.meta)[0]
+    for frame in (old.raw, old.repeats, old.summary):
+        assert set(frame["machine"]) == {machine}
     for name in ("summary", "repeats", "raw"):
         a, b = getattr(old, name), getattr(new, name)
         if name == "summary":
-            assert set(a["schema_version"]) == {1} and set(b["schema_version"]) == {2}
+            assert set(a["schema_version"]) == {1} and set(b["schema_version"]) == {SCHEMA_VERSION}
             a, b = a.drop(columns="schema_version"), b.drop(columns="schema_version")
         assert list(a.columns) == list(b.columns) and a.equals(b), name
+
+
+def test_version_2_directories_are_read_with_their_machine(tmp_path):
+    reference = ROOT / "results" / "reference"  # written by schema 2
+    before = digest(reference)
+    old = load_run(reference)
+    assert digest(reference) == before and old.schema_version == 2
+    mid, facts = legacy_machine(old.meta)
+    assert old.meta["machines"] == {mid: facts} and facts["cpu_model"] == old.meta["host"]["cpu_model"]
+    assert set(old.raw["machine"]) == set(old.repeats["machine"]) == set(old.summary["machine"]) == {mid}
+    assert set(old.repeats["node"]) == {old.meta["host"]["hostname"]}
+    assert store_main(["upgrade", str(reference), str(tmp_path / "v3")]) == 0
+    new = load_run(tmp_path / "v3")
+    assert new.schema_version == SCHEMA_VERSION and new.meta["machines"] == {mid: facts}
+    pd.testing.assert_frame_equal(old.repeats, new.repeats)
+    pd.testing.assert_frame_equal(old.raw, new.raw)
+
+
+def test_rows_must_name_a_machine_of_meta_and_a_trial_stays_on_one(tmp_path):
+    run_dir = make_run(tmp_path / "run", devices="cpu", modes="eager")
+    meta = json.loads((run_dir / "meta.json").read_text())
+    meta["machines"] = {"0badc0de": {}}
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match=r"raw\.csv: line 2: machine '5ca1ab1e' is not in meta\.json's machines"):
+        load_run(run_dir)
+    meta["machines"]["5ca1ab1e"] = {}
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+    lines = (run_dir / "repeats.csv").read_text().splitlines()
+    lines[2] = lines[2].replace("5ca1ab1e", "0badc0de")  # the second repeat of the first trial elsewhere
+    (run_dir / "repeats.csv").write_text("\n".join(lines) + "\n")
+    raw = (run_dir / "raw.csv").read_text().splitlines()
+    cid = lines[2].split(",")[1]
+    raw = [r.replace("5ca1ab1e", "0badc0de") if r.startswith(f"{cid},5ca1ab1e,1,") else r for r in raw]
+    (run_dir / "raw.csv").write_text("\n".join(raw) + "\n")
+    with pytest.raises(StoreError, match=rf"trial {cid}: repeats ran on machines \['0badc0de', '5ca1ab1e'\]"):
+        load_run(run_dir)
 
 
 def test_upgrade_never_overwrites_its_input(pristine, capsys):

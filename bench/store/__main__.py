@@ -47,8 +47,7 @@ def _run(args) -> int:
 
 def _upgrade(old: Path, new: Path) -> int:
     from bench.store import META_FILE, StoreError, load_run
-    from bench.store.legacy import read_v1
-    from bench.store.run import read_tables
+    from bench.store.run import read_any, read_meta
     from bench.store.writer import write_run
 
     if new.resolve() == old.resolve():
@@ -56,8 +55,8 @@ def _upgrade(old: Path, new: Path) -> int:
     if new.exists() and any(new.iterdir()):
         raise StoreError(f"NEW: {new}: exists and is not empty")
     run = load_run(old)  # checked first
-    tables = read_v1(old, run.meta) if run.schema_version == 1 else read_tables(old)
-    write_run(new, run.meta, tables)
+    meta, tables = read_any(old, read_meta(old))
+    write_run(new, meta, tables)
     for extra in ("analysis.json",):
         if (old / extra).is_file():
             (new / extra).write_bytes((old / extra).read_bytes())

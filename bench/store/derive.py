@@ -54,21 +54,23 @@ def now_utc() -> str:
 
 
 # ---- rows --------------------------------------------------------------------------------------
-def raw_rows(cid: str, repeat: int, epoch_times: Sequence[float], train_mse: Sequence[float]) -> list[dict]:
+def raw_rows(cid: str, repeat: int, epoch_times: Sequence[float], train_mse: Sequence[float], *,
+             machine: str) -> list[dict]:
     """raw.csv rows of one repeat: one per epoch."""
-    return [{"config_id": cid, "repeat": repeat, "epoch": e, "is_warmup": e < WARMUP_EPOCHS, "epoch_time_s": t,
-             "train_mse": m} for e, (t, m) in enumerate(zip(epoch_times, train_mse))]
+    return [{"config_id": cid, "machine": machine, "repeat": repeat, "epoch": e, "is_warmup": e < WARMUP_EPOCHS,
+             "epoch_time_s": t, "train_mse": m} for e, (t, m) in enumerate(zip(epoch_times, train_mse))]
 
 
 def repeat_row(*, run_id: str, axes: Mapping[str, Any], repeat: int, seed: int, status: str, device_actual: str,
                epoch_times: Sequence[float], train_mse: Sequence[float], test_mse: float, peak_rss_bytes: int,
                gpu_peak_bytes: int | None, wall_s: float | None, worker_pid: int | None, started_utc: str,
-               finished_utc: str) -> dict[str, Any]:
+               finished_utc: str, machine: str, node: str) -> dict[str, Any]:
     """The repeats.csv row of one repeat (written after its raw.csv rows: the repeat's commit record)."""
     times = timed(epoch_times)
     return {
         "run_id": run_id, "config_id": axes_config_id(axes), **{k: axes[k] for k in AXIS_NAMES},
-        "repeat": repeat, "seed": seed, "status": status, "device_actual": device_actual, "worker_pid": worker_pid,
+        "repeat": repeat, "seed": seed, "status": status, "device_actual": device_actual,
+        "machine": machine, "node": node, "worker_pid": worker_pid,
         "epochs": len(epoch_times), "warmup_s": epoch_times[0],
         "median_epoch_s": statistics.median(times) if times else math.nan,
         "train_mse": train_mse[-1] if train_mse else math.nan, "test_mse": test_mse,
@@ -79,8 +81,10 @@ def repeat_row(*, run_id: str, axes: Mapping[str, Any], repeat: int, seed: int, 
 
 def summary_row(*, run_id: str, axes: Mapping[str, Any], status: str, reason: str, stop_reason: str,
                 repeats: Sequence[Mapping[str, Any]], samples: Sequence[float], n_train: int,
-                threads_in_force: tuple[int, int] | None, elapsed_s: float, finished_utc: str) -> dict[str, Any]:
-    """The summary.csv row of a finished trial, from its repeats.csv rows and its timed epoch times."""
+                threads_in_force: tuple[int, int] | None, elapsed_s: float, finished_utc: str,
+                machine: str = "", node: str = "") -> dict[str, Any]:
+    """The summary.csv row of a finished trial, from its repeats.csv rows and its timed epoch times.
+    `machine`, `node`: where it was decided, for a trial without repeats (a skip); else its repeats'."""
     from bench.stats import summarize
 
     st = summarize(samples)
@@ -94,6 +98,7 @@ def summary_row(*, run_id: str, axes: Mapping[str, Any], status: str, reason: st
     return {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "config_id": axes_config_id(axes),
         "device": axes["device"], "device_actual": repeats[0]["device_actual"] if repeats else "",
+        "machine": repeats[-1]["machine"] if repeats else machine, "node": repeats[-1]["node"] if repeats else node,
         **{k: axes[k] for k in AXIS_NAMES if k != "device"},
         "threads_intra": intra, "threads_inter": inter, "status": status, "reason": reason,
         "stop_reason": stop_reason, "repeats": len(repeats), **st,

@@ -9,6 +9,10 @@ Schema history (SCHEMA_VERSION, in meta.json, in every summary.csv and history.c
      pid, start and finish time); raw.csv keeps only epoch rows; summary.csv's MSEs are named for
      what they are (median, min, max over repeats) and it ends with finished_utc; history.csv
      starts with schema_version. Version 1 directories are still read (bench.store.legacy).
+  3: every row records the machine that measured it: `machine` (a short fingerprint id, its facts in
+     meta.json `machines`) in raw.csv, repeats.csv and summary.csv, and `node` (the host, or the Ray
+     node) in repeats.csv and summary.csv; a run may span machines (bench.run --executor ray,
+     bench.merge). Versions 1 and 2 are read with their one machine filled in from meta.json.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from dataclasses import dataclass
 
 from mlp_core.enums import Device, DTypeMode, ExecMode
 
-SCHEMA_VERSION = 2
-KNOWN_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+KNOWN_VERSIONS = (1, 2, 3)
 
 STATUSES = ("ok", "skipped", "diverged", "error")
 STOP_REASONS = ("precision", "budget", "max_repeats")
@@ -87,13 +91,16 @@ THREADS = _f("threads", "int", "CPU intra/inter-op threads asked for; 0 = Tensor
 AXES = (DEVICE, MODE, DTYPE, BATCH, HIDDEN, THREADS)  # the matrix: config_id is made of these
 REPEAT = _f("repeat", "int", "repeat index within the trial (fresh weights from seed + repeat)", minimum=0)
 DEVICE_ACTUAL = _f("device_actual", "str", "device the result tensors really live on, e.g. cpu:0")
+MACHINE = _f("machine", "str", "id of the machine that measured it: 8 hex digits of its fingerprint (CPU, cores, "
+             "memory, GPUs, OS, Python, numerical packages; meta.json machines has them); identical nodes share it")
+NODE = _f("node", "str", "the node that measured it: the host name, or host/Ray node id on a Ray cluster")
 
 # ---- raw.csv --------------------------------------------------------------------------------------
 RAW = Table(
     "raw.csv",
     "one row per trial x repeat x epoch, appended as each repeat finishes; epoch 0 is the warm-up",
     (
-        CONFIG_ID, REPEAT,
+        CONFIG_ID, MACHINE, REPEAT,
         _f("epoch", "int", "epoch index; 0 is the warm-up (tracing, compilation, first allocations)", minimum=0),
         _f("is_warmup", "bool", "1 for epoch 0: stored apart, never in the statistics"),
         _f("epoch_time_s", "float", "wall time of the epoch between two synced clock reads", "s", minimum=0),
@@ -111,7 +118,7 @@ REPEATS = Table(
         RUN_ID, CONFIG_ID, *AXES, REPEAT,
         _f("seed", "int", "weight-initialisation seed of this repeat", minimum=0),
         _f("status", "enum", "ok, or diverged (a non-finite loss)", choices=REPEAT_STATUSES),
-        DEVICE_ACTUAL,
+        DEVICE_ACTUAL, MACHINE, NODE,
         _f("worker_pid", "int", "process id of the worker that measured it (empty: not recorded, schema 1)",
            nullable=True, minimum=1),
         _f("epochs", "int", "epochs trained, warm-up included", minimum=1),
@@ -153,6 +160,9 @@ SUMMARY = Table(
     (
         SCHEMA, RUN_ID, CONFIG_ID, DEVICE,
         _f("device_actual", "str", "device the results really live on (empty: nothing measured)", nullable=True),
+        _f("machine", "str", "id of the machine its repeats ran on (empty: no machine took it, e.g. a GPU trial on a "
+           "cluster without a GPU node)", nullable=True),
+        _f("node", "str", "node its last repeat ran on (empty: none)", nullable=True),
         MODE, DTYPE, BATCH, HIDDEN, THREADS,
         _f("threads_intra", "int", "intra-op threads TensorFlow reported in force (0: its own choice; empty: "
            "no TF worker)", "threads", nullable=True, minimum=0),
@@ -226,7 +236,11 @@ META_KEYS: tuple[tuple[str, str, bool, str], ...] = (  # name, JSON type, requir
     ("git", "object|null", True, "commit and dirty flag of the checkout that measured"),
     ("host", "object", True, "machine facts: CPU model, cores, memory, OS, Python, package versions, env"),
     ("tensorflow", "object|null", True, "TensorFlow version, build, devices, GPUs, threads (from a worker)"),
-    ("peak", "array", False, "matmul ceilings: device, dtype, threads, n, gflops_best, status, reason"),
+    ("machines", "object", True, "machine id -> its fingerprint facts (bench.fingerprint.machine_facts), for "
+     "every machine a row names (schema 3; filled in when older runs are read)"),
+    ("executor", "object", False, "how trials were run: {kind: local} or {kind: ray, address, nodes: {node: machine}}"),
+    ("peak", "array", False, "matmul ceilings: device, dtype, threads, n, gflops_best, status, reason (and the "
+     "machine that measured them, schema 3)"),
     ("resumed_at", "array", False, "UTC times of each --resume"),
     ("worker_starts", "integer", False, "worker processes started"),
     ("ab", "object", False, "bench.ab pairing: id shared by both sides, side"),

@@ -1,4 +1,4 @@
-"""Schema 1 run directories, read on purpose: their files are checked against the version 1
+"""Schema 1 and 2 run directories, read on purpose: their files are checked against the version 1
 columns and turned into the current rows in memory (nothing on disk changes).
 
 Version 1 kept per-repeat values (test_mse, peak memory, finish time) on every raw.csv epoch row
@@ -64,8 +64,8 @@ def read_v1(run_dir: Path, meta: dict[str, Any]):
             run_id=first["run_id"], axes=first, repeat=rep, seed=first["seed"], status="ok" if finite else "diverged",
             device_actual=first["device_actual"], epoch_times=times, train_mse=mses, test_mse=first["test_mse"],
             peak_rss_bytes=first["peak_rss_bytes"], gpu_peak_bytes=first["gpu_peak_bytes"], wall_s=None,
-            worker_pid=None, started_utc="", finished_utc=when))
-        raw_rows.extend({k: r[k] for k in RAW.names} for r in rows)
+            worker_pid=None, started_utc="", finished_utc=when, machine="", node=""))
+        raw_rows.extend({k: r.get(k, "") for k in RAW.names} for r in rows)
     by_trial: dict[str, list[dict]] = defaultdict(list)
     for r in repeats:
         by_trial[r["config_id"]].append(r)
@@ -91,3 +91,31 @@ def _is_time(text: str) -> bool:
     from bench.store.io import TIME_RE
 
     return bool(TIME_RE.match(text or ""))
+
+
+def _without(table: Table, *names: str) -> Table:
+    return replace(table, fields=tuple(f for f in table.fields if f.name not in names))
+
+
+RAW_V2, REPEATS_V2, SUMMARY_V2 = _without(RAW, "machine"), _without(REPEATS, "machine", "node"), \
+    _without(SUMMARY, "machine", "node")
+
+
+def read_old(run_dir: Path, meta: dict[str, Any]):
+    """(meta, Tables) of a schema 1 or 2 run directory in the current schema (in memory): its one
+    machine, fingerprinted from meta.json's host facts, on every row and in `machines`."""
+    from bench.fingerprint import legacy_machine
+    from bench.store.run import Tables
+
+    run_dir = Path(run_dir)
+    if meta["schema_version"] == 1:
+        tables = read_v1(run_dir, meta)
+    else:
+        tables = Tables(*(read_table(run_dir / t.file, t) for t in (RAW_V2, REPEATS_V2, SUMMARY_V2)))
+    mid, facts = legacy_machine(meta)
+    node = str((meta.get("host") or {}).get("hostname") or "")
+    for row in tables.raw.rows:
+        row["machine"] = mid
+    for row in (*tables.repeats.rows, *tables.summary.rows):
+        row["machine"], row["node"] = mid, node
+    return {**meta, "machines": {mid: facts}}, tables

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import InputError
-from bench.fingerprint import machine_label
+from bench.fingerprint import MACHINE_ID_RE, facts_label, machine_label
 from bench.store.derive import AXIS_NAMES, axes_config_id, timed
 from bench.store.fields import (
     KNOWN_VERSIONS,
@@ -31,6 +31,7 @@ from bench.store.fields import (
     META_KEYS,
     RAW,
     REPEATS,
+    SCHEMA_VERSION,
     SUMMARY,
     Table,
 )
@@ -74,7 +75,7 @@ def check_meta(meta: Any, path: Path) -> None:
                          f"({', '.join(map(str, KNOWN_VERSIONS))}); written by a newer version?")
     for name, types, required, _ in META_KEYS:
         if name not in meta:
-            if required and (version >= 2 or name in ("run_id", "spec")):
+            if required and (version >= 2 or name in ("run_id", "spec")) and (version >= 3 or name != "machines"):
                 raise StoreError(f"{path}: {name}: missing")
             continue
         value = meta[name]
@@ -90,6 +91,9 @@ def check_meta(meta: Any, path: Path) -> None:
         value = (meta.get("tensorflow") or {}).get(sub)
         if value is not None and not (isinstance(value, list) and all(isinstance(g, dict) for g in value)):
             raise StoreError(f"{path}: tensorflow.{sub}: {_short(value)}: expected a list of objects")
+    for mid, facts in (meta.get("machines") or {}).items():
+        if not MACHINE_ID_RE.match(mid) or not isinstance(facts, dict):
+            raise StoreError(f"{path}: machines: {_short(mid)}: expected 8 hex digits -> an object of facts")
     for i, p in enumerate(meta.get("peak", [])):
         _check_peak(p, f"{path}: peak[{i}]")
     if "shard" in meta:
@@ -164,8 +168,18 @@ class Run:
         return self.summary[self.summary["status"] == "ok"]
 
     @property
+    def machines(self) -> dict[str, str]:
+        """machine id -> label ('AMD EPYC 7B13 x2, no GPU') of every machine the run's rows name."""
+        used = sorted(set(self.repeats["machine"]) | set(self.summary["machine"]) - {""})
+        facts = self.meta.get("machines") or {}
+        return {m: facts_label(facts.get(m) or {}) for m in used}
+
+    @property
     def label(self) -> str:
-        """The machine fingerprint that tells runs apart in a legend."""
+        """The machine fingerprint that tells runs apart in a legend (every machine, in a run over several)."""
+        machines = self.machines
+        if len(machines) > 1:
+            return f"{len(machines)} machines: " + "; ".join(f"{m} {label}" for m, label in machines.items())
         return machine_label(self.meta)
 
 
@@ -183,6 +197,16 @@ def read_tables(run_dir: Path) -> Tables:
     return Tables(*(read_table(Path(run_dir) / t.file, t) for t in (RAW, REPEATS, SUMMARY)))
 
 
+def read_any(run_dir: Path, meta: dict[str, Any]) -> tuple[dict[str, Any], Tables]:
+    """(meta, tables) of a run directory of any known schema, in the current one (older schemas are
+    converted in memory by bench.store.legacy; nothing on disk changes)."""
+    if meta["schema_version"] == SCHEMA_VERSION:
+        return meta, read_tables(run_dir)
+    from bench.store.legacy import read_old
+
+    return read_old(run_dir, meta)
+
+
 def load_run(path: str | Path) -> Run:
     """Read and check a run directory: `run = load_run("results/runs/<id>")`; then `run.summary`,
     `run.repeats`, `run.raw` are pandas DataFrames. StoreError (exit 2 in every CLI) when it is not
@@ -190,14 +214,8 @@ def load_run(path: str | Path) -> Run:
     import numpy as np
 
     run_dir = Path(path)
-    meta = read_meta(run_dir)
+    meta, tables = read_any(run_dir, read_meta(run_dir))
     spec = spec_of(meta, run_dir / META_FILE)
-    if meta["schema_version"] == 1:
-        from bench.store.legacy import read_v1
-
-        tables = read_v1(run_dir, meta)
-    else:
-        tables = read_tables(run_dir)
     raw_kept, warnings = check_consistency(run_dir, meta, spec, tables)
     axes = {r["config_id"]: r for r in tables.repeats.rows}
     samples: dict[str, list[float]] = defaultdict(list)
@@ -258,6 +276,14 @@ def check_consistency(run_dir: Path, meta: Mapping[str, Any], spec: SweepSpec,
                 raise StoreError(f"{where}: schema_version {row['schema_version']} is not meta.json's "
                                  f"{meta['schema_version']}")
 
+    machines = meta.get("machines") or {}
+    for path, rows in ((raw_path, tables.raw), (repeats_path, tables.repeats), (summary_path, tables.summary)):
+        for row, line in zip(rows.rows, rows.lines):
+            if row["machine"] and row["machine"] not in machines:
+                raise StoreError(f"{path}: line {line}: machine {row['machine']!r} is not in meta.json's machines")
+            if not row["machine"] and path != summary_path:  # (a summary row of a trial nothing measured may be empty)
+                raise StoreError(f"{path}: line {line}: machine: empty (every measured row names its machine)")
+
     # repeats: numbered 0..k-1 per trial, each with its epochs in raw.csv
     repeats_of: dict[str, list[dict]] = defaultdict(list)
     for row in tables.repeats.rows:
@@ -273,6 +299,9 @@ def check_consistency(run_dir: Path, meta: Mapping[str, Any], spec: SweepSpec,
         for rep in reps:
             epochs = sorted(epochs_of.get((cid, rep["repeat"]), []), key=lambda r: r["epoch"])
             where = f"{raw_path}: trial {cid} repeat {rep['repeat']}"
+            if any(e["machine"] != rep["machine"] for e in epochs):
+                raise StoreError(f"{where}: epoch rows name machine(s) {sorted({e['machine'] for e in epochs})}, "
+                                 f"repeats.csv {rep['machine']!r}")
             if [e["epoch"] for e in epochs] != list(range(rep["epochs"])):
                 raise StoreError(f"{where}: epochs {[e['epoch'] for e in epochs]}, but repeats.csv records "
                                  f"{rep['epochs']} (0..{rep['epochs'] - 1})")
@@ -294,6 +323,11 @@ def check_consistency(run_dir: Path, meta: Mapping[str, Any], spec: SweepSpec,
         where = f"{summary_path}: line {line} ({cid})"
         reps = repeats_of.get(cid, [])
         samples = [e["epoch_time_s"] for r in reps for e in epochs_of[(cid, r["repeat"])] if not e["is_warmup"]]
+        if len({r["machine"] for r in reps}) > 1:
+            raise StoreError(f"{repeats_path}: trial {cid}: repeats ran on machines "
+                             f"{sorted({r['machine'] for r in reps})}: a trial is measured on one machine")
+        if reps and row["machine"] != reps[0]["machine"]:
+            raise StoreError(f"{where}: machine {row['machine']!r}, but its repeats ran on {reps[0]['machine']!r}")
         if row["repeats"] != len(reps):
             raise StoreError(f"{where}: repeats {row['repeats']}, but repeats.csv has {len(reps)} for this trial")
         if (row["n"] or 0) != len(samples):
