@@ -96,7 +96,7 @@ def cast_overhead(run: Run) -> list[dict[str, Any]]:
 # ---- step-cost model and crossover -------------------------------------------------------------
 def step_times(run: Run) -> pd.DataFrame:
     """Per ok trial: steps per epoch, mean samples per step, median step time."""
-    ok = run.ok.copy()
+    ok = run.one_device.copy()
     n = run.n_train
     ok["steps"] = np.ceil(n / ok["batch_size"])
     ok["mean_batch"] = n / ok["steps"]  # the ragged last batch makes the mean batch a bit smaller
@@ -130,7 +130,7 @@ def step_cost_fits(run: Run) -> list[dict[str, Any]]:
     st = step_times(run)
     out = []
     keys = ["device", "mode", "dtype", "hidden", "threads", "machine"]
-    for key, g in st.groupby(keys, sort=True):
+    for key, g in st.groupby(keys, sort=True):  # (step_times: one-device trials only)
         if g["batch_size"].nunique() < 2:
             continue
         out.append({**dict(zip(keys, _plain(key))),
@@ -186,6 +186,42 @@ def crossovers(fits: Sequence[Mapping[str, Any]], gpu_vs_cpu: Sequence[Mapping[s
     return out
 
 
+# ---- multi-device scaling ------------------------------------------------------------------------
+def scaling(run: Run) -> list[dict[str, Any]]:
+    """Scaling efficiency time(1) / (N x time(N)) of every ok trial on N > 1 replicas, against the one-device
+    trial of the same settings: strong (the same global batch, so each replica gets 1/N of it) and weak
+    (the one-device batch is the per-replica batch, B / N), wherever the matrix has that partner. 1 is
+    perfect; the interval is the bootstrap interval of the ratio of medians, divided by N.
+
+    With a fixed data set, an epoch of N replicas at global batch B does the work of an epoch of one
+    device at B (strong), or takes N x fewer steps of N x the samples (weak): in both cases perfect
+    scaling is an N x shorter epoch, so one formula serves."""
+    ok = run.ok
+    single = {(r["device"], r["mode"], r["dtype"], r["hidden"], r["threads"], r["batch_size"]): r
+              for _, r in ok[ok["replicas"] == 1].iterrows()}
+    out = []
+    for _, r in ok[ok["replicas"] > 1].iterrows():
+        n = int(r["replicas"])
+        partners = [("strong", int(r["batch_size"]))]
+        if r["batch_size"] % n == 0:
+            partners.append(("weak", int(r["batch_size"]) // n))
+        for kind, batch in partners:
+            ref = single.get((r["device"], r["mode"], r["dtype"], r["hidden"], r["threads"], batch))
+            if ref is None:
+                continue
+            ratio, low, high = ratio_of_medians_ci(run.samples[ref["config_id"]], run.samples[r["config_id"]])
+            out.append({
+                "kind": kind, "device": r["device"], "mode": r["mode"], "dtype": r["dtype"],
+                "hidden": _plain1(r["hidden"]), "threads": _plain1(r["threads"]), "replicas": n,
+                "global_batch": _plain1(r["batch_size"]), "per_replica_batch": _plain1(r["batch_size"]) / n,
+                "one_device_batch": batch, "reference_config_id": ref["config_id"],
+                "candidate_config_id": r["config_id"], "speedup": _finite(ratio),
+                "efficiency": _finite(ratio / n), "ci_low": _finite(low / n), "ci_high": _finite(high / n),
+                "machine": r["machine"] or None,
+            })
+    return out
+
+
 # ---- fraction of the measured ceiling ----------------------------------------------------------
 def peaks(run: Run) -> list[dict[str, Any]]:
     """The run's measured matmul ceilings that succeeded."""
@@ -206,7 +242,7 @@ def peak_for(run: Run, device: str, compute_dtype: str, threads: int, machine: s
 def fraction_of_peak(run: Run) -> list[dict[str, Any]]:
     """Achieved GFLOP/s of every ok trial over its device's measured ceiling (None without one)."""
     out = []
-    for _, r in run.ok.iterrows():
+    for _, r in run.one_device.iterrows():  # (a ceiling is one device's)
         peak = peak_for(run, r["device"], DTypeMode(r["dtype"]).compute_dtype, int(r["threads"]), r["machine"])
         out.append({"config_id": r["config_id"], **{k: _plain1(r[k]) for k in KEY},
                     "flops_per_step": train_step_flops(int(r["batch_size"]), ARTICLE_N_FEATURES, int(r["hidden"])),
@@ -243,6 +279,8 @@ def analyse(run: Run) -> dict[str, Any]:
             "interval": "95% bootstrap (percentile) from the raw samples; significant = interval excludes 1 (0)",
             "cast_overhead": "time(float64-cast) / time(float32) - 1",
             "fit": "median step time = overhead_s + mean batch * per_sample_s (curve_fit, equal relative errors)",
+            "scaling": "efficiency = time(1 device) / (N x time(N replicas)); strong: same global batch, weak: "
+                       "one-device batch = per-replica batch; interval: bootstrap of the ratio, / N",
         },
         "peaks": peaks(run),
         "gpu_vs_cpu": gpu_vs_cpu,
@@ -251,6 +289,7 @@ def analyse(run: Run) -> dict[str, Any]:
         "step_cost_fits": fits,
         "crossover": crossovers(fits, gpu_vs_cpu),
         "fraction_of_peak": fraction_of_peak(run),
+        "scaling": scaling(run),
     }
     data["headline"] = headline(run, data)
     return data
@@ -271,8 +310,9 @@ def headline(run: Run, data: Mapping[str, Any]) -> dict[str, Any]:
         out["cast_overhead_compared"] = len(data["cast_overhead"])
     point = article_point(run)
     if point is not None:
-        rows = run.ok[(run.ok["batch_size"] == point["batch_size"]) & (run.ok["hidden"] == point["hidden"])
-                      & (run.ok["dtype"] == point["dtype"]) & (run.ok["device"] == "cpu")]
+        one = run.one_device
+        rows = one[(one["batch_size"] == point["batch_size"]) & (one["hidden"] == point["hidden"])
+                   & (one["dtype"] == point["dtype"]) & (one["device"] == "cpu")]
         out["modes_at"] = point
         out["modes_epoch_s"] = {r["mode"]: float(r["median_s"]) for _, r in rows.iterrows()}
         # every mode against the NumPy baseline (a plain loop of the same work) and the numba floor
@@ -286,9 +326,9 @@ def headline(run: Run, data: Mapping[str, Any]) -> dict[str, Any]:
 
 def article_point(run: Run) -> dict[str, Any] | None:
     """The article's configuration if the run has it, else the ok (batch, hidden, dtype) with the most modes."""
-    ok = run.ok[run.ok["device"] == "cpu"]
+    ok = run.one_device[run.one_device["device"] == "cpu"]
     if ok.empty:
-        ok = run.ok
+        ok = run.one_device
     if ok.empty:
         return None
     counts = ok.groupby(["batch_size", "hidden", "dtype"])["mode"].nunique()

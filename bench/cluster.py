@@ -32,7 +32,7 @@ from typing import Any
 
 from bench.errors import InputError
 from bench.protocol import PeakResult, RepeatResult
-from bench.schedule import Sweep, TrialState, gpu_skip_reason, repeat_task
+from bench.schedule import Sweep, TrialState, cpu_devices, gpu_skip_reason, repeat_task
 from bench.session import BLAS_THREAD_VARS, WorkerFailure, WorkerSession, ceiling_tasks, measure_peaks
 from bench.spec import build_spec
 from bench.store import now_utc
@@ -63,7 +63,8 @@ class NodeRunner:
         self.node = f"{socket.gethostname()}/{self.node_id[:8]}"
         self.logs = Path(tempfile.mkdtemp(prefix="emb-node-"))
         self.peaks: list[dict[str, Any]] = []  # ceilings measured since the last reply
-        self.workers = WorkerSession(self.logs, tensorflow=tensorflow, on_start=self._started)
+        self.workers = WorkerSession(self.logs, tensorflow=tensorflow, on_start=self._started,
+                                     cpu_devices=cpu_devices(self.spec))
 
     def info(self) -> dict[str, Any]:
         """Who this node is: machine id and facts, node name, Ray node id."""
@@ -226,6 +227,10 @@ class RaySweep(Sweep):
                                 ray.exceptions.WorkerCrashedError) as exc:
                             self._lost(node, state, repeat, exc, bar, in_flight)
                             continue
+                        except ray.exceptions.RayTaskError as exc:  # a failure inside the node's runner
+                            out = {"status": "error", "reason": f"repeat {repeat}: on node {node.key}: "
+                                   f"{str(exc).strip().splitlines()[-1][:400]}", "result": None, "tf": None,
+                                   "threads_in_force": None, "peaks": []}
                         self._apply(node, state, repeat, out)
                         if self.after_repeat(state, bar):
                             node.pending.remove(state)

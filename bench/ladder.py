@@ -75,7 +75,7 @@ def ladder(run) -> dict[str, Any]:
     """Per (batch, hidden): each mode's per-step median (and CI) and its multiple of the floor."""
     from mlp_core.flops import steps_per_epoch
 
-    ok = run.ok
+    ok = run.one_device
     ok = ok[(ok["device"] == "cpu") & (ok["dtype"] == "float32")]
     ok = ok[ok["threads"] == ok["threads"].min()] if len(ok) else ok
     points = []

@@ -26,7 +26,7 @@ def run_repeat(task: RepeatTask, *, clock: Clock = default_clock, sync: Sync | N
     try:
         config = TrainConfig(hidden=task.hidden, epochs=task.epochs, batch_size=task.batch_size,
                              learning_rate=task.learning_rate, dtype=task.dtype, mode=task.mode, device=task.device,
-                             seed=task.seed)
+                             seed=task.seed, replicas=task.replicas)
         # TensorFlow's peak-memory counter (JAX's cannot be reset per repeat: no GPU peak for its modes)
         gpu = _gpu_memory() if config.device is Device.GPU and config.mode.needs_tensorflow else None
         if gpu:

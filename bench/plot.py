@@ -30,7 +30,7 @@ from typing import Any
 
 FORMATS = ("png", "svg")
 FIGURES = ("epoch_time", "throughput", "speedup_gpu_cpu", "speedup_modes", "speedup_dtype", "cast_overhead", "mse",
-           "gflops", "modes")
+           "gflops", "modes", "scaling")
 OVERLAY_FIGURES = ("epoch_time", "throughput", "gflops", "modes")
 MODE_ORDER = ("article", "eager", "function", "xla", "graph", "jax-step", "jax-epoch", "numpy", "numba")
 DTYPE_ORDER = ("float32", "float64-cast", "float64")
@@ -124,7 +124,7 @@ def _title(fig, text: str, runs) -> None:
 def _vs_batch(runs, *, throughput: bool):
     import matplotlib.ticker as mticker
 
-    frames = [(i, r, r.ok) for i, r in enumerate(runs) if not r.ok.empty]
+    frames = [(i, r, r.one_device) for i, r in enumerate(runs) if not r.one_device.empty]
     if not frames:
         raise NothingToPlot("no trial finished ok")
     modes = _ordered([m for _, _, ok in frames for m in ok["mode"]], MODE_ORDER)
@@ -359,7 +359,7 @@ def fig_mse(runs):
         raise NothingToPlot("no trial finished ok")
     raw = run.raw
     sel = raw[(raw["batch_size"] == point["batch_size"]) & (raw["hidden"] == point["hidden"])
-              & raw["config_id"].isin(set(run.ok["config_id"]))]
+              & raw["config_id"].isin(set(run.one_device["config_id"]))]
     if sel.empty:
         raise NothingToPlot("no raw rows at the chosen configuration")
     # the same repeats (so the same initial weights) in every series, or the means would differ by seed
@@ -430,7 +430,7 @@ def fig_gflops(runs):
     colors = dict(zip(MODE_ORDER, plt.get_cmap("tab10").colors))
     drawn = 0
     for i, run in enumerate(runs):
-        ok = run.ok.set_index("config_id")
+        ok = run.one_device.set_index("config_id")
         by: dict[tuple, list[dict]] = {}
         for r in fraction_of_peak(run):
             if r["gflops"]:
@@ -487,7 +487,7 @@ def fig_modes(runs):
         raise NothingToPlot("no trial finished ok")
     bars = []  # (run index, device, mode, median, low, high)
     for i, run in enumerate(runs):
-        ok = run.ok
+        ok = run.one_device
         sel = ok[(ok["batch_size"] == point["batch_size"]) & (ok["hidden"] == point["hidden"])
                  & (ok["dtype"] == point["dtype"]) & (ok["threads"] == ok["threads"].min())]
         for _, r in sel.iterrows():
@@ -528,10 +528,64 @@ def fig_modes(runs):
     return fig
 
 
+def fig_scaling(runs):
+    """Scaling efficiency over the number of replicas: a panel per hidden size (rows) and mode (columns);
+    colour: the one-device batch (strong: the global batch; weak: the per-replica batch), line: strong
+    or weak, marker: dtype; 95% bootstrap intervals; 1 = perfect (dotted)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from bench.analysis import scaling
+
+    run = runs[0]
+    rows = scaling(run)
+    if not rows:
+        raise NothingToPlot("no trial on several replicas with a one-device partner (--replicas 1,2,...)")
+    modes = _ordered([r["mode"] for r in rows], MODE_ORDER)
+    hiddens = sorted({r["hidden"] for r in rows})
+    batches = sorted({r["one_device_batch"] for r in rows})
+    cmap = plt.get_cmap("viridis")
+    color = {b: cmap(0.85 * i / max(len(batches) - 1, 1)) for i, b in enumerate(batches)}
+    styles = {"strong": "-", "weak": "--"}
+    ticks = sorted({1, *(r["replicas"] for r in rows)})
+    fig, axes = _grid(len(hiddens), len(modes), panel_w=2.6, panel_h=2.0)
+    for ri, hidden in enumerate(hiddens):
+        for ci, mode in enumerate(modes):
+            ax = axes[ri][ci]
+            series: dict[tuple, list[dict]] = {}
+            for r in rows:
+                if (r["mode"], r["hidden"]) == (mode, hidden):
+                    series.setdefault((r["kind"], r["device"], r["dtype"], r["one_device_batch"]), []).append(r)
+            for (kind, _device, dtype, batch), pts in sorted(series.items()):
+                pts.sort(key=lambda p: p["replicas"])
+                x = [1] + [p["replicas"] for p in pts]
+                y = [1.0] + [p["efficiency"] for p in pts]
+                lo = [1.0] + [math.nan if p["ci_low"] is None else p["ci_low"] for p in pts]
+                hi = [1.0] + [math.nan if p["ci_high"] is None else p["ci_high"] for p in pts]
+                ax.errorbar(x, y, yerr=_yerr(y, lo, hi), marker=MARKERS.get(dtype, "o"), markersize=3, capsize=1.5,
+                            linestyle=styles[kind], color=color[batch], linewidth=0.9, elinewidth=0.6)
+            ax.axhline(1.0, color="0.3", linestyle=":", linewidth=0.8)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+            ax.set_ylim(bottom=0)
+            ax.set_title(f"{mode}, hidden {hidden}", fontsize=7.5)
+            ax.set_xlabel("replicas (devices)")
+            ax.set_ylabel("scaling efficiency\ntime(1) / (N x time(N))")
+    handles = [Line2D([], [], color="0.3", linestyle=styles[k], label=k) for k in styles
+               if any(r["kind"] == k for r in rows)]
+    handles += [Line2D([], [], color="0.3", marker=MARKERS.get(d, "o"), linestyle="none", label=d)
+                for d in _ordered([r["dtype"] for r in rows], DTYPE_ORDER)]
+    handles += [Line2D([], [], color=color[b], linewidth=2, label=f"batch {b}") for b in batches]
+    fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize=6.5,
+               title="strong: global batch\nweak: per-replica batch", title_fontsize=6.5)
+    _title(fig, "Multi-device scaling (tf.distribute.MirroredStrategy; 1 = perfect; 95% bootstrap CI)", runs)
+    return fig
+
+
 FIGURE_FUNCS: dict[str, Callable] = {
     "epoch_time": fig_epoch_time, "throughput": fig_throughput, "speedup_gpu_cpu": fig_speedup_gpu_cpu,
     "speedup_modes": fig_speedup_modes, "speedup_dtype": fig_speedup_dtype, "cast_overhead": fig_cast_overhead,
-    "mse": fig_mse, "gflops": fig_gflops, "modes": fig_modes,
+    "mse": fig_mse, "gflops": fig_gflops, "modes": fig_modes, "scaling": fig_scaling,
 }
 
 

@@ -29,6 +29,7 @@ class RepeatTask:
     batch_size: int
     hidden: int
     threads: int
+    replicas: int = 1  # devices it trains on at once (tf.distribute)
     repeat: int
     seed: int  # weight seed: the run's seed + repeat
     data_seed: int
@@ -106,7 +107,9 @@ def encode(message: Any, *, legacy: bool = False) -> str:
         return json.dumps({"kind": "peak", **data})
     from bench.store.derive import AXIS_NAMES
 
-    return json.dumps({"trial": {k: data.pop(k) for k in AXIS_NAMES}, **data})
+    if data.pop("replicas", 1) != 1:
+        raise ProtocolError("a worker older than the replicas axis trains on one device only")
+    return json.dumps({"trial": {k: data.pop(k) for k in AXIS_NAMES if k != "replicas"}, **data})
 
 
 def decode(line: str | bytes, *, reply_to: Any = None) -> Any:

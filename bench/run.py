@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   python -m bench.run --devices cpu --modes eager,function,graph --threads 1,2
   python -m bench.run --devices cpu --modes numpy,numba,jax-step,jax-epoch  # no TensorFlow needed
   python -m bench.run --resume results/runs/20261124-101500-1a2b   # continue a killed run
+  python -m bench.run --devices cpu --modes function --replicas 1,2,4 --batch-sizes 64,256   # scaling
   python -m bench.run --executor ray --ray-address 10.0.0.1:6379  # on the bench_slot nodes of a Ray cluster
 
 exit status: 0 every trial ok or skipped; 1 a trial failed (status error); 2 bad input."""
@@ -40,6 +41,10 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--modes", help="article,eager,function,xla,graph (TensorFlow); numpy (the baseline), numba (the "
                    "compiled floor), jax-step, jax-epoch (the JAX peers; numba and JAX: optional extras)")
     m.add_argument("--threads", help="CPU intra/inter-op threads, 0 = TF default; e.g. 1,2")
+    m.add_argument("--replicas", help="devices per trial, tf.distribute.MirroredStrategy (modes eager, function); "
+                   "e.g. 1,2,4 (on a CPU: logical CPU devices sharing the cores)")
+    m.add_argument("--scaling", choices=["strong", "weak"], help="strong (default): --batch-sizes are global batches "
+                   "split over the replicas; weak: they are per replica (global = replicas x batch)")
     w = p.add_argument_group("workload")
     w.add_argument("--epochs", help="epochs per repeat, epoch 0 is the warm-up (default 5; the quick preset: 3)")
     w.add_argument("--n-train", help="training samples (default 800)")

@@ -83,6 +83,11 @@ def gpu_skip_reason(device: str, mode: str, visible: list[str]) -> str:
     return ""
 
 
+def cpu_devices(spec: SweepSpec) -> int:
+    """Logical CPU devices the workers of a sweep make: its largest CPU replica count (1: none split)."""
+    return max((t.replicas for t in trials(spec) if t.device is Device.CPU), default=1)
+
+
 def repeat_task(trial: Trial, repeat: int, spec: SweepSpec) -> RepeatTask:
     """The message a worker gets for one repeat: fresh weights from seed + repeat, the run's data."""
     return RepeatTask(**trial.to_dict(), repeat=repeat, seed=spec.seed + repeat, data_seed=spec.seed,
@@ -118,7 +123,8 @@ class Sweep:
         self.writer = RunWriter(self.run_dir)
         self.workers = WorkerSession(self.run_dir, cmd=worker_cmd, tree=self.worker_tree,
                                      on_start=self._worker_started,
-                                     tensorflow=any(m.needs_tensorflow for m in spec.modes) or bool(spec.peak_n))
+                                     tensorflow=any(m.needs_tensorflow for m in spec.modes) or bool(spec.peak_n),
+                                     cpu_devices=cpu_devices(spec))
         self.rows: list[dict[str, Any]] = []
         import socket
 

@@ -56,13 +56,14 @@ class WorkerProcess:
 
     def __init__(self, threads: int, log_path: Path, *, cmd: tuple[str, ...] = WORKER_CMD,
                  tree: Path | None = None, startup_timeout_s: float = 300.0, tensorflow: bool = True,
-                 cpus: frozenset[int] | None = None) -> None:
+                 cpus: frozenset[int] | None = None, cpu_devices: int = 1) -> None:
         """`tree`: run the worker from another checkout (its directory first on sys.path); `tensorflow`:
         False when no task will need it (the worker then starts without importing it); `cpus`: the cores
         it may run on, set before it starts, so every thread it ever makes inherits them."""
         self.threads = threads
         self.log_path = Path(log_path)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "EMB_WORKER_NO_TENSORFLOW": "0" if tensorflow else "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "EMB_WORKER_NO_TENSORFLOW": "0" if tensorflow else "1",
+               "EMB_WORKER_CPU_DEVICES": str(cpu_devices)}
         if threads:  # the thread setting holds for NumPy's BLAS and OpenMP pools too, set before they start
             env.update({name: str(threads) for name in BLAS_THREAD_VARS})
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -168,9 +169,11 @@ class WorkerSession:
     """
 
     def __init__(self, run_dir: Path, *, cmd: tuple[str, ...] = WORKER_CMD, tree: Path | None = None,
-                 on_start: Callable[[WorkerProcess], None] | None = None, tensorflow: bool = True) -> None:
+                 on_start: Callable[[WorkerProcess], None] | None = None, tensorflow: bool = True,
+                 cpu_devices: int = 1) -> None:
+        """`cpu_devices`: logical CPU devices each worker's TensorFlow makes (the largest CPU replica count)."""
         self.run_dir, self.cmd, self.tree, self.on_start = Path(run_dir), cmd, tree, on_start
-        self.tensorflow = tensorflow
+        self.tensorflow, self.cpu_devices = tensorflow, cpu_devices
         self.cpus: frozenset[int] | None = None  # cores for the workers started from now on (None: all)
         self.workers: dict[int, WorkerProcess] = {}
         self.starts = 0
@@ -188,7 +191,7 @@ class WorkerSession:
         if worker is None or not worker.alive():
             self.starts += 1
             worker = WorkerProcess(threads, self.run_dir / f"worker-t{threads}.log", cmd=self.cmd, tree=self.tree,
-                                   tensorflow=self.tensorflow, cpus=self.cpus)
+                                   tensorflow=self.tensorflow, cpus=self.cpus, cpu_devices=self.cpu_devices)
             self.workers[threads] = worker
             self.first_hello = self.first_hello or worker.hello
             tf_facts = worker.hello.tf

@@ -36,6 +36,12 @@ class SweepSpec:
     dtypes: tuple[DTypeMode, ...] = (DTypeMode.FLOAT32, DTypeMode.FLOAT64_CAST)
     modes: tuple[ExecMode, ...] = (ExecMode.EAGER,)
     threads: tuple[int, ...] = (0,)  # CPU intra/inter-op threads; 0 = TensorFlow's default
+    # devices per trial (tf.distribute.MirroredStrategy over N devices of the trial's kind; modes eager and
+    # function); "strong": batch_sizes are global batches, split over the replicas; "weak": batch_sizes
+    # are per replica (a trial's global batch is N x b). analysis.json reports both kinds of scaling
+    # wherever the matrix has the pair.
+    replicas: tuple[int, ...] = (1,)
+    scaling: str = "strong"
     epochs: int = 5  # per repeat; epoch 0 is the warm-up, stored apart
     n_train: int = 800  # the article's data sizes
     n_test: int = 200
@@ -71,11 +77,13 @@ class Trial:
     batch_size: int
     hidden: int
     threads: int
+    replicas: int = 1
 
     @property
     def config_id(self) -> str:
-        """e.g. 'cpu-eager-float64-cast-b4-h20-t0'."""
-        return config_id(self.device, self.mode, self.dtype, self.batch_size, self.hidden, self.threads)
+        """e.g. 'cpu-eager-float64-cast-b4-h20-t0' ('-r2' appended for 2 replicas)."""
+        return config_id(self.device, self.mode, self.dtype, self.batch_size, self.hidden, self.threads,
+                         self.replicas)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types for JSON."""
@@ -109,11 +117,12 @@ LIST_FIELDS = {
     "batch_sizes": int,
     "hidden_sizes": int,
     "threads": int,
+    "replicas": int,
 }
 INT_FIELDS = ("epochs", "n_train", "n_test", "seed", "min_repeats", "max_repeats", "peak_n")
 ZERO_OK = ("seed", "peak_n")  # the integer fields where 0 is meaningful
 FLOAT_FIELDS = ("learning_rate", "target_ci", "trial_budget_s", "trial_timeout_s")
-CHOICE_FIELDS = {"workers": ("round", "run")}
+CHOICE_FIELDS = {"workers": ("round", "run"), "scaling": ("strong", "weak")}
 SPEC_KEYS = tuple(f.name for f in fields(SweepSpec))
 
 
@@ -209,6 +218,13 @@ def _check_consistency(spec: SweepSpec) -> None:
     too_big = [b for b in spec.batch_sizes if b > spec.n_train]
     if too_big:
         raise SpecError("batch_sizes", too_big[0], f"larger than the training set (n_train={spec.n_train})")
+    too_big = [t for t in trials(spec) if t.batch_size > spec.n_train]
+    if too_big:
+        raise SpecError("replicas", too_big[0].replicas, f"weak scaling makes a global batch of "
+                        f"{too_big[0].batch_size}, larger than the training set (n_train={spec.n_train})")
+    few = [b for b in spec.batch_sizes for r in spec.replicas if spec.scaling == "strong" and b < r]
+    if few:
+        raise SpecError("batch_sizes", few[0], f"smaller than the replicas it is split over ({max(spec.replicas)})")
     if spec.max_repeats < spec.min_repeats:
         raise SpecError("max_repeats", spec.max_repeats, f"smaller than min_repeats ({spec.min_repeats})")
     if spec.epochs < 2:
@@ -218,15 +234,19 @@ def _check_consistency(spec: SweepSpec) -> None:
 
 
 def trials(spec: SweepSpec) -> list[Trial]:
-    """The matrix in its canonical order. The thread axis is a CPU axis: GPU trials use TF's default."""
+    """The matrix in its canonical order. The thread axis is a CPU axis: GPU trials use TF's default.
+    Replicas > 1 only for the modes tf.distribute runs (eager, function); under weak scaling their global
+    batch is replicas x the listed batch."""
     out = []
-    for device, mode, dtype, batch, hidden in itertools.product(
-        spec.devices, spec.modes, spec.dtypes, spec.batch_sizes, spec.hidden_sizes
+    for device, mode, dtype, batch, hidden, replicas in itertools.product(
+        spec.devices, spec.modes, spec.dtypes, spec.batch_sizes, spec.hidden_sizes, spec.replicas
     ):
-        if mode.cpu_only and device is not Device.CPU:
+        if (mode.cpu_only and device is not Device.CPU) or (replicas > 1 and not mode.distributable):
             continue
+        global_batch = batch * replicas if spec.scaling == "weak" else batch
         for threads in spec.threads if device is Device.CPU else (0,):
-            out.append(Trial(device=device, mode=mode, dtype=dtype, batch_size=batch, hidden=hidden, threads=threads))
+            out.append(Trial(device=device, mode=mode, dtype=dtype, batch_size=global_batch, hidden=hidden,
+                             threads=threads, replicas=replicas))
     return out
 
 

@@ -48,13 +48,15 @@ def speedup_table(summary: Sequence[Mapping[str, Any]], samples: Mapping[str, Se
     gpu = {tuple(str(r[k]) for k in KEY): r for r in rows if r["device"] == "gpu"}
     has_gpu_trials = bool(gpu)
     several = len({str(r.get("machine") or "") for r in rows} - {""}) > 1  # a run over several machines: say which
+    replicas = any(int(r.get("replicas", 1)) > 1 for r in rows)
     lines = []
     for r in rows:
         if r["device"] != "cpu":
             continue
         g = gpu.get(tuple(str(r[k]) for k in KEY))
         line = {"mode": r["mode"], "dtype": r["dtype"], "batch": r["batch_size"], "hidden": r["hidden"],
-                "threads": threads_label(r["threads"]), "CPU epoch ms [95% CI]": _ms(r)}
+                "threads": threads_label(r["threads"]), **({"replicas": r["replicas"]} if replicas else {}),
+                "CPU epoch ms [95% CI]": _ms(r)}
         note = r["reason"] if r["status"] != "ok" else ""
         if has_gpu_trials:
             line["GPU epoch ms [95% CI]"] = _ms(g)
@@ -74,7 +76,8 @@ def speedup_table(summary: Sequence[Mapping[str, Any]], samples: Mapping[str, Se
     for key, g in gpu.items():
         if key not in cpu_keys:
             lines.append({"mode": g["mode"], "dtype": g["dtype"], "batch": g["batch_size"], "hidden": g["hidden"],
-                          "threads": threads_label(g["threads"]), "CPU epoch ms [95% CI]": "-",
+                          "threads": threads_label(g["threads"]), **({"replicas": g["replicas"]} if replicas else {}),
+                          "CPU epoch ms [95% CI]": "-",
                           "GPU epoch ms [95% CI]": _ms(g), "GPU speed-up [95% CI]": "-",
                           **({"CPU machine": "-", "GPU machine": g.get("machine") or "-"} if several else {}),
                           "note": g["reason"]})

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+CPU_DEVICES_ENV = "EMB_WORKER_CPU_DEVICES"  # N > 1: split the CPU into N logical TF devices (the replicas axis)
 NO_TF_ENV = "EMB_WORKER_NO_TENSORFLOW"  # "1": no trial of this run needs TensorFlow (an env var: older
 # checkouts' workers, an A/B baseline, ignore it instead of refusing an unknown flag)
 
@@ -56,6 +57,11 @@ def _start_tensorflow(threads: int):
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     for gpu in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(gpu, True)  # let the peak-memory counter mean something
+    cpus = int(os.environ.get(CPU_DEVICES_ENV) or 1)
+    if cpus > 1:  # before the runtime starts; every trial of this worker then sees cpu:0..cpu:N-1
+        from mlp_core.distributed import configure_logical_cpus
+
+        configure_logical_cpus(cpus)
 
     from bench.fingerprint import tensorflow_facts
     from bench.protocol import Hello

@@ -31,6 +31,7 @@ class TrainConfig:
     # The article's tf.device() runs with TF's soft placement, which silently falls back to the
     # CPU. Only tests turn this on, to show that the placement check then refuses the result.
     soft_placement: bool = False
+    replicas: int = 1  # devices to train on at once (mlp_core.distributed; modes eager and function)
 
     def __post_init__(self) -> None:
         for name in ("hidden", "epochs", "batch_size", "shuffle_buffer"):
@@ -42,6 +43,11 @@ class TrainConfig:
         object.__setattr__(self, "dtype", DTypeMode(self.dtype))
         object.__setattr__(self, "mode", ExecMode(self.mode))
         object.__setattr__(self, "device", Device(self.device))
+        if not isinstance(self.replicas, int) or isinstance(self.replicas, bool) or self.replicas < 1:
+            raise ValueError(f"replicas must be a positive integer, got {self.replicas!r}")
+        if self.replicas > 1 and not self.mode.distributable:
+            raise ValueError(f"mode {self.mode.value!r} does not run on replicas (eager and function do), "
+                             f"got replicas {self.replicas}")
         if self.mode.cpu_only and self.device is not Device.CPU:
             raise ValueError(f"mode {self.mode.value!r} runs on the CPU only, got device {self.device.value!r}")
 

@@ -54,6 +54,11 @@ class ExecMode(StrEnum):
         return self not in (ExecMode.NUMPY, ExecMode.NUMBA, ExecMode.JAX_STEP, ExecMode.JAX_EPOCH)
 
     @property
+    def distributable(self) -> bool:
+        """Whether this mode trains over several devices (tf.distribute.MirroredStrategy; replicas > 1)."""
+        return self in (ExecMode.EAGER, ExecMode.FUNCTION)
+
+    @property
     def cpu_only(self) -> bool:
         """Whether this mode has no GPU implementation (NumPy, numba)."""
         return self in (ExecMode.NUMPY, ExecMode.NUMBA)

@@ -75,6 +75,12 @@ def make_trainer(data: Data, config: TrainConfig, params: Params | None = None, 
         raise ValueError("sample orders cannot be fixed for the TF modes (they use tf.data's shuffle)")
     try:
         from mlp_core.tf_train import TFTrainer
+        if config.replicas > 1:
+            if device_index != 0:
+                raise ValueError(f"replicas take devices 0..{config.replicas - 1}, got device_index {device_index}")
+            from mlp_core.distributed import MirroredTrainer
+
+            return MirroredTrainer(data, config, params)
     except ImportError as exc:
         if exc.name != "tensorflow":
             raise

@@ -23,7 +23,9 @@ from pathlib import Path
 from bench.store import HISTORY, RAW, REPEATS, SUMMARY
 
 CSV_TABLES = {"raw.csv": RAW, "repeats.csv": REPEATS, "summary.csv": SUMMARY}
-FREE_TEXT = {"device_actual", "reason", "machine", "machine_id", "commit", "run_finished_utc"}  # any text is valid
+# any text is valid in these
+FREE_TEXT = {"device_actual", "reason", "machine", "machine_id", "commit", "run_finished_utc", "node"}
+HISTORY_FREE = {"run_id"}  # history.csv: a row of another run is still a valid row (no meta.json to match)
 BAD_TOKENS = {"int": ["abc", "1.5", "-1", "", "1e3", "0x10"], "float": ["abc", "nan", "-1", "", "1,0", "--2"],
               "bool": ["2", "yes", "", "-1"], "enum": ["bogus", "", "CPU"], "time": ["yesterday", "2026-13", ""],
               "str": ["bogus-id"]}
@@ -104,7 +106,8 @@ def csv_edit(data: bytes, table, rng: random.Random, kinds=CSV_KINDS) -> tuple[b
         return _join([lines[0]] + rows[:r] + [_unsplit(_split(rows[r])[:-2])] + rows[r + 1:]), \
             f"row {r + 1} short of 2 fields"
     # a cell set to a value its column's type refuses
-    fields = [f for f in table.fields if f.name not in FREE_TEXT and f.name in header]
+    fields = [f for f in table.fields if f.name not in FREE_TEXT and f.name in header
+              and not (table is HISTORY and f.name in HISTORY_FREE)]
     f = rng.choice(fields)
     tokens = [t for t in BAD_TOKENS[f.kind] if not (t == "" and f.nullable)]
     if f.kind == "float" and f.minimum is None:

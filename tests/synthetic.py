@@ -34,6 +34,7 @@ DTYPE_FACTOR = {"float32": 1.0, "float64-cast": 1.25}
 NOISE = ((0.99, 1.0, 1.01), (0.985, 0.995, 1.02), (0.98, 1.005, 1.015))
 PEAK_GFLOPS = {"cpu": 100.0, "gpu": 10_000.0}
 WHEN = "2026-11-25T12:00:00+00:00"
+EFFICIENCY = {1: 1.0, 2: 0.8, 4: 0.5}  # planted scaling efficiency of N replicas (strong scaling)
 SYNTHETIC_MACHINE = "5ca1ab1e"  # the machine id of a synthetic run's rows
 
 
@@ -44,19 +45,21 @@ def step_time(device: str, mode: str, dtype: str, batch: int, hidden: int) -> fl
 
 def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowdown=None, commit: str = "",
              cpu_model: str = "Synthetic CPU @ 1.00GHz", one_worker: bool = False,
-             modes: str = "eager,graph,numpy", machine_of=None) -> Path:
+             modes: str = "eager,graph,numpy", machine_of=None, replicas: str = "1") -> Path:
     """Write meta.json, raw.csv, repeats.csv and summary.csv of the synthetic run into run_dir, with the
     store's own row builders and writer.
 
     `slowdown(trial_dict) -> factor` multiplies a trial's epoch times (a planted regression).
     Round r runs in worker process 1000 + r (fresh workers every round), or all in 4242 (`one_worker`).
     `machine_of(trial_dict) -> machine id` spreads trials over machines (default: all on SYNTHETIC_MACHINE).
+    `replicas` ("1,2,4"): the replicas axis; N replicas take time(one device, same global batch) /
+    (N x EFFICIENCY[N]): a planted scaling efficiency.
     """
     machine_of = machine_of or (lambda t: SYNTHETIC_MACHINE)
     run_dir = Path(run_dir)
     spec = build_spec({"devices": devices, "modes": modes, "dtypes": "float32,float64-cast",
                        "batch_sizes": ",".join(map(str, BATCHES)), "hidden_sizes": "8,64", "n_train": N_TRAIN,
-                       "n_test": 1024, "epochs": 4, "min_repeats": repeats})
+                       "n_test": 1024, "epochs": 4, "min_repeats": repeats, "replicas": replicas})
     meta = {"run_id": run_dir.name, "command": ["synthetic"], "spec": spec.to_dict(), "order_seed": 0,
             "started_at": WHEN, "finished_at": WHEN, "git": {"commit": commit, "dirty": False},
             "host": {"cpu_model": cpu_model, "cpu_logical_cores": 2},
@@ -71,6 +74,7 @@ def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowd
         t = trial.to_dict()
         epoch = step_time(t["device"], t["mode"], t["dtype"], t["batch_size"], t["hidden"]) * N_TRAIN / t["batch_size"]
         epoch *= slowdown(t) if slowdown else 1.0
+        epoch /= t["replicas"] * EFFICIENCY[t["replicas"]]
         mine, times_all = [], []
         machine = machine_of(t)
         meta["machines"].setdefault(machine, {"cpu_model": cpu_model, "cpu_cores": 2,

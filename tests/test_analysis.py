@@ -14,13 +14,14 @@ from bench.analysis import (
     crossover,
     fit_line,
     fraction_of_peak,
+    scaling,
     speedups,
     step_cost_fits,
     write_analysis,
 )
 from bench.fingerprint import machine_label
 from bench.store import StoreError, load_run
-from tests.synthetic import BATCHES, make_run
+from tests.synthetic import BATCHES, EFFICIENCY, N_TRAIN, make_run, step_time
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +178,29 @@ def test_nan_free_when_a_trial_has_too_few_samples(tmp_path):
     run = load_run(make_run(tmp_path / "one-repeat", devices="cpu", repeats=1))  # 3 samples: no median CI
     data = analyse(run)
     assert all(math.isfinite(s["speedup"]) for s in data["mode_vs_eager"])
+
+
+def test_scaling_efficiency_recovers_the_planted_one(tmp_path):
+    """Replicas 2 and 4 planted at efficiency 0.8 and 0.5 (strong: same global batch); weak pairs the
+    N-replica trial at batch B with the one-device trial at B / N, whose efficiency follows from the model."""
+    run = load_run(make_run(tmp_path / "run", devices="cpu", modes="eager,graph,numpy", replicas="1,2,4"))
+    rows = scaling(run)
+    assert {r["mode"] for r in rows} == {"eager"}  # the only mode of these that tf.distribute runs
+    strong = [r for r in rows if r["kind"] == "strong"]
+    assert len(strong) == 2 * len(BATCHES) * 2 * 2  # replicas 2, 4 x batches x dtypes x hidden sizes
+    for r in strong:
+        assert r["efficiency"] == pytest.approx(EFFICIENCY[r["replicas"]], rel=1e-9)
+        assert r["speedup"] == pytest.approx(r["replicas"] * EFFICIENCY[r["replicas"]], rel=1e-9)
+        assert r["ci_low"] <= r["efficiency"] <= r["ci_high"]
+    weak = [r for r in rows if r["kind"] == "weak"]
+    assert weak and all(r["one_device_batch"] * r["replicas"] == r["global_batch"] for r in weak)
+    for r in weak:
+        def epoch(b, r=r):
+            return step_time("cpu", "eager", r["dtype"], b, r["hidden"]) * N_TRAIN / b
+
+        expected = EFFICIENCY[r["replicas"]] * epoch(r["one_device_batch"]) / epoch(r["global_batch"])
+        assert r["efficiency"] == pytest.approx(expected, rel=1e-9)
+    # and the per-device analyses leave the replicas trials out: the same fits as a run without them
+    single = load_run(make_run(tmp_path / "single", devices="cpu", modes="eager,graph,numpy"))
+    assert step_cost_fits(run) == step_cost_fits(single)
+    assert len(run.one_device) == len(single.ok) < len(run.ok)

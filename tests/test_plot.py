@@ -28,14 +28,35 @@ def _check_files(paths):
 
 def test_every_figure_of_a_gpu_run(runs, tmp_path):
     written, skipped = render([load_run(runs[0])], tmp_path)
-    assert skipped == {}
-    assert sorted(p.name for p in written) == sorted(f"{f}.{e}" for f in FIGURES for e in FORMATS)
+    assert list(skipped) == ["scaling"] and "--replicas" in skipped["scaling"]  # a one-device run
+    assert sorted(p.name for p in written) == sorted(f"{f}.{e}" for f in FIGURES if f != "scaling" for e in FORMATS)
     _check_files(written)
+
+
+def test_the_scaling_figure_plots_the_planted_efficiency(tmp_path):
+    from tests.synthetic import EFFICIENCY
+
+    run = load_run(make_run(tmp_path / "run", devices="cpu", modes="eager,numpy", replicas="1,2,4"))
+    written, skipped = render([run], tmp_path / "plots", figures=["scaling"])
+    assert not skipped and len(written) == len(FORMATS)
+    _check_files(written)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bench.plot import fig_scaling
+
+    fig = fig_scaling([run])
+    assert len(fig.axes) == 2  # hidden 8 and 64, mode eager
+    for ax in fig.axes:
+        strong = [line for line in ax.get_lines() if line.get_linestyle() == "-" and len(line.get_xdata()) == 3]
+        assert len(strong) == 4 * 2  # batches x dtypes
+        assert all(list(line.get_ydata()) == pytest.approx([1.0, EFFICIENCY[2], EFFICIENCY[4]]) for line in strong)
+        assert "replicas" in ax.get_xlabel() and "time(1) / (N x time(N))" in ax.get_ylabel()
 
 
 def test_cpu_only_run_gets_its_comparisons_and_says_why_the_gpu_figure_is_missing(runs, tmp_path):
     written, skipped = render([load_run(runs[1])], tmp_path)
-    assert list(skipped) == ["speedup_gpu_cpu"] and "no GPU trial measured" in skipped["speedup_gpu_cpu"]
+    assert list(skipped) == ["speedup_gpu_cpu", "scaling"] and "no GPU trial measured" in skipped["speedup_gpu_cpu"]
     stems = {p.stem for p in written}
     assert {"speedup_modes", "speedup_dtype", "cast_overhead", "gflops", "modes", "mse"} <= stems
     _check_files(written)

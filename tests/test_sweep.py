@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ import pytest
 from bench.measure import run_repeat
 from bench.schedule import Sweep, repeat_task
 from bench.spec import Trial, build_spec
-from bench.store import RunDirBusy, load_run, locked
+from bench.store import SCHEMA_VERSION, RunDirBusy, load_run, locked
 from mlp_core import Device, DTypeMode, ExecMode, TrainConfig, init_params, make_data
 from mlp_core.reference import train_numpy
 
@@ -67,7 +68,7 @@ def test_tiny_sweep_end_to_end(tiny_run):
     out, proc = tiny_run
     assert proc.returncode == 0, proc.stderr[-2000:]
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["schema_version"] == 2 and meta["spec"]["batch_sizes"] == [16, 64]
+    assert meta["schema_version"] == SCHEMA_VERSION and meta["spec"]["batch_sizes"] == [16, 64]
     assert meta["host"]["cpu_logical_cores"] >= 1 and meta["tensorflow"]["tensorflow"]
     assert meta["finished_at"] and meta["git"]["commit"]
     raw = read_csv(out / "raw.csv")
@@ -77,6 +78,13 @@ def test_tiny_sweep_end_to_end(tiny_run):
     reps = read_csv(out / "repeats.csv")  # one row per trial x repeat, per-repeat values only there
     assert len(reps) == 4 * 2 and {r["device_actual"] for r in reps} == {"cpu:0"}
     assert len({r["worker_pid"] for r in reps}) == 1 and all(int(r["peak_rss_bytes"]) > 0 for r in reps)
+    # every row names this machine: its fingerprint, recomputed here, and its host name
+    from bench.fingerprint import machine_facts, machine_id
+
+    (mid,) = meta["machines"]
+    assert mid == machine_id(machine_facts()) and meta["executor"]["kind"] == "local"
+    assert {r["machine"] for r in raw} == {r["machine"] for r in reps} == {mid}
+    assert {r["node"] for r in reps} == {socket.gethostname()}
     for rep in reps:
         epochs = [float(r["epoch_time_s"]) for r in raw
                   if (r["config_id"], r["repeat"]) == (rep["config_id"], rep["repeat"])]
@@ -180,6 +188,7 @@ def test_kill_and_resume_loses_nothing_and_duplicates_nothing(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and its worker, mid-sweep
     proc.wait()
     before = read_csv(raw_path)
+    committed = {(r["config_id"], r["repeat"]) for r in read_csv(out / "repeats.csv")}  # each repeat's commit record
     assert 12 <= len(before) < 6 * 3 * 3
     with open(raw_path, "a") as fh:
         fh.write("cpu-eager-float32-b8-h8-t0,0,0,1,0.0")  # a torn last line (too few fields)
@@ -194,7 +203,8 @@ def test_kill_and_resume_loses_nothing_and_duplicates_nothing(tmp_path):
     rows_of = {}
     for r in before:
         rows_of.setdefault((r["config_id"], r["repeat"]), {})[r["epoch"]] = r["epoch_time_s"]
-    complete = {k: v for k, v in rows_of.items() if len(v) == 3}
+    # (a repeat whose epochs are all there but whose repeats.csv row is not was cut short by the kill: re-measured)
+    complete = {k: v for k, v in rows_of.items() if len(v) == 3 and k in committed}
     assert len(complete) >= 4
     after_of = {(r["config_id"], r["repeat"], r["epoch"]): r["epoch_time_s"] for r in after}
     for (cid, rep), epochs in complete.items():

@@ -21,15 +21,17 @@ AXIS_NAMES = tuple(f.name for f in AXES)  # the matrix's axes, in config_id orde
 WARMUP_EPOCHS = 1  # epoch 0 of every repeat: tracing, compilation, first allocations
 
 
-def config_id(device: str, mode: str, dtype: str, batch_size: int, hidden: int, threads: int) -> str:
-    """The stable id of a configuration, e.g. 'cpu-eager-float64-cast-b4-h20-t0' (threads 0: TF's default)."""
-    return f"{device}-{mode}-{dtype}-b{int(batch_size)}-h{int(hidden)}-t{int(threads)}"
+def config_id(device: str, mode: str, dtype: str, batch_size: int, hidden: int, threads: int, replicas: int = 1) -> str:
+    """The stable id of a configuration, e.g. 'cpu-eager-float64-cast-b4-h20-t0' (threads 0: TF's default);
+    '-r2' appended for 2 replicas (one device: no suffix, the ids of runs from before the axis)."""
+    base = f"{device}-{mode}-{dtype}-b{int(batch_size)}-h{int(hidden)}-t{int(threads)}"
+    return base if int(replicas) == 1 else f"{base}-r{int(replicas)}"
 
 
 def axes_config_id(row: Mapping[str, Any]) -> str:
     """config_id of a row that carries the matrix axes."""
     return config_id(str(row["device"]), str(row["mode"]), str(row["dtype"]), row["batch_size"], row["hidden"],
-                     row["threads"])
+                     row["threads"], row.get("replicas", 1))
 
 
 def timed(epoch_times: Sequence[float]) -> list[float]:

@@ -9,10 +9,12 @@ Schema history (SCHEMA_VERSION, in meta.json, in every summary.csv and history.c
      pid, start and finish time); raw.csv keeps only epoch rows; summary.csv's MSEs are named for
      what they are (median, min, max over repeats) and it ends with finished_utc; history.csv
      starts with schema_version. Version 1 directories are still read (bench.store.legacy).
-  3: every row records the machine that measured it: `machine` (a short fingerprint id, its facts in
-     meta.json `machines`) in raw.csv, repeats.csv and summary.csv, and `node` (the host, or the Ray
-     node) in repeats.csv and summary.csv; a run may span machines (bench.run --executor ray,
-     bench.merge). Versions 1 and 2 are read with their one machine filled in from meta.json.
+  3: the matrix gains `replicas` (repeats.csv, summary.csv and history.csv; config_id ends in -rN when
+     N > 1; older files read as replicas 1). Every row records the machine that measured it:
+     `machine` (a short fingerprint id, its facts in meta.json `machines`) in raw.csv, repeats.csv and
+     summary.csv, and `node` (the host, or the Ray node) in repeats.csv and summary.csv; a run may
+     span machines (bench.run --executor ray, bench.merge). Versions 1 and 2 are read with their one
+     machine filled in from meta.json.
 """
 
 from __future__ import annotations
@@ -88,7 +90,9 @@ BATCH = _f("batch_size", "int", "samples per training step", "samples", minimum=
 HIDDEN = _f("hidden", "int", "hidden-layer width", "units", minimum=1)
 THREADS = _f("threads", "int", "CPU intra/inter-op threads asked for; 0 = TensorFlow's default pools "
              "(threads_intra/threads_inter in summary.csv say what was in force)", "threads", minimum=0)
-AXES = (DEVICE, MODE, DTYPE, BATCH, HIDDEN, THREADS)  # the matrix: config_id is made of these
+REPLICAS = _f("replicas", "int", "devices it trained on at once (tf.distribute.MirroredStrategy; 1: one device, no "
+              "strategy); batch_size is the global batch, split over them", "devices", minimum=1)
+AXES = (DEVICE, MODE, DTYPE, BATCH, HIDDEN, THREADS, REPLICAS)  # the matrix: config_id is made of these
 REPEAT = _f("repeat", "int", "repeat index within the trial (fresh weights from seed + repeat)", minimum=0)
 DEVICE_ACTUAL = _f("device_actual", "str", "device the result tensors really live on, e.g. cpu:0")
 MACHINE = _f("machine", "str", "id of the machine that measured it: 8 hex digits of its fingerprint (CPU, cores, "
@@ -163,7 +167,7 @@ SUMMARY = Table(
         _f("machine", "str", "id of the machine its repeats ran on (empty: no machine took it, e.g. a GPU trial on a "
            "cluster without a GPU node)", nullable=True),
         _f("node", "str", "node its last repeat ran on (empty: none)", nullable=True),
-        MODE, DTYPE, BATCH, HIDDEN, THREADS,
+        MODE, DTYPE, BATCH, HIDDEN, THREADS, REPLICAS,
         _f("threads_intra", "int", "intra-op threads TensorFlow reported in force (0: its own choice; empty: "
            "no TF worker)", "threads", nullable=True, minimum=0),
         _f("threads_inter", "int", "inter-op threads TensorFlow reported in force", "threads", nullable=True,

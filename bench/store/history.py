@@ -13,8 +13,9 @@ from bench.store.fields import HISTORY, KNOWN_VERSIONS
 from bench.store.io import StoreError, read_table, read_text
 from bench.store.run import check_config_ids
 
-# schema 1: no schema_version column, recorded_utc first
-HISTORY_V1 = replace(HISTORY, fields=(HISTORY.field("recorded_utc"), *HISTORY.fields[1:-1]))
+# schema 2: no replicas column; schema 1: no schema_version column either, recorded_utc first
+HISTORY_V2 = replace(HISTORY, fields=tuple(f for f in HISTORY.fields if f.name != "replicas"))
+HISTORY_V1 = replace(HISTORY_V2, fields=(HISTORY.field("recorded_utc"), *HISTORY_V2.fields[1:-1]))
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
@@ -24,7 +25,10 @@ def read_history(path: Path) -> list[dict[str, Any]]:
         return []
     first = read_text(path).split("\n", 1)[0]
     v1 = first.split(",")[:1] != ["schema_version"] and "recorded_utc" in first
-    rows = read_table(path, HISTORY_V1 if v1 else HISTORY, torn_ok=False)
+    rows = read_table(path, HISTORY_V1 if v1 else HISTORY if "replicas" in first.split(",") else HISTORY_V2,
+                      torn_ok=False)
+    for row in rows.rows:
+        row.setdefault("replicas", 1)
     check_config_ids(rows)
     if v1:
         return [{"schema_version": 1, **r} for r in rows.rows]

@@ -51,6 +51,7 @@ def read_v1(run_dir: Path, meta: dict[str, Any]):
     summary = read_table(run_dir / "summary.csv", SUMMARY_V1)
     by_repeat: dict[tuple[str, int], list[dict]] = defaultdict(list)
     for row in raw.rows:
+        row["replicas"] = 1  # (the axis came with schema 3)
         by_repeat[(row["config_id"], row["repeat"])].append(row)
     repeats, raw_rows = [], []
     for (_cid, rep), rows in sorted(by_repeat.items()):
@@ -97,8 +98,8 @@ def _without(table: Table, *names: str) -> Table:
     return replace(table, fields=tuple(f for f in table.fields if f.name not in names))
 
 
-RAW_V2, REPEATS_V2, SUMMARY_V2 = _without(RAW, "machine"), _without(REPEATS, "machine", "node"), \
-    _without(SUMMARY, "machine", "node")
+RAW_V2, REPEATS_V2, SUMMARY_V2 = _without(RAW, "machine"), _without(REPEATS, "machine", "node", "replicas"), \
+    _without(SUMMARY, "machine", "node", "replicas")
 
 
 def read_old(run_dir: Path, meta: dict[str, Any]):
@@ -117,5 +118,5 @@ def read_old(run_dir: Path, meta: dict[str, Any]):
     for row in tables.raw.rows:
         row["machine"] = mid
     for row in (*tables.repeats.rows, *tables.summary.rows):
-        row["machine"], row["node"] = mid, node
+        row["machine"], row["node"], row["replicas"] = mid, node, 1
     return {**meta, "machines": {mid: facts}}, tables

@@ -168,6 +168,13 @@ class Run:
         return self.summary[self.summary["status"] == "ok"]
 
     @property
+    def one_device(self) -> pd.DataFrame:
+        """The ok trials on one device (replicas 1): what every per-device comparison and figure uses; the
+        replicas > 1 trials are compared with them in analysis.json's `scaling`."""
+        ok = self.ok
+        return ok[ok["replicas"] == 1]
+
+    @property
     def machines(self) -> dict[str, str]:
         """machine id -> label ('AMD EPYC 7B13 x2, no GPU') of every machine the run's rows name."""
         used = sorted(set(self.repeats["machine"]) | set(self.summary["machine"]) - {""})
