@@ -9,8 +9,10 @@ same code as a local run's, and Ray is only the hand-off around it.
 
 Placement (`assign`): a GPU trial goes to a node with a GPU (none in the cluster: the trial is
 skipped with that reason); a CPU trial to a node without a GPU when the cluster has one (the CPU you
-care about and the GPU you weigh are often different machines), else to any node. A trial stays on
-its node for all its repeats; each node's trials are interleaved round by round as in a local sweep.
+care about and the GPU you weigh are often different machines), else to any node. Among those, the
+trials go longest-expected first to the least loaded node (`expected_cost`, a prior from the workload's
+steps and FLOPs: nothing is measured yet). A trial stays on its node for all its repeats; each node's
+trials are interleaved round by round, in a shuffled order, as in a local sweep.
 
 Nothing measured is lost: each result is written to the run directory by the driver as it arrives
 (the same writer as a local run). A node lost mid-trial costs that repeat: the trial goes on once on
@@ -23,87 +25,20 @@ from __future__ import annotations
 
 import os
 import random
-import socket
-import tempfile
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bench.errors import InputError
-from bench.protocol import PeakResult, RepeatResult
-from bench.schedule import Sweep, TrialState, cpu_devices, gpu_skip_reason, repeat_task
-from bench.session import BLAS_THREAD_VARS, WorkerFailure, WorkerSession, ceiling_tasks, measure_peaks
-from bench.spec import build_spec
-from bench.store import now_utc
+from bench.protocol import RepeatResult
+from bench.ray_node import NodeRunner
+from bench.schedule import Sweep, TrialState, repeat_task
+from bench.session import BLAS_THREAD_VARS
 from mlp_core.enums import Device
 
 SLOT = "bench_slot"
 START_TIMEOUT_S = 300.0  # for the actors to be placed (a killed driver's actors are freed within seconds)
 RAY_MISSING = "the Ray executor needs Ray: pip install 'eager-mlp-bench[cluster]'"
-
-
-class NodeRunner:
-    """One node's side (a Ray actor): measuring processes on this node, one repeat per call."""
-
-    def __init__(self, spec: dict[str, Any], tensorflow: bool, driver_env: dict[str, str | None]) -> None:
-        import ray
-
-        from bench.fingerprint import machine_facts, machine_id
-
-        for name, value in driver_env.items():  # the driver's thread settings, not Ray's (it sets OMP_NUM_THREADS)
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self.spec = build_spec(spec)
-        self.facts = machine_facts()
-        self.machine = machine_id(self.facts)
-        self.node_id = ray.get_runtime_context().get_node_id()
-        self.node = f"{socket.gethostname()}/{self.node_id[:8]}"
-        self.logs = Path(tempfile.mkdtemp(prefix="emb-node-"))
-        self.peaks: list[dict[str, Any]] = []  # ceilings measured since the last reply
-        self.workers = WorkerSession(self.logs, tensorflow=tensorflow, on_start=self._started,
-                                     cpu_devices=cpu_devices(self.spec))
-
-    def info(self) -> dict[str, Any]:
-        """Who this node is: machine id and facts, node name, Ray node id."""
-        return {"machine": self.machine, "facts": self.facts, "node": self.node, "node_id": self.node_id}
-
-    def _started(self, worker) -> None:
-        def record(res: PeakResult) -> None:
-            self.peaks.append({**asdict(res), "threads": worker.threads, "machine": self.machine,
-                               "measured_utc": now_utc()})
-
-        measure_peaks(worker, ceiling_tasks(worker, self.spec, done=set()), self.spec.trial_timeout_s, record)
-
-    def run(self, task: dict[str, Any]) -> dict[str, Any]:
-        """One repeat: {status, reason, result (RepeatResult fields), tf, threads_in_force, peaks}."""
-        from bench.protocol import RepeatTask
-
-        task = RepeatTask(**task)
-        out: dict[str, Any] = {"status": "ok", "reason": "", "result": None, "tf": None, "threads_in_force": None}
-        try:
-            worker = self.workers.worker(task.threads)
-            out["tf"] = worker.hello.tf
-            out["threads_in_force"] = self.workers.threads_in_force.get(task.threads)
-            why = gpu_skip_reason(task.device, task.mode, self.workers.visible)
-            if why:
-                out.update(status="skipped", reason=f"{why} on node {self.node}")
-            else:
-                out["result"] = asdict(worker.request(task, self.spec.trial_timeout_s))
-        except WorkerFailure as exc:
-            out.update(status="error", reason=f"repeat {task.repeat}: {exc}")
-        out["peaks"], self.peaks = self.peaks, []
-        return out
-
-    def renew(self) -> None:
-        """Fresh measuring processes for the next round (workers = "round")."""
-        self.workers.renew()
-
-    def close(self) -> None:
-        """Stop the measuring processes."""
-        self.workers.close()
 
 
 @dataclass
@@ -119,9 +54,29 @@ class Node:
     round: deque = field(default_factory=deque)  # what is left of its current round
 
 
-def assign(trial_device: str, nodes: list[Node], load: dict[str, int], machine: str | None = None) -> Node | None:
+# A prior of each mode's host cost per step on a small model (s), from this project's 2-core CPU (README: the
+# overhead ladder): only to balance the nodes' shares before anything is measured, never reported.
+STEP_COST_S = {"article": 2e-3, "eager": 1e-3, "function": 3.5e-4, "xla": 3.5e-4, "graph": 2.5e-4, "jax-step": 3e-4,
+               "jax-epoch": 5e-5, "numpy": 5e-5, "numba": 2e-5}
+NOMINAL_FLOPS = 20e9  # FLOP/s for the arithmetic part of that prior
+
+
+def expected_cost(trial: Any, spec: Any) -> float:
+    """A trial's expected seconds under the sweep's minimum repeats: epochs x (steps x its mode's step cost
+    + the epoch's FLOPs at a nominal rate). Wrong in scale, right in order (the probe of the `full`
+    preset: log-correlation 0.75 with the measured durations): what the placement needs."""
+    from mlp_core.data import ARTICLE_N_FEATURES
+    from mlp_core.flops import epoch_flops, steps_per_epoch
+
+    per_epoch = steps_per_epoch(spec.n_train, trial.batch_size) * STEP_COST_S.get(trial.mode.value, 1e-3) \
+        + epoch_flops(spec.n_train, trial.batch_size, ARTICLE_N_FEATURES, trial.hidden) / NOMINAL_FLOPS
+    return spec.min_repeats * spec.epochs * per_epoch
+
+
+def assign(trial_device: str, nodes: list[Node], load: dict[str, float], machine: str | None = None) -> Node | None:
     """The node a trial goes to (None: no node can take it). `machine`: the trial already has repeats
-    there, so only nodes of that machine qualify. Among the eligible, the least loaded."""
+    there, so only nodes of that machine qualify. Among the eligible, the least loaded (`load`: node ->
+    the expected seconds of its trials so far)."""
     alive = [n for n in nodes if n.alive]
     if machine is not None:
         eligible = [n for n in alive if n.machine == machine]
@@ -211,10 +166,14 @@ class RaySweep(Sweep):
         try:
             with self.session() as states:
                 pending = [s for s in states.values() if s.status is None]
-                random.Random(self.meta["order_seed"]).shuffle(pending)
                 with self.progress_bar(pending) as bar:
-                    for state in pending:
+                    # longest expected first, each to the least loaded eligible node (LPT on a prior);
+                    # then each node's share in a shuffled order, as a local sweep's, so drift spreads
+                    for state in sorted(pending, key=lambda s: -self._cost(s)):
                         self._place(state, bar)
+                    rng = random.Random(self.meta["order_seed"])
+                    for node in self.nodes:
+                        rng.shuffle(node.pending)
                     in_flight: dict[Any, tuple[Node, TrialState, int]] = {}
                     for node in self.nodes:
                         self._submit(node, in_flight, bar)
@@ -245,7 +204,7 @@ class RaySweep(Sweep):
     def _place(self, state: TrialState, bar: Any) -> None:
         """Give a trial to a node, or finish it (skipped / error) when none can take it."""
         machine = state.repeats[-1]["machine"] if state.repeats else None
-        load = {n.key: len(n.pending) for n in self.nodes}
+        load = {n.key: sum(self._cost(s) for s in n.pending) for n in self.nodes}
         node = assign(state.trial.device.value, self.nodes, load, machine)
         if node is not None:
             node.pending.append(state)
@@ -261,6 +220,10 @@ class RaySweep(Sweep):
         state.machine = state.node = ""
         self._write_summary(state)
         bar.update(1)
+
+    def _cost(self, state: TrialState) -> float:
+        """What is left of a trial, expected (expected_cost less the share of its repeats already done)."""
+        return expected_cost(state.trial, self.spec) * max(1 - len(state.repeats) / self.spec.min_repeats, 0.1)
 
     def _submit(self, node: Node, in_flight: dict, bar: Any) -> None:
         """The node's next repeat (a new round when the last one is done)."""
@@ -294,15 +257,7 @@ class RaySweep(Sweep):
         if out["status"] != "ok":
             state.finish(out["status"], out["reason"])
             return
-        res = RepeatResult(**out["result"])
-        state.elapsed_s += res.wall_s
-        if res.status in ("skipped", "error"):
-            state.finish(res.status, res.reason)
-            return
-        self._record(state, repeat, res, machine=node.machine, node=node.key)
-        from bench.schedule import decide
-
-        decide(state, self.spec)
+        self.take(state, repeat, RepeatResult(**out["result"]), machine=node.machine, node=node.key)
 
     def _lost(self, node: Node, state: TrialState, repeat: int, exc: Exception, bar: Any, in_flight: dict) -> None:
         """A node died: the repeat in flight is lost; its trial goes on once on a node of the same

@@ -57,9 +57,17 @@ ONE_PROCESS = ("one process per side: code and process noise cannot be told apar
 
 
 def check_machines(a: Measured, b: Measured) -> list[str]:
-    """The fingerprint fields that differ, as 'field: baseline != candidate'."""
-    return [f"{k}: {a.fingerprint.get(k)!r} != {b.fingerprint.get(k)!r}" for k in FINGERPRINT_FIELDS
-            if a.fingerprint.get(k) != b.fingerprint.get(k)]
+    """The fingerprint fields that differ, as 'field: baseline != candidate', then the configurations
+    measured on different machines in the two runs (runs over several machines record each trial's)."""
+    out = [f"{k}: {a.fingerprint.get(k)!r} != {b.fingerprint.get(k)!r}" for k in FINGERPRINT_FIELDS
+           if a.fingerprint.get(k) != b.fingerprint.get(k)]
+    several = len(set(a.machine_of.values())) > 1 or len(set(b.machine_of.values())) > 1  # (one each: as above)
+    moved = [c for c in a.units if several and c in b.units and a.machine_of.get(c) and b.machine_of.get(c)
+             and a.machine_of[c] != b.machine_of[c]]
+    if moved:
+        out.append(f"{len(moved)} configuration(s) measured on different machines, e.g. {moved[0]}: "
+                   f"{a.machine_of[moved[0]]} != {b.machine_of[moved[0]]}")
+    return out
 
 
 def paired(a: Measured, b: Measured) -> bool:

@@ -6,7 +6,7 @@ of them (one process each). Used by bench.compare.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ class Measured:
     ab_id: str | None = None  # both sides of one bench.ab run share it: their repeats are paired
     processes: int = 0  # measuring processes behind the units (0: not recorded)
     one_process: bool = False  # every unit is a round of a single process: code and process noise are confounded
+    machine_of: dict[str, str] = field(default_factory=dict)  # config -> machine id that measured it (run dirs)
 
 
 def load(path: str | Path) -> Measured:
@@ -52,10 +53,14 @@ def _load_run_dir(path: Path) -> Measured:
     run = load_run(path)
     meta = run.meta
     tf_facts = meta.get("tensorflow") or {}
-    gpus = gpu_names(tf_facts)
-    fingerprint = {"cpu_model": str((meta.get("host") or {}).get("cpu_model")), "gpu": ", ".join(gpus) or "none",
-                   "tensorflow": str(tf_facts.get("tensorflow"))}
     ok = set(run.ok["config_id"])
+    # the machines that measured its ok trials (a Ray or merged run may have several; older schemas: the one)
+    used = sorted(set(run.ok["machine"]) - {""})
+    facts = [(meta.get("machines") or {}).get(m) or {} for m in used]
+    cpus = sorted({str(f.get("cpu_model")) for f in facts}) or [str((meta.get("host") or {}).get("cpu_model"))]
+    gpus = sorted({g for f in facts for g in f.get("gpus") or []}) if facts else gpu_names(tf_facts)
+    fingerprint = {"cpu_model": ", ".join(cpus), "gpu": ", ".join(gpus) or "none",
+                   "tensorflow": str(tf_facts.get("tensorflow"))}
     reps = run.repeats[run.repeats["config_id"].isin(ok)]
     units = {cid: dict(zip(g["repeat"].astype(int), g["median_epoch_s"].astype(float)))
              for cid, g in reps.groupby("config_id", sort=False)}
@@ -64,7 +69,8 @@ def _load_run_dir(path: Path) -> Measured:
     pids = reps["worker_pid"].dropna()
     processes = int(pids.nunique()) if len(pids) == len(reps) else 0
     return Measured(str(path), units, fingerprint, (meta.get("git") or {}).get("commit"),
-                    (meta.get("ab") or {}).get("id"), processes=processes, one_process=processes == 1)
+                    (meta.get("ab") or {}).get("id"), processes=processes, one_process=processes == 1,
+                    machine_of=dict(zip(run.ok["config_id"], run.ok["machine"])))
 
 
 def _load_pytest_benchmark_files(folder: Path) -> Measured:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import socket
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -126,8 +127,6 @@ class Sweep:
                                      tensorflow=any(m.needs_tensorflow for m in spec.modes) or bool(spec.peak_n),
                                      cpu_devices=cpu_devices(spec))
         self.rows: list[dict[str, Any]] = []
-        import socket
-
         self.machine_facts = machine_facts()  # this machine: the local executor's workers run here
         self.machine, self.node = machine_id(self.machine_facts), socket.gethostname()
 
@@ -270,11 +269,16 @@ class Sweep:
         except WorkerFailure as exc:
             state.finish("error", f"repeat {repeat}: {exc}")
             return
+        self.take(state, repeat, res, machine=self.machine, node=self.node)
+
+    def take(self, state: TrialState, repeat: int, res: RepeatResult, *, machine: str, node: str) -> None:
+        """A worker's result for a repeat, measured on `machine`/`node`: a skip or failure finishes the
+        trial; a measurement goes on disk, then the stop rule."""
         state.elapsed_s += res.wall_s
         if res.status in ("skipped", "error"):
             state.finish(res.status, res.reason)
             return
-        self._record(state, repeat, res, machine=self.machine, node=self.node)
+        self._record(state, repeat, res, machine=machine, node=node)
         decide(state, self.spec)
 
     def after_repeat(self, state: TrialState, bar: tqdm) -> bool:

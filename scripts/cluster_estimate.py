@@ -8,12 +8,14 @@ Each trial's duration under the target protocol is predicted from it:
 
   repeat time  = warm-up + (epochs - 1) x timed epoch + the repeat's set-up (its wall time minus its epochs)
   repeats      = low: min_repeats (the CI is tight at once); high: repeats added until the trial budget
-                 is spent (min_repeats <= n <= max_repeats), the stop rule's longest path
+                 is spent (min_repeats <= n <= max_repeats), the stop rule's longest path; a trial that
+                 diverged in the probe: 1 (the stop rule ends it there)
   trial time   = repeats x repeat time + the probe's harness time per trial (run wall time minus the
                  trials' own, spread evenly: worker starts, hand-offs, writing)
 
 The trials are then scheduled onto N exclusive slots two ways: as `bench.run --executor ray` places them
-(bench.cluster.assign: the shuffled order, each trial to the node with the fewest, no durations known)
+(bench.cluster: longest expected first by its prior, `expected_cost`, to the least loaded node; no
+measured durations known)
 and by longest-processing-time first (a near-optimal bound, for what a duration-aware scheduler would
 gain); the sum over N is the perfect split. Writes estimate.json, estimate.md and estimate.png.
 """
@@ -23,14 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import sys
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.cluster import Node, assign  # noqa: E402
+from bench.cluster import Node, assign, expected_cost  # noqa: E402
 from bench.spec import build_spec, trials  # noqa: E402
 from bench.store import load_run  # noqa: E402
 
@@ -49,18 +50,22 @@ def predict(probe, spec) -> dict[str, tuple[float, float]]:
         repeat = r["warmup_s"] + (spec.epochs - 1) * r["median_epoch_s"] + setup
         low_n = spec.min_repeats
         high_n = min(spec.max_repeats, max(spec.min_repeats, math.ceil(spec.trial_budget_s / repeat)))
+        if r["status"] == "diverged":  # the stop rule ends a diverged trial after its first repeat
+            low_n = high_n = 1
         out[cid] = (low_n * repeat + harness, high_n * repeat + harness)
     return out
 
 
-def ray_makespan(durations: dict[str, float], order: list[str], n: int) -> float:
-    """The longest node's total when bench.cluster.assign places the trials in `order` onto n CPU nodes."""
+def ray_makespan(durations: dict[str, float], trials_by_id: dict, spec, n: int) -> float:
+    """The longest node's total when bench.run --executor ray places the trials onto n CPU nodes: longest
+    expected first (bench.cluster.expected_cost, its prior) to the least expected-loaded node."""
     nodes = [Node(key=f"n{i:03d}", machine="m", gpus=0, actor=None) for i in range(n)]
-    load: dict[str, int] = {}
+    load: dict[str, float] = {}
     total: dict[str, float] = {}
-    for cid in order:
+    cost = {c: expected_cost(t, spec) for c, t in trials_by_id.items()}
+    for cid in sorted(durations, key=lambda c: -cost[c]):
         node = assign("cpu", nodes, load)
-        load[node.key] = load.get(node.key, 0) + 1
+        load[node.key] = load.get(node.key, 0.0) + cost[cid]
         total[node.key] = total.get(node.key, 0.0) + durations[cid]
     return max(total.values())
 
@@ -83,22 +88,21 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     probe = load_run(args.probe)
     target = build_spec({"preset": args.preset, "devices": "cpu"})
-    wanted = [t.config_id for t in trials(target)]
+    by_id = {t.config_id: t for t in trials(target)}
+    wanted = list(by_id)
     pred = predict(probe, target)
     missing = [c for c in wanted if c not in pred]
     if missing:
         print(f"error: the probe lacks {len(missing)} of the target's {len(wanted)} CPU trials, e.g. {missing[0]}",
               file=sys.stderr)
         return 2
-    order = list(wanted)
-    random.Random(0).shuffle(order)  # as the runner shuffles (the seed is a run's own; any seed is one draw)
     rows = []
     for n in (int(x) for x in args.nodes.split(",")):
         row = {"nodes": n}
         for i, bound in enumerate(("low", "high")):
             d = {c: pred[c][i] for c in wanted}
             row[f"perfect_{bound}_h"] = sum(d.values()) / n / 3600
-            row[f"ray_{bound}_h"] = ray_makespan(d, order, n) / 3600
+            row[f"ray_{bound}_h"] = ray_makespan(d, by_id, target, n) / 3600
             row[f"lpt_{bound}_h"] = lpt_makespan(d, n) / 3600
         rows.append(row)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -64,14 +64,23 @@ def main(argv: list[str] | None = None) -> int:
                   f"ray/local {min(ratios.values()):.3f}..{max(ratios.values()):.3f} "
                   f"(median {statistics.median(ratios.values()):.3f})")
     all_ratios = [r for p in pairs for r in p["median_ratio_per_trial"].values()]
-    summary = {"sweep": SWEEP, "command": "python scripts/ray_overhead.py " + " ".join(argv or sys.argv[1:]),
+    import numpy as np
+    from scipy import stats
+
+    logs = np.log(all_ratios)
+    ci = stats.bootstrap((logs,), np.mean, confidence_level=0.95, random_state=0).confidence_interval
+    summary = {"geomean_epoch_ratio": float(np.exp(logs.mean())),
+               "geomean_epoch_ratio_ci95": [float(np.exp(ci.low)), float(np.exp(ci.high))],
+               "sweep": SWEEP, "command": "python scripts/ray_overhead.py " + " ".join(argv or sys.argv[1:]),
                "pairs": pairs, "extra_wall_s_median": statistics.median(p["extra_wall_s"] for p in pairs),
                "median_epoch_ratio_median": statistics.median(all_ratios),
                "median_epoch_ratio_range": [min(all_ratios), max(all_ratios)]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"extra wall time (median over pairs) {summary['extra_wall_s_median']:.1f} s; median-epoch ratio ray/local: "
-          f"median {summary['median_epoch_ratio_median']:.3f}, range {min(all_ratios):.3f}..{max(all_ratios):.3f}")
+          f"median {summary['median_epoch_ratio_median']:.3f}, range {min(all_ratios):.3f}..{max(all_ratios):.3f}; "
+          f"geometric mean {summary['geomean_epoch_ratio']:.3f} [95% CI {summary['geomean_epoch_ratio_ci95'][0]:.3f}, "
+          f"{summary['geomean_epoch_ratio_ci95'][1]:.3f}] over {len(all_ratios)} trial pairs")
     return 0
 
 

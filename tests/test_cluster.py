@@ -2,6 +2,7 @@
 two nodes bound to 127.0.0.1 (ray.cluster_utils.Cluster): the same files, columns and statuses as a
 local run plus the machine and node of every row; a node killed mid-sweep; a killed driver resumed."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -44,6 +45,17 @@ def test_executor_flags_are_checked_before_anything_runs(tmp_path):
                            str(tmp_path / "r")], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 2 and "ray-address" in proc.stderr and "--executor ray" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_without_ray_the_executor_says_what_to_install(tmp_path):
+    fake = tmp_path / "no-ray"
+    (fake / "ray").mkdir(parents=True)
+    (fake / "ray" / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'ray'\", name='ray')\n")
+    env = {**os.environ, "PYTHONPATH": f"{fake}:{ROOT}"}
+    proc = subprocess.run([sys.executable, "-m", "bench.run", *SWEEP, "--executor", "ray", "--out",
+                           str(tmp_path / "r")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "executor: ray: the Ray executor needs Ray: pip install 'eager-mlp-bench[cluster]'" in proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +160,14 @@ def test_a_node_lost_mid_sweep_costs_at_most_its_trial(cluster, tmp_path):
     moved = [cid for cid, nodes in nodes_of.items() if lost in nodes]
     assert any(len(nodes_of[cid]) == 2 for cid in moved)  # measured there, finished on another node
     assert all(len(nodes) == 1 for cid, nodes in nodes_of.items() if cid not in moved)
+
+
+@pytest.mark.slow
+def test_the_readme_local_cluster_command(tmp_path):
+    """scripts/local_cluster.py: a two-node cluster here, the sweep through it, the cluster stopped."""
+    proc = subprocess.run([sys.executable, "scripts/local_cluster.py", "--nodes", "2", "--", *SWEEP, "--out",
+                           str(tmp_path / "run")], capture_output=True, text=True, cwd=ROOT, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = load_run(tmp_path / "run")
+    assert len(run.meta["executor"]["nodes"]) == 2 and run.meta["finished_at"]
+    assert "local Ray cluster of 2 nodes" in proc.stderr

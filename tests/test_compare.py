@@ -102,6 +102,20 @@ def test_different_machines_are_refused_unless_allowed(tmp_path, base, capsys):
     assert main([str(base), str(other), "--allow-different-machines"]) == 0
 
 
+def test_a_trial_measured_on_another_machine_is_refused_unless_allowed(tmp_path, capsys):
+    """Runs over two machines (a Ray cluster, merged shards): the same sets of machines, but each trial must
+    have been measured on the same one in both runs."""
+    split = make_run(tmp_path / "a", machine_of=lambda t: "aaaaaaaa" if t["device"] == "cpu" else "bbbbbbbb")
+    same = make_run(tmp_path / "b", machine_of=lambda t: "aaaaaaaa" if t["device"] == "cpu" else "bbbbbbbb")
+    swapped = make_run(tmp_path / "c", machine_of=lambda t: "bbbbbbbb" if t["device"] == "cpu" else "aaaaaaaa")
+    assert main([str(split), str(same)]) == 0
+    capsys.readouterr()
+    assert main([str(split), str(swapped)]) == 2
+    err = capsys.readouterr().err
+    assert "configuration(s) measured on different machines, e.g. cpu-" in err and "aaaaaaaa != bbbbbbbb" in err
+    assert main([str(split), str(swapped), "--allow-different-machines"]) == 0
+
+
 def _pytest_benchmark_json(path, data=True, scale=1.0, wobble=(0.98, 1, 1.02)):
     benches = [{"name": f"test_epoch[{c}]", "fullname": f"benchmarks/test_epoch.py::test_epoch[{c}]",
                 "stats": {"median": 0.01 * scale, **({"data": [0.01 * scale * f for f in wobble * 4]}
