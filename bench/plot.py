@@ -82,6 +82,11 @@ def _threads_suffix(run, threads) -> str:
     return "" if run.ok["threads"].nunique() <= 1 else f", threads {threads or 'default'}"
 
 
+def _machine_suffix(run, machine: str) -> str:
+    """' @ 1a2b3c4d' in a run over several machines (the title lists them), else nothing."""
+    return f" @ {machine}" if len(run.machines) > 1 and machine else ""
+
+
 def save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
     """The figure as PNG and SVG in out_dir, each written under a temporary name and renamed (a reader
     never sees half a file); StoreError when the folder cannot be written."""
@@ -136,14 +141,15 @@ def _vs_batch(runs, *, throughput: bool):
             ax = axes[row][col]
             for i, run, ok in frames:
                 sel = ok[(ok["mode"] == mode) & (ok["hidden"] == hidden)]
-                for (device, dtype, threads), g in sel.groupby(["device", "dtype", "threads"], sort=False):
+                for (device, dtype, threads, machine), g in sel.groupby(["device", "dtype", "threads", "machine"],
+                                                                         sort=False):
                     g = g.sort_values("batch_size")
                     n = run.n_train
                     if throughput:
                         y, lo, hi = n / g["median_s"], n / g["ci_high_s"], n / g["ci_low_s"]
                     else:
                         y, lo, hi = g["median_s"] * 1e3, g["ci_low_s"] * 1e3, g["ci_high_s"] * 1e3
-                    label = f"{device} {dtype}{_threads_suffix(run, threads)}"
+                    label = f"{device} {dtype}{_threads_suffix(run, threads)}{_machine_suffix(run, machine)}"
                     if len(runs) > 1:
                         label = f"[{i + 1}] {label}"
                     ax.errorbar(g["batch_size"], y, yerr=_yerr(y, lo, hi), label=label,

@@ -193,3 +193,20 @@ def test_modes_bars_are_the_medians_at_the_chosen_point(runs):
     want = sorted(step_time("cpu", m, "float32", 16, 8) * N_TRAIN / 16 * 1e3 for m in ("eager", "graph", "numpy"))
     np.testing.assert_allclose(heights, want, rtol=1e-12)
     assert ax.get_yscale() == "log" and "log scale" in ax.get_ylabel()
+
+
+def test_a_run_over_two_machines_labels_each_series_with_its_machine(tmp_path):
+    """A Ray run with a CPU node and a GPU node: the CPU-vs-GPU comparison across machines, each series
+    naming the machine that measured it, the title both."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bench.plot import fig_epoch_time
+
+    run = load_run(make_run(tmp_path / "run", modes="eager",
+                            machine_of=lambda t: "aaaaaaaa" if t["device"] == "cpu" else "bbbbbbbb"))
+    fig = fig_epoch_time([run])
+    labels = {t.get_text() for legend in fig.legends for t in legend.get_texts()}
+    assert labels == {"cpu float32 @ aaaaaaaa", "cpu float64-cast @ aaaaaaaa", "gpu float32 @ bbbbbbbb",
+                      "gpu float64-cast @ bbbbbbbb"}
+    assert "2 machines: aaaaaaaa" in fig._suptitle.get_text() and "bbbbbbbb" in fig._suptitle.get_text()
