@@ -31,7 +31,7 @@ from typing import Any
 
 from bench.errors import InputError
 from bench.protocol import RepeatResult
-from bench.ray_node import NodeRunner
+from bench.ray_node import NodeRunner, reply
 from bench.schedule import Sweep, TrialState, repeat_task
 from bench.session import BLAS_THREAD_VARS
 from mlp_core.enums import Device
@@ -116,6 +116,7 @@ class RaySweep(Sweep):
         self.facts_of: dict[str, Any] = {}  # machine id -> facts, of the cluster's machines
         self.retried: set[str] = set()
         self.in_force: dict[tuple[str, int], tuple[int, int]] = {}
+        self.prior: dict[str, float] = {}  # config_id -> expected_cost, computed once
         try:
             self._start_nodes()
         except BaseException:
@@ -187,9 +188,8 @@ class RaySweep(Sweep):
                             self._lost(node, state, repeat, exc, bar, in_flight)
                             continue
                         except ray.exceptions.RayTaskError as exc:  # a failure inside the node's runner
-                            out = {"status": "error", "reason": f"repeat {repeat}: on node {node.key}: "
-                                   f"{str(exc).strip().splitlines()[-1][:400]}", "result": None, "tf": None,
-                                   "threads_in_force": None, "peaks": []}
+                            out = reply("error", f"repeat {repeat}: on node {node.key}: "
+                                        f"{str(exc).strip().splitlines()[-1][:400]}")
                         self._apply(node, state, repeat, out)
                         if self.after_repeat(state, bar):
                             node.pending.remove(state)
@@ -223,7 +223,10 @@ class RaySweep(Sweep):
 
     def _cost(self, state: TrialState) -> float:
         """What is left of a trial, expected (expected_cost less the share of its repeats already done)."""
-        return expected_cost(state.trial, self.spec) * max(1 - len(state.repeats) / self.spec.min_repeats, 0.1)
+        cid = state.trial.config_id
+        if cid not in self.prior:
+            self.prior[cid] = expected_cost(state.trial, self.spec)
+        return self.prior[cid] * max(1 - len(state.repeats) / self.spec.min_repeats, 0.1)
 
     def _submit(self, node: Node, in_flight: dict, bar: Any) -> None:
         """The node's next repeat (a new round when the last one is done)."""

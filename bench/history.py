@@ -42,16 +42,19 @@ def machine_id(label: str) -> str:
     return hashlib.sha1(label.encode()).hexdigest()[:10]
 
 
-def row_label(run, row: dict[str, Any]) -> str:
-    """The machine label of one trial: the run's (bench.fingerprint.machine_label) in a run on one
-    machine, else the label of the machine its row names, with its TensorFlow version."""
+def machine_labels(run) -> dict[str, str]:
+    """machine id -> the label history rows carry: the run's (bench.fingerprint.machine_label) in a run on
+    one machine, else each machine's own, with its TensorFlow version."""
     from bench.fingerprint import facts_label, machine_label
 
     if len(run.machines) <= 1:
-        return machine_label(run.meta)
-    facts = (run.meta.get("machines") or {}).get(row.get("machine"), {})
-    version = (facts.get("packages") or {}).get("tensorflow")
-    return facts_label(facts) + (f", TF {version}" if version else "")
+        return {m: machine_label(run.meta) for m in set(run.ok["machine"])}
+    out = {}
+    for m in set(run.ok["machine"]):
+        facts = (run.meta.get("machines") or {}).get(m, {})
+        version = (facts.get("packages") or {}).get("tensorflow")
+        out[m] = facts_label(facts) + (f", TF {version}" if version else "")
+    return out
 
 
 def append(run_dir: Path, history: Path = HISTORY_PATH) -> int:
@@ -71,10 +74,11 @@ def append(run_dir: Path, history: Path = HISTORY_PATH) -> int:
         raise HistoryError(f"run_dir: {str(run_dir)!r}: no trial finished ok; nothing to append")
     git = run.meta.get("git") or {}
     recorded = now_utc()
+    labels = machine_labels(run)
     rows = [{"schema_version": SCHEMA_VERSION, "recorded_utc": recorded, "commit": git.get("commit") or "",
              "dirty": bool(git.get("dirty")), "run_id": run_id, "run_finished_utc": run.meta.get("finished_at") or "",
              **{k: r[k] for k in HISTORY.names if k in r},
-             "machine": row_label(run, r), "machine_id": machine_id(row_label(run, r))}
+             "machine": labels[r["machine"]], "machine_id": machine_id(labels[r["machine"]])}
             for r in run.ok.to_dict("records")]
     write_table(history, HISTORY, [{**r, "schema_version": SCHEMA_VERSION} for r in old] + rows)
     return len(rows)
@@ -200,7 +204,8 @@ def export(run_dir: Path) -> list[dict[str, Any]]:
     run = load_run(run_dir)
     if run.ok.empty:
         raise HistoryError(f"run_dir: {str(run_dir)!r}: no trial finished ok; nothing to export")
-    return [export_entry(r, row_label(run, r)) for r in run.ok.to_dict("records")]
+    labels = machine_labels(run)
+    return [export_entry(r, labels[r["machine"]]) for r in run.ok.to_dict("records")]
 
 
 def export_entry(row: dict[str, Any], label: str) -> dict[str, Any]:

@@ -17,6 +17,12 @@ from bench.spec import build_spec
 from bench.store import now_utc
 
 
+def reply(status: str, reason: str = "") -> dict[str, Any]:
+    """A node's answer to one repeat: status, reason, result (RepeatResult fields), the worker's TF facts and
+    threads in force, and the ceilings measured since the last answer."""
+    return {"status": status, "reason": reason, "result": None, "tf": None, "threads_in_force": None, "peaks": []}
+
+
 class NodeRunner:
     """One node's side (a Ray actor): measuring processes on this node, one repeat per call."""
 
@@ -56,7 +62,7 @@ class NodeRunner:
         from bench.protocol import RepeatTask
 
         task = RepeatTask(**task)
-        out: dict[str, Any] = {"status": "ok", "reason": "", "result": None, "tf": None, "threads_in_force": None}
+        out = reply("ok")
         try:
             worker = self.workers.worker(task.threads)
             out["tf"] = worker.hello.tf

@@ -14,6 +14,7 @@ counted in `Run.warnings`), as is a torn last line.
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections import defaultdict
@@ -174,7 +175,7 @@ class Run:
         ok = self.ok
         return ok[ok["replicas"] == 1]
 
-    @property
+    @functools.cached_property
     def machines(self) -> dict[str, str]:
         """machine id -> label ('AMD EPYC 7B13 x2, no GPU') of every machine the run's rows name."""
         used = sorted(set(self.repeats["machine"]) | set(self.summary["machine"]) - {""})
