@@ -144,8 +144,14 @@ def test_a_node_lost_mid_sweep_costs_at_most_its_trial(cluster, tmp_path):
     extra = cluster.add_node(num_cpus=1, resources={SLOT: 1})
     cluster.wait_for_nodes()
     run_dir = tmp_path / "run"
-    proc = _start(*LONG, "--executor", "ray", "--ray-address", cluster.address, "--out", str(run_dir))
-    _wait_for_rows(run_dir, 4, proc)
+    many = [*BASE, "--repeats", "20", "--max-repeats", "20", "--trial-budget", "1000"]
+    proc = _start(*many, "--executor", "ray", "--ray-address", cluster.address, "--out", str(run_dir))
+    # kill the node right after its first repeat: its trials (20 repeats each) are then surely unfinished
+    mark = "/" + extra.node_id[:8] + ","
+    deadline = time.monotonic() + 120
+    while not ((run_dir / "repeats.csv").exists() and mark in (run_dir / "repeats.csv").read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
     cluster.remove_node(extra, allow_graceful=False)
     out, err = proc.communicate(timeout=280)
     assert proc.returncode == 0, err[-3000:]
@@ -153,7 +159,7 @@ def test_a_node_lost_mid_sweep_costs_at_most_its_trial(cluster, tmp_path):
     assert run.meta["finished_at"] and len(run.meta["executor"]["nodes"]) == 3
     cpu = run.summary[run.summary["device"] == "cpu"]
     # every node is the same machine, so the trial lost with the node went on on another one: nothing lost
-    assert (cpu["status"] == "ok").all() and (cpu["repeats"] == 6).all(), cpu[["config_id", "status", "reason"]]
+    assert (cpu["status"] == "ok").all() and (cpu["repeats"] == 20).all(), cpu[["config_id", "status", "reason"]]
     assert (run.repeats.groupby("config_id")["machine"].nunique() == 1).all()
     lost = next(k for k in run.meta["executor"]["nodes"] if k.endswith("/" + extra.node_id[:8]))
     nodes_of = {cid: set(g) for cid, g in run.repeats.groupby("config_id")["node"]}
