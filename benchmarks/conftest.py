@@ -9,7 +9,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     """Add TensorFlow's version and build, the CPU model and the GPUs TensorFlow sees."""
-    from bench.fingerprint import cpu_model, gpu_names, tensorflow_facts
+    from bench.engine.probe import cpu_model, tensorflow_facts
+    from bench.format.identity import gpu_names
 
     facts = tensorflow_facts()
     machine_info["cpu_model"] = cpu_model()

@@ -9,8 +9,8 @@ Pedantic mode: the trainer (mlp_core.trainer: the same one the runner's workers 
 outside the timing, `WARMUP_ROUNDS` epochs run first and are discarded (tracing, XLA compilation,
 allocator warm-up), then each round is one epoch ending with the trainer's device sync, so the
 clock stops when the work is done; zeroing the loss sums is pedantic's untimed `setup`.
-Case ids are the runner's config ids (bench.store.config_id) and samples/s, GFLOP/s its
-throughput (bench.store.throughput), so a case and a sweep trial of the same configuration match.
+Case ids are the runner's config ids (bench.format.config_id) and samples/s, GFLOP/s its
+throughput (bench.format.throughput), so a case and a sweep trial of the same configuration match.
 GPU cases skip, with the reason, where TensorFlow (or JAX, for its modes) sees no GPU, and the
 numba and JAX cases where those libraries are not installed. The NumPy baseline, the numba floor
 and the JAX peers run beside the TF modes.
@@ -22,14 +22,14 @@ import itertools
 
 import pytest
 
-from bench.store import config_id, throughput
-from mlp_core import Device, DTypeMode, ExecMode, TrainConfig, make_data
+from bench.format import config_id, throughput
+from mlp_core import Device, DTypeMode, ExecMode, TrainConfig, make_data, modes
 from mlp_core.trainer import make_trainer
 
 N_TRAIN, N_TEST = 800, 200  # the article's sizes
 POINTS = [(32, 20), (256, 256)]  # (batch, hidden): the article's hidden size at a small batch, and a wider model
-MODES = [ExecMode.EAGER, ExecMode.FUNCTION, ExecMode.XLA, ExecMode.GRAPH, ExecMode.NUMPY, ExecMode.NUMBA,
-         ExecMode.JAX_STEP, ExecMode.JAX_EPOCH]
+# every mode of the registry (a plug-in's too, EMB_PLUGINS) but the article's loop, which is the sweep's business
+MODES = [ExecMode(m.name) for m in modes.all_modes() if m.role != "article"]
 DTYPES = [DTypeMode.FLOAT32, DTypeMode.FLOAT64_CAST]
 ROUNDS, WARMUP_ROUNDS = 5, 1
 THREADS = 0  # TensorFlow's default thread pools, as a sweep's default trial

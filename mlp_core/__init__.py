@@ -3,6 +3,7 @@
 Importing this package does not import TensorFlow; `mlp_core.tf_train` does.
 """
 
+from mlp_core import modes
 from mlp_core.config import TrainConfig, TrainResult
 from mlp_core.data import Data, make_data
 from mlp_core.enums import Device, DTypeMode, ExecMode
@@ -19,5 +20,6 @@ __all__ = [
     "TrainResult",
     "init_params",
     "make_data",
+    "modes",
     "train",
 ]

@@ -73,7 +73,7 @@ class MirroredTrainer:
             with tf.device(self.devices[0]):
                 self.sse = tf.Variable(tf.zeros((), self.compute), trainable=False, name="sse")
         step = self._step
-        if config.mode is ExecMode.FUNCTION:
+        if config.mode == ExecMode.FUNCTION:
             step = tf.function(step, reduce_retracing=True)
         self.step = step
         self.last_loss: tf.Tensor | None = None

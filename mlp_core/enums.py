@@ -1,8 +1,10 @@
-"""Closed sets of the workload: devices, dtype modes, execution modes (no TensorFlow import)."""
+"""Closed sets of the workload (devices, dtype modes) and the execution mode's name (no TensorFlow import)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from mlp_core import modes
 
 
 class Device(StrEnum):
@@ -35,30 +37,51 @@ class DTypeMode(StrEnum):
         return "float64" if self is DTypeMode.FLOAT64 else "float32"
 
 
-class ExecMode(StrEnum):
-    """How the training loop is executed."""
+class ExecMode(str):
+    """An execution mode's name, checked against the mode registry (mlp_core.modes), where each mode's
+    facts are declared once. Compares equal to its name; the built-in names are attributes
+    (ExecMode.EAGER == "eager")."""
 
-    ARTICLE = "article"  # the article's loop, faults included (double forward, optimiser per step)
-    EAGER = "eager"  # clean eager loop
-    FUNCTION = "function"  # the step in one tf.function
-    XLA = "xla"  # the step in tf.function(jit_compile=True)
-    GRAPH = "graph"  # a whole epoch in one tf.function
-    NUMPY = "numpy"  # the NumPy baseline (CPU only): a plain loop of the same work, and the float64 oracle
-    NUMBA = "numba"  # the whole epoch compiled with numba (CPU only): the floor (optional extra)
-    JAX_STEP = "jax-step"  # JAX, the step in one jax.jit, called per batch (optional extra)
-    JAX_EPOCH = "jax-epoch"  # JAX, the whole epoch in one jax.jit (lax.scan over the batches) (optional extra)
+    def __new__(cls, name: str, facts: dict[str, object] | None = None) -> ExecMode:
+        """The registered mode `name`; else, given `facts` (a run directory's record of it), a mode that reads
+        but does not run (a plug-in's, where the plug-in is not installed). ValueError for an unknown mode."""
+        if isinstance(name, ExecMode):
+            return name
+        try:
+            info = modes.get(str(name))
+        except ValueError:
+            if facts is None:
+                raise
+            info = modes.Mode.from_facts(str(name), facts)
+        obj = super().__new__(cls, info.name)
+        obj._info = info
+        return obj
+
+    @property
+    def value(self) -> str:
+        """The name (as an enum member's value)."""
+        return str(self)
+
+    @property
+    def info(self) -> modes.Mode:
+        """Everything the registry (or the run directory that named it) declares of this mode."""
+        return self._info
 
     @property
     def needs_tensorflow(self) -> bool:
         """Whether this mode runs on TensorFlow."""
-        return self not in (ExecMode.NUMPY, ExecMode.NUMBA, ExecMode.JAX_STEP, ExecMode.JAX_EPOCH)
+        return self.info.needs_tensorflow
 
     @property
     def distributable(self) -> bool:
         """Whether this mode trains over several devices (tf.distribute.MirroredStrategy; replicas > 1)."""
-        return self in (ExecMode.EAGER, ExecMode.FUNCTION)
+        return self.info.distributable
 
     @property
     def cpu_only(self) -> bool:
         """Whether this mode has no GPU implementation (NumPy, numba)."""
-        return self in (ExecMode.NUMPY, ExecMode.NUMBA)
+        return self.info.cpu_only
+
+
+for _name in modes.BUILTIN:
+    setattr(ExecMode, _name.upper().replace("-", "_"), ExecMode(_name))

@@ -19,6 +19,7 @@ import contextlib
 
 import numpy as np
 
+from mlp_core import modes
 from mlp_core.config import TrainConfig
 from mlp_core.data import Data
 from mlp_core.enums import ExecMode
@@ -31,7 +32,7 @@ def _jax(mode: str):
     try:
         import jax
     except ImportError:
-        raise missing_library(mode, "JAX", "pip install 'eager-mlp-bench[jax]'") from None
+        raise missing_library(mode, "JAX", modes.get(mode).install) from None
     jax.config.update("jax_enable_x64", True)  # float64 data and mode; float32 arrays stay float32
     return jax
 
@@ -83,11 +84,11 @@ class JaxTrainer:
             return tuple(p - lr * g for p, g in zip(w, grads)), loss
 
         full, rest = divmod(n, batch)
-        if config.mode is ExecMode.JAX_STEP:
+        if config.mode == ExecMode.JAX_STEP:
             def sliced(size):
                 return jax.jit(lambda w, X, y, order, start: step(w, X, y, lax.dynamic_slice(order, (start,), (size,))))
             self._full, self._rest = sliced(batch), (sliced(rest) if rest else None)
-        elif config.mode is ExecMode.JAX_EPOCH:
+        elif config.mode == ExecMode.JAX_EPOCH:
             def epoch_fn(w, X, y, order):
                 w, losses = lax.scan(lambda w, idx: step(w, X, y, idx), w, order[: full * batch].reshape(full, batch))
                 sse, means = jnp.sum(losses) * batch, jnp.sum(losses)
@@ -107,7 +108,7 @@ class JaxTrainer:
     def epoch(self, epoch: int) -> None:
         """Train one epoch (shuffle on the host, one copy of the order to the device, the steps queued)."""
         order = self.jax.device_put(self.order(epoch), self.device)
-        if self.config.mode is ExecMode.JAX_EPOCH:
+        if self.config.mode == ExecMode.JAX_EPOCH:
             self.w, sse, means = self._epoch(self.w, self.X, self.y, order)
             self._sums = (sse, means)
             return

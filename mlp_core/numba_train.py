@@ -21,10 +21,12 @@ import contextlib
 
 import numpy as np
 
+from mlp_core import modes
 from mlp_core.config import TrainConfig
 from mlp_core.data import Data
 from mlp_core.errors import missing_library
 from mlp_core.params import Params, init_params
+from mlp_core.reference import forward
 from mlp_core.timing import no_sync
 
 _KERNEL = None
@@ -37,7 +39,7 @@ def _kernel():
         try:
             import numba
         except ImportError:
-            raise missing_library("numba", "numba", "pip install 'eager-mlp-bench[numba]'") from None
+            raise missing_library("numba", "numba", modes.get("numba").install) from None
         # sums may be reassociated (so LLVM vectorises the reductions; the oracle tests hold the result), but
         # NaN and inf keep their meaning (no nnan/ninf): a diverging run must still read as one
         _KERNEL = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})(_epoch)
@@ -197,8 +199,6 @@ class NumbaTrainer:
 
     def finish(self) -> tuple[str, np.ndarray]:
         """('cpu:0', test predictions, float64)."""
-        from mlp_core.reference import forward
-
         x = self.data.X_test.astype(self.config.dtype.compute_dtype)
         return "cpu:0", forward(self.w, x).astype(np.float64)[:, 0]
 

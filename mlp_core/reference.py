@@ -14,6 +14,7 @@ from mlp_core.config import TrainConfig, TrainResult
 from mlp_core.data import Data
 from mlp_core.params import Params, init_params
 from mlp_core.timing import Clock, Sync, default_clock, no_sync
+from mlp_core.trainer import train_with
 
 
 def buffered_shuffle_order(n: int, buffer_size: int, rng: np.random.Generator) -> np.ndarray:
@@ -164,13 +165,4 @@ def train_numpy(
     sync: Sync = no_sync,
 ) -> TrainResult:
     """Train with NumPy (see NumpyTrainer), timing each epoch through the one timed loop."""
-    from mlp_core.trainer import train_with
-
     return train_with(NumpyTrainer(data, config, params, orders=orders), data, config, clock=clock, sync=sync)
-
-
-def article_test_metric(sq_err: np.ndarray, batch_size: int, n_train: int) -> float:
-    """The article's test figure: per-batch mean losses summed, divided by the *training* size."""
-    batch_means = [sq_err[s : s + batch_size].mean() for s in range(0, len(sq_err), batch_size)]
-    return float(np.sum(batch_means) / n_train)
-

@@ -15,6 +15,7 @@ from mlp_core.enums import DTypeMode, ExecMode
 from mlp_core.params import PARAM_NAMES, Params, init_params
 from mlp_core.placement import canonical, check_placement, hard_placement, tf_device_name
 from mlp_core.timing import Clock, Sync, default_clock
+from mlp_core.trainer import train_with
 
 HOST = "/CPU:0"  # tf.data runs on the host; batches are copied to the compute device by the step
 
@@ -120,7 +121,7 @@ class TFTrainer:
     @property
     def keeps_article_metric(self) -> bool:
         """The article's printed metrics belong to the article mode's result."""
-        return self.config.mode is ExecMode.ARTICLE
+        return self.config.mode == ExecMode.ARTICLE
 
     def placement(self):
         """Context: TF's soft placement off (unless the config asks for the article's soft placement)."""
@@ -175,8 +176,6 @@ def train_tf(
 ) -> TrainResult:
     """Train with TensorFlow in the config's execution mode on the config's device, timing each epoch
     through the one timed loop (mlp_core.trainer.run_epochs)."""
-    from mlp_core.trainer import train_with
-
     return train_with(TFTrainer(data, config, params, device_index=device_index), data, config, clock=clock,
                       sync=sync)
 
@@ -197,18 +196,18 @@ def _epoch_runner(
     # One signature for full and ragged last batches: traced once per training run.
     signature = [tf.TensorSpec([None, n_in], data_dtype), tf.TensorSpec([None, 1], data_dtype)]
 
-    if config.mode is ExecMode.ARTICLE:
+    if config.mode == ExecMode.ARTICLE:
         step = functools.partial(article_step, variables, sse, batch_means, lr=lr)
-    elif config.mode is ExecMode.EAGER:
+    elif config.mode == ExecMode.EAGER:
         step = functools.partial(sgd_step, variables, sse, lr=lr)
     elif config.mode in (ExecMode.FUNCTION, ExecMode.XLA):
         step = tf.function(
             functools.partial(sgd_step, variables, sse, lr=lr),
             input_signature=signature,
-            jit_compile=config.mode is ExecMode.XLA,
+            jit_compile=config.mode == ExecMode.XLA,
             reduce_retracing=True,
         )
-    elif config.mode is ExecMode.GRAPH:
+    elif config.mode == ExecMode.GRAPH:
         return _graph_epoch(variables, sse, lr, device, n_batches)
     else:
         raise ValueError(f"unknown execution mode {config.mode!r}")

@@ -16,7 +16,7 @@ import numpy as np
 
 from mlp_core.config import TrainConfig, TrainResult
 from mlp_core.data import Data
-from mlp_core.enums import ExecMode
+from mlp_core.errors import missing_library
 from mlp_core.params import Params
 from mlp_core.timing import NS_PER_S, Clock, Sync, default_clock, stamp
 
@@ -52,43 +52,31 @@ class Trainer(Protocol):
 
 def make_trainer(data: Data, config: TrainConfig, params: Params | None = None, *, device_index: int = 0,
                  orders: list[np.ndarray] | None = None) -> Trainer:
-    """The trainer of the config's execution mode (each backend's library is imported only for its modes).
+    """The trainer of the config's execution mode, built as the mode registry declares it (mlp_core.modes:
+    each backend's library is imported only for its modes).
 
     `orders` fixes each epoch's sample order (non-TF backends only: tests hand them TF's orders).
-    A missing optional library (numba, JAX) raises mlp_core.errors.UnavailableError: a skip.
+    A missing optional library (TensorFlow, numba, JAX) raises mlp_core.errors.UnavailableError: a skip.
     """
-    if config.mode.cpu_only and device_index != 0:
-        raise ValueError(f"mode {config.mode.value!r} runs on cpu:0 only, got device_index {device_index}")
-    if config.mode is ExecMode.NUMPY:
-        from mlp_core.reference import NumpyTrainer
-
-        return NumpyTrainer(data, config, params, orders=orders)
-    if config.mode is ExecMode.NUMBA:
-        from mlp_core.numba_train import NumbaTrainer
-
-        return NumbaTrainer(data, config, params, orders=orders)
-    if config.mode in (ExecMode.JAX_STEP, ExecMode.JAX_EPOCH):
-        from mlp_core.jax_train import JaxTrainer
-
-        return JaxTrainer(data, config, params, orders=orders, device_index=device_index)
-    if orders is not None:
+    mode = config.mode.info
+    if mode.cpu_only and device_index != 0:
+        raise ValueError(f"mode {mode.name!r} runs on cpu:0 only, got device_index {device_index}")
+    if orders is not None and mode.needs_tensorflow:
         raise ValueError("sample orders cannot be fixed for the TF modes (they use tf.data's shuffle)")
+    if config.replicas > 1 and device_index != 0:
+        raise ValueError(f"replicas take devices 0..{config.replicas - 1}, got device_index {device_index}")
     try:
-        from mlp_core.tf_train import TFTrainer
-        if config.replicas > 1:
-            if device_index != 0:
-                raise ValueError(f"replicas take devices 0..{config.replicas - 1}, got device_index {device_index}")
-            from mlp_core.distributed import MirroredTrainer
-
-            return MirroredTrainer(data, config, params)
+        factory = mode.load_trainer(config.replicas)
     except ImportError as exc:
-        if exc.name != "tensorflow":
+        if exc.name not in ("tensorflow", "numba", "jax"):
             raise
-        from mlp_core.errors import missing_library
-
-        raise missing_library(config.mode.value, "TensorFlow", "pip install tensorflow") from None
-
-    return TFTrainer(data, config, params, device_index=device_index)
+        raise missing_library(mode.name, mode.library, mode.install) from None
+    kwargs: dict = {}
+    if not mode.needs_tensorflow:
+        kwargs["orders"] = orders
+    if not mode.cpu_only and config.replicas == 1:
+        kwargs["device_index"] = device_index
+    return factory(data, config, params, **kwargs)
 
 
 def run_epochs(trainer: Trainer, epochs: int, *, clock: Clock = default_clock,
@@ -117,8 +105,6 @@ def run_epochs(trainer: Trainer, epochs: int, *, clock: Clock = default_clock,
 def train_with(trainer: Trainer, data: Data, config: TrainConfig, *, clock: Clock = default_clock,
                sync: Sync | None = None) -> TrainResult:
     """Train with a trainer for `config.epochs` epochs and collect the result."""
-    from mlp_core.reference import article_test_metric
-
     times, mses, metrics = run_epochs(trainer, config.epochs, clock=clock, sync=sync)
     actual, pred = trainer.finish()
     sq = (pred - data.y_test) ** 2
@@ -132,3 +118,9 @@ def train_with(trainer: Trainer, data: Data, config: TrainConfig, *, clock: Cloc
         article_train_metric=tuple(metrics) if article else None,
         article_test_metric=article_test_metric(sq, config.batch_size, data.n_train) if article else None,
     )
+
+
+def article_test_metric(sq_err: np.ndarray, batch_size: int, n_train: int) -> float:
+    """The article's test figure: per-batch mean losses summed, divided by the *training* size."""
+    batch_means = [sq_err[s : s + batch_size].mean() for s in range(0, len(sq_err), batch_size)]
+    return float(np.sum(batch_means) / n_train)

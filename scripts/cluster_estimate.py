@@ -3,7 +3,7 @@
     python scripts/cluster_estimate.py PROBE_RUN --preset full --nodes 1,2,4,8,16,32 --out results/cluster
 
 PROBE_RUN is a run of the target's matrix measured lightly (e.g. `bench.run --preset full --devices cpu
---epochs 2 --repeats 1 --max-repeats 1 --peak-n 0`): one repeat of warm-up + one timed epoch per trial.
+--epochs 2 --repeats 1 --peak-n 0`): one repeat of warm-up + one timed epoch per trial.
 Each trial's duration under the target protocol is predicted from it:
 
   repeat time  = warm-up + (epochs - 1) x timed epoch + the repeat's set-up (its wall time minus its epochs)
@@ -14,7 +14,7 @@ Each trial's duration under the target protocol is predicted from it:
                  trials' own, spread evenly: worker starts, hand-offs, writing)
 
 The trials are then scheduled onto N exclusive slots two ways: as `bench.run --executor ray` places them
-(bench.cluster: longest expected first by its prior, `expected_cost`, to the least loaded node; no
+(bench.engine.loop: longest expected first by its prior, `expected_cost`, to the least loaded node; no
 measured durations known)
 and by longest-processing-time first (a near-optimal bound, for what a duration-aware scheduler would
 gain); the sum over N is the perfect split. Writes estimate.json, estimate.md and estimate.png.
@@ -31,9 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.cluster import Node, assign, expected_cost  # noqa: E402
-from bench.spec import build_spec, trials  # noqa: E402
-from bench.store import load_run  # noqa: E402
+from bench.engine.cluster import assign  # noqa: E402
+from bench.engine.executor import Lane  # noqa: E402
+from bench.engine.loop import expected_cost  # noqa: E402
+from bench.format import load_run  # noqa: E402
+from bench.format.spec import build_spec, trials  # noqa: E402
 
 
 def predict(probe, spec) -> dict[str, tuple[float, float]]:
@@ -58,8 +60,8 @@ def predict(probe, spec) -> dict[str, tuple[float, float]]:
 
 def ray_makespan(durations: dict[str, float], trials_by_id: dict, spec, n: int) -> float:
     """The longest node's total when bench.run --executor ray places the trials onto n CPU nodes: longest
-    expected first (bench.cluster.expected_cost, its prior) to the least expected-loaded node."""
-    nodes = [Node(key=f"n{i:03d}", machine="m", gpus=0, actor=None) for i in range(n)]
+    expected first (bench.engine.loop.expected_cost, its prior) to the least expected-loaded node."""
+    nodes = [Lane(key=f"n{i:03d}", machine="m", node=f"n{i:03d}", gpus=0) for i in range(n)]
     load: dict[str, float] = {}
     total: dict[str, float] = {}
     cost = {c: expected_cost(t, spec) for c, t in trials_by_id.items()}

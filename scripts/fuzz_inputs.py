@@ -23,7 +23,7 @@ def main() -> int:
     p.add_argument("--cases", type=int, default=200, help="generated inputs per CLI (default 200)")
     p.add_argument("--seed", type=int, default=1, help="first seed")
     args = p.parse_args()
-    from bench.history import main as history_main
+    from bench.cli.history import main as history_main
 
     with tempfile.TemporaryDirectory() as tmp:
         good = make_run(Path(tmp) / "good", devices="cpu")

@@ -106,14 +106,14 @@ def ab(baseline: Path, candidate: Path, out: Path, mode: str, matrix: list[str])
         k = matrix.index("--repeats")
         matrix = matrix[:k] + matrix[k + 2:]
     cmd = [sys.executable, "-m", "bench.ab", "--baseline-tree", str(baseline), "--candidate-tree", str(candidate),
-           "--out", str(out), "--mode", mode, *matrix]
+           "--out", str(out), "--method", mode, *matrix]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode not in (0, 1):
         sys.exit(f"bench.ab failed ({proc.returncode}): {proc.stderr[-2000:]}")
     if mode == "icount":
         doc = json.loads((out / "icount.json").read_text())
         return [{"config": r["config_id"], "ratio": r["ratio"], "verdict": r["verdict"]} for r in doc["configs"]]
-    from bench.compare import compare, load
+    from bench.analysis.compare import compare, load
 
     return compare(load(out / "baseline"), load(out / "candidate"))
 
@@ -121,7 +121,7 @@ def ab(baseline: Path, candidate: Path, out: Path, mode: str, matrix: list[str])
 def main() -> int:
     """CLI."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--modes", default="duet,sequential", help="gate modes to calibrate (bench.ab --mode)")
+    p.add_argument("--modes", default="duet,sequential", help="gate modes to calibrate (bench.ab --method)")
     p.add_argument("--matrix", choices=sorted(MATRICES), default="numpy")
     p.add_argument("--self-runs", type=int, default=20, help="same-code A/B runs per mode")
     p.add_argument("--planted", default="0.02,0.05,0.10,0.20")
@@ -199,7 +199,7 @@ def figure(result: dict, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.plot import STYLE, save_figure
+    from bench.analysis.plot import STYLE, save_figure
 
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(4.2, 2.8), constrained_layout=True)

@@ -13,7 +13,7 @@ The harness's cost is the geometric mean of the per-pair ratios A/B, with a 95% 
 the logs, scipy.stats). The target: within 2%.
 
 Across processes, this machine's process-to-process noise (+-13-20%) hides a 2% effect. With
---in-process, both run in one process, alternating: (A) the worker's own `bench.measure.run_repeat`
+--in-process, both run in one process, alternating: (A) the worker's own `bench.engine.measure.run_repeat`
 (what a worker does for a repeat: data cache, heap layout block, peak-memory reset, the timed loop,
 the result message) and (B) the bare loop on the same data; every pair then shares the process's
 state, so only what the harness adds around and inside the timed region can differ.
@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.store.derive import timed  # noqa: E402 - the warm-up rule of every timing
+from bench.format.derive import timed  # noqa: E402 - the warm-up rule of every timing
 
 CONFIG = {"batch_size": 4, "hidden": 20, "dtype": "float32", "n_train": 800, "n_test": 200, "epochs": 6}
 
@@ -60,8 +60,8 @@ def bare(mode: str) -> float:
 
 def in_process(mode: str) -> float:
     """run_repeat's median epoch after the first, in this process."""
-    from bench.measure import run_repeat
-    from bench.protocol import RepeatTask
+    from bench.engine.measure import run_repeat
+    from bench.format.messages import RepeatTask
 
     task = RepeatTask(device="cpu", mode=mode, dtype=CONFIG["dtype"], batch_size=CONFIG["batch_size"],
                       hidden=CONFIG["hidden"], threads=0, repeat=0, seed=0, data_seed=0, epochs=CONFIG["epochs"],
@@ -77,9 +77,9 @@ def harness(mode: str, out: Path) -> float:
     cmd = [sys.executable, "-m", "bench.run", "--devices", "cpu", "--modes", mode, "--dtypes", CONFIG["dtype"],
            "--batch-sizes", str(CONFIG["batch_size"]), "--hidden-sizes", str(CONFIG["hidden"]), "--n-train",
            str(CONFIG["n_train"]), "--n-test", str(CONFIG["n_test"]), "--epochs", str(CONFIG["epochs"]),
-           "--repeats", "1", "--max-repeats", "1", "--peak-n", "0", "--no-plots", "--quiet", "--out", str(out)]
+           "--repeats", "1", "--peak-n", "0", "--no-plots", "--quiet", "--out", str(out)]
     subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
-    from bench.store import load_run
+    from bench.format import load_run
 
     return float(load_run(out).summary["median_s"].iloc[0])
 

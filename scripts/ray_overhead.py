@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SWEEP = ["--devices", "cpu", "--modes", "eager,function,numpy", "--batch-sizes", "32,256", "--hidden-sizes", "20,256",
-         "--dtypes", "float32", "--epochs", "5", "--repeats", "3", "--max-repeats", "3", "--peak-n", "0",
+         "--dtypes", "float32", "--epochs", "5", "--repeats", "3", "--peak-n", "0",
          "--no-plots", "--quiet"]
 
 
@@ -41,7 +41,7 @@ def one(executor: str, out: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.store import load_run
+    from bench.format import load_run
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", type=int, default=2)

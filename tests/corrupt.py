@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.store import HISTORY, RAW, REPEATS, SUMMARY
+from bench.format import HISTORY, RAW, REPEATS, SUMMARY
 
 CSV_TABLES = {"raw.csv": RAW, "repeats.csv": REPEATS, "summary.csv": SUMMARY}
 # any text is valid in these
@@ -272,12 +272,12 @@ def fresh_copy(src: Path, dst: Path) -> Path:
 
 # ---- the cases -------------------------------------------------------------------------------------
 def _clis() -> dict[str, tuple[Callable, str, list[str]]]:
-    from bench.analysis import main as analysis_main
-    from bench.compare import main as compare_main
-    from bench.history import main as history_main
-    from bench.plot import main as plot_main
-    from bench.run import main as run_main
-    from bench.store.__main__ import main as store_main
+    from bench.cli.analysis import main as analysis_main
+    from bench.cli.compare import main as compare_main
+    from bench.cli.history import main as history_main
+    from bench.cli.plot import main as plot_main
+    from bench.cli.run import main as run_main
+    from bench.cli.store import main as store_main
 
     return {  # RUN: the corrupted copy; GOOD: an intact one beside it; OUT: an empty folder for outputs
         "analysis": (analysis_main, "python -m bench.analysis", ["RUN"]),
@@ -316,7 +316,7 @@ def benchmark_json_case(seed: int) -> tuple[str, str | None]:
     """A corrupted pytest-benchmark JSON file as either side of bench.compare."""
     import tempfile
 
-    from bench.compare import main as compare_main
+    from bench.cli.compare import main as compare_main
 
     benches = [{"name": f"test_epoch[{c}]", "fullname": f"b.py::test_epoch[{c}]",
                 "stats": {"median": 0.01, "data": [0.01, 0.011, 0.0105]}} for c in ("a", "b")]
@@ -339,7 +339,7 @@ def history_case(pristine: Path, history_file: Path, seed: int) -> tuple[str, st
     """A corrupted history.csv read by `history plot` and `history append`."""
     import tempfile
 
-    from bench.history import main as history_main
+    from bench.cli.history import main as history_main
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

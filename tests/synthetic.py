@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.spec import build_spec, trials
-from bench.store.derive import raw_rows, repeat_row, summary_row
-from bench.store.io import Rows
-from bench.store.run import Tables
-from bench.store.writer import write_run
+from bench.format.derive import raw_rows, repeat_row, summary_row
+from bench.format.io import Rows, Tables
+from bench.format.spec import build_spec, trials
+from bench.format.writer import write_run
 
 N_TRAIN = 4096
 BATCHES = (16, 64, 256, 1024)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bench.analysis import (
+from bench.analysis.findings import (
     analyse,
     cast_overhead,
     crossover,
@@ -19,8 +19,8 @@ from bench.analysis import (
     step_cost_fits,
     write_analysis,
 )
-from bench.fingerprint import machine_label
-from bench.store import StoreError, load_run
+from bench.format import StoreError, load_run
+from bench.format.identity import machine_label
 from tests.synthetic import BATCHES, EFFICIENCY, N_TRAIN, make_run, step_time
 
 
@@ -138,7 +138,7 @@ def test_fraction_is_none_without_a_ceiling(gpu_run):
 
 
 def test_headline_and_json_file(gpu_run):
-    path = write_analysis(gpu_run)
+    path, _ = write_analysis(gpu_run)
     data = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in analysis.json"))
     head = data["headline"]
     assert head["eager_overhead_per_step_s"]["cpu-float32-h8-t0"] == pytest.approx(1e-4, rel=1e-6)

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.ab import main as ab_main
-from bench.compare import main as compare_main
-from bench.history import main as history_main
-from bench.plot import main as plot_main
-from bench.run import main as run_main
+from bench.cli.ab import main as ab_main
+from bench.cli.compare import main as compare_main
+from bench.cli.history import main as history_main
+from bench.cli.plot import main as plot_main
+from bench.cli.run import main as run_main
 from tests import corrupt
 from tests.synthetic import make_run
 

@@ -11,19 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from bench.cluster import SLOT, Node, assign
-from bench.store import load_run
+from bench.engine.cluster import SLOT, assign
+from bench.engine.executor import Lane
+from bench.format import load_run
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ["--devices", "cpu,gpu", "--modes", "numpy", "--dtypes", "float32,float64-cast", "--batch-sizes", "16,64",
         "--hidden-sizes", "8,32", "--n-train", "512", "--n-test", "16", "--epochs", "3", "--peak-n", "0", "--no-plots",
         "--quiet"]
-SWEEP = [*BASE, "--repeats", "2", "--max-repeats", "2"]
-LONG = [*BASE, "--repeats", "6", "--max-repeats", "6", "--trial-budget", "1000"]  # long enough to kill mid-way
+SWEEP = [*BASE, "--min-repeats", "2", "--max-repeats", "2"]
+LONG = [*BASE, "--repeats", "6", "--trial-budget", "1000"]  # long enough to kill mid-way
 
 
-def _nodes(*spec: tuple[str, str, int]) -> list[Node]:
-    return [Node(key=key, machine=machine, gpus=gpus, actor=None) for key, machine, gpus in spec]
+def _nodes(*spec: tuple[str, str, int]) -> list[Lane]:
+    return [Lane(key=key, machine=machine, node=key, gpus=gpus) for key, machine, gpus in spec]
 
 
 def test_placement_rules():
@@ -144,7 +145,7 @@ def test_a_node_lost_mid_sweep_costs_at_most_its_trial(cluster, tmp_path):
     extra = cluster.add_node(num_cpus=1, resources={SLOT: 1})
     cluster.wait_for_nodes()
     run_dir = tmp_path / "run"
-    many = [*BASE, "--repeats", "20", "--max-repeats", "20", "--trial-budget", "1000"]
+    many = [*BASE, "--repeats", "20", "--trial-budget", "1000"]
     proc = _start(*many, "--executor", "ray", "--ray-address", cluster.address, "--out", str(run_dir))
     # kill the node right after its first repeat: its trials (20 repeats each) are then surely unfinished
     mark = "/" + extra.node_id[:8] + ","

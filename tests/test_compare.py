@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.compare import compare, load, main, table_rows, verdict
+from bench.analysis.compare import compare, load, table_rows, verdict
+from bench.cli.compare import main
+from bench.format import load_run
+from bench.format.spec import build_spec
 from tests.synthetic import make_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,46 +237,44 @@ def test_ab_interleaved_real_runs(tmp_path, plant, expected):
         assert (out / side / "raw.csv").read_text().count("\n") == 1 + 10 * 6
 
 
-def test_interleave_runs_abba():
-    """The A/B loop alternates which side goes first, round by round, and stops each trial on its own."""
-    import contextlib
+def test_interleave_runs_abba(tmp_path):
+    """The one loop under the ABBA policy: A B in even rounds, B A in odd ones, fresh processes every round,
+    each side's repeats recorded in its own run directory, paired by one id (a fake executor answers)."""
+    from bench.engine.loop import ABBA, run_ab
+    from tests.fake_executor import FakeExecutor
 
-    from bench.ab import interleave
+    spec = build_spec({"devices": "cpu", "modes": "numpy", "dtypes": "float32", "batch_sizes": "16,32",
+                       "hidden_sizes": "8", "n_train": 64, "n_test": 8, "epochs": 3, "min_repeats": 3,
+                       "max_repeats": 3, "peak_n": 0, "workers": "round"})
+    fake = FakeExecutor()
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    assert run_ab(spec, dirs, [ROOT, ROOT], argv=["test"], policy=ABBA(), progress=False, executor=fake)
+    by_trial = {}
+    for side, task in fake.calls:
+        by_trial.setdefault(task.config_id, []).append("AB"[side])
+    assert sorted(by_trial.values()) == [list("ABBAAB")] * 2
+    assert fake.renewals == 2  # after rounds 0 and 1: each repeat pair in fresh processes
+    a, b = load_run(dirs[0]), load_run(dirs[1])
+    assert a.meta["ab"]["id"] == b.meta["ab"]["id"] and (a.meta["ab"]["side"], b.meta["ab"]["side"]) == (
+        "baseline", "candidate")
+    assert list(a.summary["repeats"]) == list(b.summary["repeats"]) == [3, 3]
 
-    calls = []
 
-    class FakeSweep:
-        def __init__(self, name, rounds):
-            self.name, self.meta = name, {"order_seed": 1}
-            self.states = {cid: {"cid": cid, "left": rounds} for cid in ("t1", "t2")}
+def test_duet_policy_starts_both_sides_together_on_swapped_cores(tmp_path):
+    """The one loop under the Duet policy: both sides of a trial in one group, each side's cores given at
+    every round's start and swapped every round."""
+    from bench.engine.loop import Duet, run_ab
+    from tests.fake_executor import FakeExecutor
 
-        @contextlib.contextmanager
-        def session(self):
-            yield {cid: type("S", (), {"status": None, "d": d})() for cid, d in self.states.items()}
-
-        @contextlib.contextmanager
-        def progress_bar(self, pending):
-            yield None
-
-        def save_meta(self):
-            calls.append((self.name, "meta:" + self.meta["ab"]["side"]))
-
-        def step(self, state, bar):
-            calls.append((self.name, state.d["cid"]))
-            state.d["left"] -= 1
-            return state.d["left"] == 0
-
-        def end_round(self):
-            calls.append((self.name, "end of round"))
-
-    a, b = FakeSweep("A", 3), FakeSweep("B", 3)
-    interleave(a, b)
-    assert calls[:2] == [("A", "meta:baseline"), ("B", "meta:candidate")]
-    assert a.meta["ab"]["id"] == b.meta["ab"]["id"]  # bench.compare pairs the two sides by this id
-    by_trial = {cid: [name for name, c in calls if c == cid] for cid in ("t1", "t2")}
-    assert by_trial == {"t1": list("ABBAAB"), "t2": list("ABBAAB")}
-    # both sides renew their workers after every round: each repeat pair runs in fresh processes
-    assert [name for name, c in calls if c == "end of round"] == list("ABABAB")
+    spec = build_spec({"devices": "cpu", "modes": "numpy", "dtypes": "float32", "batch_sizes": "16",
+                       "hidden_sizes": "8", "n_train": 64, "n_test": 8, "epochs": 3, "min_repeats": 4,
+                       "max_repeats": 4, "peak_n": 0, "threads": "1"})
+    fake = FakeExecutor()
+    cores = (frozenset({0}), frozenset({1}))
+    assert run_ab(spec, [tmp_path / "a", tmp_path / "b"], [ROOT, ROOT], argv=["test"], policy=Duet(cores=cores),
+                  progress=False, executor=fake)
+    assert [len(g) for g in fake.groups] == [2, 2, 2, 2]  # both sides started together, every round
+    assert fake.pins == [cores, cores[::-1], cores, cores[::-1]]
 
 
 @pytest.mark.slow
@@ -303,7 +304,7 @@ def test_duet_runs_both_sides_at_once_on_their_own_cores(tmp_path):
     import os
     from datetime import datetime
 
-    from bench.store import load_run
+    from bench.format import load_run
 
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("a duet needs 2 cores")
@@ -311,7 +312,7 @@ def test_duet_runs_both_sides_at_once_on_their_own_cores(tmp_path):
     out = tmp_path / "ab"
     args = [a if a != "10" else "4" for a in AB_ARGS]  # 4 repeats a side
     proc = subprocess.run([sys.executable, "-m", "bench.ab", "--baseline-tree", str(tree), "--candidate-tree",
-                           str(tree), "--out", str(out), "--mode", "duet", *args], capture_output=True, text=True,
+                           str(tree), "--out", str(out), "--method", "duet", *args], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     a, b = load_run(out / "baseline"), load_run(out / "candidate")

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from bench.history import HistoryError, append, change_points, detect, export, main, plot
-from bench.store import SCHEMA_VERSION
+from bench.analysis.history import HistoryError, append, change_points, detect, export, plot
+from bench.cli.history import main
+from bench.format import SCHEMA_VERSION
 from tests.synthetic import make_run
 
 NOISE = np.array([1.00, 1.02, 0.98, 1.01, 0.99, 1.02, 0.985, 1.0, 1.015, 0.99])  # +-2%, deterministic
@@ -74,7 +75,7 @@ def test_bad_input(tmp_path, capsys):
 def test_a_schema_1_history_is_read_and_appending_rewrites_it_in_the_current_schema(tmp_path):
     import csv
 
-    from bench.store.history import read_history
+    from bench.format.history import read_history
 
     names = ["recorded_utc", "commit", "dirty", "run_id", "run_finished_utc", "machine", "machine_id", "config_id",
              "device", "mode", "dtype", "batch_size", "hidden", "threads", "n", "median_s", "ci_low_s", "ci_high_s"]

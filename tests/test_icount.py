@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.icount import DEFAULT_THRESHOLD, process_value, spread, verdict
+from bench.engine.icount import DEFAULT_THRESHOLD, process_value, spread, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_VALGRIND = shutil.which("valgrind") is not None
 X86_LINUX = sys.platform == "linux" and platform.machine() == "x86_64"
-ICOUNT = ["--mode", "icount", "--modes", "numpy", "--dtypes", "float32", "--batch-sizes", "8,32", "--hidden-sizes",
+ICOUNT = ["--method", "icount", "--modes", "numpy", "--dtypes", "float32", "--batch-sizes", "8,32", "--hidden-sizes",
           "16", "--n-train", "2048", "--n-test", "16", "--epochs", "3", "--quiet"]
 
 
@@ -37,7 +37,7 @@ def test_verdict_rule_by_hand():
 
 @pytest.mark.skipif(not X86_LINUX, reason="valgrind client requests are implemented for Linux x86-64 only")
 def test_client_requests_are_a_no_op_natively():
-    spec = importlib.util.spec_from_file_location("callgrind_worker", ROOT / "bench" / "callgrind_worker.py")
+    spec = importlib.util.spec_from_file_location("callgrind_worker", ROOT / "bench" / "engine" / "callgrind_worker.py")
     worker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(worker)
     vg = worker.ClientRequests()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.ladder import ladder, table
-from bench.store import load_run
+from bench.analysis.ladder import ladder, table
+from bench.format import load_run
 from tests.synthetic import N_TRAIN, make_run, step_time
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +68,7 @@ def test_a_run_without_cpu_float32_trials_is_refused(tmp_path):
 @pytest.mark.parametrize("mode", ["eager", "function", "graph"])
 def test_breakdown_measures_every_part(mode):
     pytest.importorskip("tensorflow")
-    from bench.breakdown import PARTS, measure
+    from bench.engine.breakdown import PARTS, measure
     from mlp_core import TrainConfig, make_data
 
     res = measure(make_data(0, n_train=64, n_test=8), TrainConfig(batch_size=8, hidden=8, dtype="float32", mode=mode),
@@ -81,7 +81,7 @@ def test_breakdown_measures_every_part(mode):
 
 def test_graph_breakdown_needs_whole_batches():
     pytest.importorskip("tensorflow")
-    from bench.breakdown import measure
+    from bench.engine.breakdown import measure
     from mlp_core import TrainConfig, make_data
 
     with pytest.raises(ValueError, match="whole batches"):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.measure import run_peak
-from bench.protocol import PeakTask, decode, encode
+from bench.engine.measure import run_peak
+from bench.format.messages import PeakTask, decode, encode
 from mlp_core import Device
 from mlp_core.peak import matmul_flops, measure_matmul_peak
 

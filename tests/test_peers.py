@@ -21,7 +21,7 @@ TOL = {DTypeMode.FLOAT32: 1e-4, DTypeMode.FLOAT64_CAST: 1e-4, DTypeMode.FLOAT64:
 
 
 def _needs(mode: ExecMode) -> None:
-    pytest.importorskip("numba" if mode is ExecMode.NUMBA else "jax")
+    pytest.importorskip("numba" if mode == ExecMode.NUMBA else "jax")
 
 
 def rel_err(a, b) -> float:

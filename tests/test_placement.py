@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from mlp_core import Device, DTypeMode, ExecMode, TrainConfig, init_params, make_data, train
+from mlp_core import Device, DTypeMode, ExecMode, TrainConfig, init_params, make_data, modes, train
 from mlp_core.reference import train_numpy
 
 placement = pytest.importorskip("mlp_core.placement")
@@ -18,7 +18,7 @@ no_gpu = pytest.mark.skipif(bool(tf.config.list_logical_devices("GPU")), reason=
 
 
 @no_gpu
-@pytest.mark.parametrize("mode", [m for m in ExecMode if m.needs_tensorflow])
+@pytest.mark.parametrize("mode", [ExecMode(m) for m in modes.names() if ExecMode(m).needs_tensorflow])
 def test_gpu_without_gpu_raises_typed_error(small_data, mode):
     with pytest.raises(placement.DeviceUnavailableError, match="'gpu' requested but TensorFlow sees no GPU"):
         train(small_data, TrainConfig(epochs=1, device=Device.GPU, mode=mode))

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from bench.plot import FIGURES, FORMATS, OVERLAY_FIGURES, plot_runs, render
-from bench.store import load_run
+from bench.analysis.plot import FIGURES, FORMATS, OVERLAY_FIGURES, plot_runs, render
+from bench.format import load_run
 from tests.synthetic import make_run
 
 
@@ -43,7 +43,7 @@ def test_the_scaling_figure_plots_the_planted_efficiency(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from bench.plot import fig_scaling
+    from bench.analysis.plot import fig_scaling
 
     fig = fig_scaling([run])
     assert len(fig.axes) == 2  # hidden 8 and 64, mode eager
@@ -92,7 +92,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench import plot as P  # noqa: E402
+from bench.analysis import plot as P  # noqa: E402
 from tests.synthetic import BATCHES, N_TRAIN, step_time  # noqa: E402
 
 
@@ -201,7 +201,7 @@ def test_a_run_over_two_machines_labels_each_series_with_its_machine(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from bench.plot import fig_epoch_time
+    from bench.analysis.plot import fig_epoch_time
 
     run = load_run(make_run(tmp_path / "run", modes="eager",
                             machine_of=lambda t: "aaaaaaaa" if t["device"] == "cpu" else "bbbbbbbb"))

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.spec import SpecError, build_spec, trials
-from bench.store import load_run
+from bench.format import load_run
+from bench.format.spec import SpecError, build_spec, trials
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,7 +101,7 @@ def test_a_replicas_sweep_reports_scaling(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "bench.run", "--devices", "cpu,gpu", "--modes", "function,numpy", "--replicas", "1,2",
          "--batch-sizes", "16,32", "--hidden-sizes", "8", "--dtypes", "float32", "--n-train", "256", "--epochs", "3",
-         "--repeats", "3", "--max-repeats", "3", "--peak-n", "0", "--no-plots", "--quiet", "--out", str(out)],
+         "--repeats", "3", "--peak-n", "0", "--no-plots", "--quiet", "--out", str(out)],
         capture_output=True, text=True, cwd=ROOT, timeout=280)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = load_run(out)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.spec import SpecError, build_spec, parse_shard, shard_trials, trials
-from bench.store import load_run
+from bench.format import load_run
+from bench.format.spec import SpecError, build_spec, parse_shard, shard_trials, trials
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP = ["--devices", "cpu", "--modes", "numpy", "--dtypes", "float32,float64", "--batch-sizes", "16,64",
          "--hidden-sizes", "8,32", "--n-train", "256", "--n-test", "16", "--epochs", "3", "--repeats", "2",
-         "--max-repeats", "2", "--peak-n", "0", "--no-plots", "--quiet"]
+         "--peak-n", "0", "--no-plots", "--quiet"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -137,7 +137,7 @@ def test_merge_keeps_each_shards_machine(shards, tmp_path):
     machine, meta.json has both, and the table names them."""
     import shutil
 
-    from bench.report import report
+    from bench.analysis.report import report
 
     copies = []
     for k in (1, 2, 3):

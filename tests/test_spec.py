@@ -2,11 +2,14 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from bench.spec import SpecError, build_spec, load_toml, trials
+from bench.format.spec import SpecError, build_spec, load_toml, trials
 from mlp_core import Device, ExecMode
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_default_is_the_quick_preset():
@@ -29,7 +32,7 @@ def test_article_preset_is_the_article():
 def test_full_preset_numpy_only_on_cpu():
     ts = trials(build_spec({"preset": "full"}))
     assert max(t.batch_size for t in ts) == 4096
-    assert all(t.device is Device.CPU for t in ts if t.mode is ExecMode.NUMPY)
+    assert all(t.device is Device.CPU for t in ts if t.mode == ExecMode.NUMPY)
 
 
 def test_layers_merge_later_wins(tmp_path):
@@ -106,14 +109,32 @@ def test_cli_bad_input_exit_2_one_line_no_traceback(args, message):
 
 
 def test_help_does_not_import_tensorflow():
-    code = "import sys; from bench import run; run.parser().format_help(); print('tensorflow' in sys.modules)"
+    code = "import sys; from bench.cli import run; run.parser().format_help(); print('tensorflow' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "False", proc.stderr
     assert "--batch-sizes" in run_cli("--help").stdout
 
 
-@pytest.mark.parametrize("module", ["bench.run", "bench.plot", "bench.analysis", "bench.compare", "bench.ab",
-                                    "bench.history", "bench.store"])
+def _runnable_modules() -> list[str]:
+    """Every `python -m bench.X` that does something: modules with a main guard, and packages' __main__."""
+    out = []
+    for path in sorted((ROOT / "bench").rglob("*.py")):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        if path.name == "__main__.py":
+            out.append(name.removesuffix(".__main__"))
+        elif 'if __name__ == "__main__":' in path.read_text():
+            out.append(name)
+    return out
+
+
+def test_the_runnable_modules_are_the_commands():
+    """Only commands (and the worker processes) run as `python -m`; each is checked below."""
+    assert set(_runnable_modules()) == {
+        "bench.run", "bench.ab", "bench.compare", "bench.plot", "bench.history", "bench.merge", "bench.ladder",
+        "bench.analysis", "bench.store", "bench.worker", "bench.callgrind_worker", "bench.engine.callgrind_worker"}
+
+
+@pytest.mark.parametrize("module", _runnable_modules())
 def test_every_cli_answers_help_without_tensorflow_pandas_or_scipy(module):
     """--help answers at once: the heavy libraries are imported only when there is work to do."""
     code = (f"import runpy, sys\nsys.argv = ['{module}', '--help']\ntry:\n    runpy.run_module('{module}', "

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.stats import median_ci, ratio_of_medians_ci, stop_reason, summarize
+from bench.format.stats import median_ci, ratio_of_medians_ci, stop_reason, summarize
 
 
 @pytest.mark.parametrize(("n", "lo_rank", "hi_rank"), [(10, 2, 9), (20, 6, 15), (6, 1, 6)])

@@ -12,9 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.fingerprint import legacy_machine
-from bench.protocol import Hello, PeakResult, PeakTask, RepeatResult, RepeatTask, decode, encode
-from bench.store import (
+from bench.cli.store import main as store_main
+from bench.format import (
     HISTORY,
     RAW,
     REPEATS,
@@ -25,8 +24,9 @@ from bench.store import (
     load_run,
     write_json,
 )
-from bench.store.__main__ import main as store_main
-from bench.store.io import dumps_json, read_json, read_table, repair_torn_tail
+from bench.format.identity import legacy_machine
+from bench.format.io import dumps_json, read_json, read_table, repair_torn_tail
+from bench.format.messages import Hello, PeakResult, PeakTask, RepeatResult, RepeatTask, decode, encode
 from tests.synthetic import make_run
 
 ROOT = Path(__file__).resolve().parent.parent

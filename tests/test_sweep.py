@@ -14,10 +14,11 @@ import time
 import numpy as np
 import pytest
 
-from bench.measure import run_repeat
-from bench.schedule import Sweep, repeat_task
-from bench.spec import Trial, build_spec
-from bench.store import SCHEMA_VERSION, RunDirBusy, load_run, locked
+from bench.engine.loop import run_sweep
+from bench.engine.measure import run_repeat
+from bench.engine.session import repeat_task
+from bench.format import SCHEMA_VERSION, RunDirBusy, load_run, locked
+from bench.format.spec import Trial, build_spec
 from mlp_core import Device, DTypeMode, ExecMode, TrainConfig, init_params, make_data
 from mlp_core.reference import train_numpy
 
@@ -57,7 +58,7 @@ def test_run_repeat_reports_divergence():
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "r"
     args = ["--out", str(out), "--devices", "cpu,gpu", "--modes", "eager,numpy", "--batch-sizes", "16,64",
-            "--hidden-sizes", "8", "--dtypes", "float32", "--epochs", "3", "--repeats", "2", "--max-repeats", "2",
+            "--hidden-sizes", "8", "--dtypes", "float32", "--epochs", "3", "--repeats", "2",
             "--n-train", "64", "--n-test", "16", "--quiet"]
     proc = subprocess.run([sys.executable, "-m", "bench.run", *args], capture_output=True, text=True, timeout=300)
     return out, proc
@@ -79,10 +80,11 @@ def test_tiny_sweep_end_to_end(tiny_run):
     assert len(reps) == 4 * 2 and {r["device_actual"] for r in reps} == {"cpu:0"}
     assert len({r["worker_pid"] for r in reps}) == 1 and all(int(r["peak_rss_bytes"]) > 0 for r in reps)
     # every row names this machine: its fingerprint, recomputed here, and its host name
-    from bench.fingerprint import machine_facts, machine_id
+    from bench.engine.probe import this_machine
+    from bench.format.identity import machine_id
 
     (mid,) = meta["machines"]
-    assert mid == machine_id(machine_facts()) and meta["executor"]["kind"] == "local"
+    assert mid == machine_id(this_machine()) and meta["executor"]["kind"] == "local"
     assert {r["machine"] for r in raw} == {r["machine"] for r in reps} == {mid}
     assert {r["node"] for r in reps} == {socket.gethostname()}
     for rep in reps:
@@ -133,7 +135,7 @@ def test_tiny_sweep_measures_the_ceiling_and_draws_its_figures(tiny_run):
 
 FAULTY_WORKER = textwrap.dedent("""
     import os, signal, sys, time
-    import bench.measure as m
+    import bench.engine.measure as m
     real = m.run_repeat
     import dataclasses
     def faulty(task, **kw):
@@ -145,7 +147,7 @@ FAULTY_WORKER = textwrap.dedent("""
             task = dataclasses.replace(task, learning_rate=1e12)    # divergence
         return real(task, **kw)
     m.run_repeat = faulty
-    from bench.worker import main
+    from bench.engine.worker import main
     sys.exit(main())
 """)
 
@@ -154,8 +156,8 @@ FAULTY_WORKER = textwrap.dedent("""
 def test_crash_hang_and_divergence_cost_one_trial_each(tmp_path):
     spec = build_spec({**TINY, "devices": "cpu", "modes": "eager", "batch_sizes": "16",
                        "hidden_sizes": "7,8,9,11", "trial_timeout_s": 20})
-    rows = Sweep(spec, tmp_path, argv=["test"], worker_cmd=(sys.executable, "-c", FAULTY_WORKER),
-                 progress=False).run()
+    rows, _ = run_sweep(spec, tmp_path, argv=["test"], worker_cmd=(sys.executable, "-c", FAULTY_WORKER),
+                        progress=False)
     by_hidden = {int(r["hidden"]): r for r in rows}
     assert by_hidden[8]["status"] == "ok" and by_hidden[8]["repeats"] == 2
     assert by_hidden[7]["status"] == "error" and "worker killed by SIGKILL (out of memory?)" in by_hidden[7]["reason"]
@@ -176,7 +178,7 @@ def test_kill_and_resume_loses_nothing_and_duplicates_nothing(tmp_path):
     out = tmp_path / "r"
     args = ["--out", str(out), "--devices", "cpu", "--modes", "eager", "--batch-sizes", "8,16,32",
             "--hidden-sizes", "8,16", "--dtypes", "float32", "--epochs", "3", "--repeats", "3",
-            "--max-repeats", "3", "--n-train", "64", "--n-test", "16", "--quiet", "--no-plots", "--peak-n", "0"]
+            "--n-train", "64", "--n-test", "16", "--quiet", "--no-plots", "--peak-n", "0"]
     proc = subprocess.Popen([sys.executable, "-m", "bench.run", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     raw_path = out / "raw.csv"
@@ -224,13 +226,13 @@ def test_resume_after_the_last_repeat_but_before_the_summary_row_measures_nothin
     """The window the issue saw: a trial's last allowed repeat is on disk, its summary row is not.
     The stop rule is re-checked on load: no repeat past --max-repeats, no worker started."""
     spec = build_spec({**TINY, "devices": "cpu", "modes": "numpy", "batch_sizes": "16,32"})
-    Sweep(spec, tmp_path, argv=["test"], progress=False).run()
+    run_sweep(spec, tmp_path, argv=["test"], progress=False)[0]
     summary = (tmp_path / "summary.csv").read_text().splitlines()
     (tmp_path / "summary.csv").write_text("\n".join(summary[:2]) + "\n")  # the second trial's row is lost
     meta = json.loads((tmp_path / "meta.json").read_text())
     (tmp_path / "meta.json").write_text(json.dumps({**meta, "finished_at": None}))
     before = (tmp_path / "repeats.csv").read_bytes()
-    rows = Sweep(spec, tmp_path, argv=["test"], resume=True, progress=False).run()
+    rows = run_sweep(spec, tmp_path, argv=["test"], resume=True, progress=False)[0]
     assert [r["repeats"] for r in rows] == [2, 2] and {r["stop_reason"] for r in rows} == {"max_repeats"}
     assert (tmp_path / "repeats.csv").read_bytes() == before  # nothing measured again
     assert json.loads((tmp_path / "meta.json").read_text())["worker_starts"] == meta["worker_starts"]
@@ -245,11 +247,12 @@ def test_out_dir_with_a_run_refuses(tmp_path):
 
 
 def test_exit_status_one_when_a_trial_errors(tmp_path, monkeypatch):
-    from bench import run, schedule
+    from bench.cli import run
+    from bench.engine import loop
 
-    monkeypatch.setattr(schedule.Sweep, "run", lambda self: [{"status": "ok"}, {"status": "error"}])
+    monkeypatch.setattr(loop, "run_sweep", lambda *a, **k: ([{"status": "ok"}, {"status": "error"}], True))
     assert run.main(["--out", str(tmp_path / "x"), "--quiet", "--no-plots"]) == 1
-    monkeypatch.setattr(schedule.Sweep, "run", lambda self: [{"status": "ok"}, {"status": "skipped"}])
+    monkeypatch.setattr(loop, "run_sweep", lambda *a, **k: ([{"status": "ok"}, {"status": "skipped"}], True))
     assert run.main(["--out", str(tmp_path / "y"), "--quiet"]) == 0
 
 
@@ -262,7 +265,7 @@ def test_random_kills_and_resumes_keep_every_rule(tmp_path):
 
     out = tmp_path / "r"
     args = ["--out", str(out), "--devices", "cpu", "--modes", "numpy,eager", "--batch-sizes", "8,16",
-            "--hidden-sizes", "8", "--dtypes", "float32", "--epochs", "3", "--repeats", "2", "--max-repeats", "3",
+            "--hidden-sizes", "8", "--dtypes", "float32", "--epochs", "3", "--min-repeats", "2", "--max-repeats", "3",
             "--target-ci", "0.0001", "--trial-budget", "100", "--n-train", "512", "--n-test", "16", "--quiet",
             "--no-plots", "--peak-n", "0"]  # about 1 s per eager repeat: kills land mid-sweep
     rng = random.Random(7)
@@ -304,7 +307,7 @@ def test_fresh_workers_every_round_and_no_tensorflow_where_no_trial_needs_it(tmp
     NumPy-only sweep's workers never import TensorFlow (they start in a fraction of a second)."""
     spec = build_spec({**TINY, "devices": "cpu", "modes": "numpy", "batch_sizes": "16,32", "min_repeats": 3,
                        "max_repeats": 3, "workers": "round", "peak_n": 0})
-    Sweep(spec, tmp_path, argv=["test"], progress=False).run()
+    run_sweep(spec, tmp_path, argv=["test"], progress=False)[0]
     run = load_run(tmp_path)
     pids = run.repeats.groupby("repeat")["worker_pid"].agg(set)
     assert [len(p) for p in pids] == [1, 1, 1] and len(set.union(*pids)) == 3  # one new process per round

@@ -1,0 +1,144 @@
+"""Comparison of two measurements (run directories or pytest-benchmark files): ratios, tests, verdicts."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from bench.analysis.inputs import CompareError, Measured, load  # noqa: F401 - load: the inputs, for callers of compare
+from bench.format.stats import DEFAULT_ALPHA, DEFAULT_THRESHOLD
+
+FINGERPRINT_FIELDS = ("cpu_model", "gpu", "tensorflow")
+NO_VERDICT = "no verdict"  # one process per side
+ONE_PROCESS = ("one process per side: code and process noise cannot be told apart, so this is a ratio, not a "
+               "verdict; give each side several processes (a folder of pytest-benchmark files, one process each; "
+               "a run measured with --workers round)")
+
+
+def check_machines(a: Measured, b: Measured) -> list[str]:
+    """The fingerprint fields that differ, as 'field: baseline != candidate', then the configurations
+    measured on different machines in the two runs (runs over several machines record each trial's)."""
+    out = [f"{k}: {a.fingerprint.get(k)!r} != {b.fingerprint.get(k)!r}" for k in FINGERPRINT_FIELDS
+           if a.fingerprint.get(k) != b.fingerprint.get(k)]
+    several = len(set(a.machine_of.values())) > 1 or len(set(b.machine_of.values())) > 1  # (one each: as above)
+    moved = [c for c in a.units if several and c in b.units and a.machine_of.get(c) and b.machine_of.get(c)
+             and a.machine_of[c] != b.machine_of[c]]
+    if moved:
+        out.append(f"{len(moved)} configuration(s) measured on different machines, e.g. {moved[0]}: "
+                   f"{a.machine_of[moved[0]]} != {b.machine_of[moved[0]]}")
+    return out
+
+
+def paired(a: Measured, b: Measured) -> bool:
+    """Whether the two sides are one bench.ab run (repeat r of each ran back to back)."""
+    return a.ab_id is not None and a.ab_id == b.ab_id
+
+
+def compare(a: Measured, b: Measured, *, threshold: float = DEFAULT_THRESHOLD,
+            alpha: float = DEFAULT_ALPHA) -> list[dict[str, Any]]:
+    """One row per configuration measured in both: ratio, interval, p-values, verdict."""
+    from scipy import stats
+
+    is_paired = paired(a, b)
+    one_process = a.one_process or b.one_process
+    rows = []
+    for cid in (c for c in a.units if c in b.units):
+        ua, ub = a.units[cid], b.units[cid]
+        if is_paired:
+            common = sorted(set(ua) & set(ub))
+            x, y = np.log([ua[r] for r in common]), np.log([ub[r] for r in common])
+            diffs = y - x
+            spread = float(np.ptp(diffs)) if len(common) else 0.0
+            enough = len(common) >= 2
+            test = functools.partial(stats.ttest_1samp, diffs, 0.0)
+        else:
+            x, y = np.log(list(ua.values())), np.log(list(ub.values()))
+            spread = float(max(np.ptp(x), np.ptp(y)))
+            enough = len(x) >= 2 and len(y) >= 2
+            test = functools.partial(stats.ttest_ind, y, x, equal_var=False)
+        # the ratio is of geometric means (paired: over the common repeats), and so are the columns shown
+        shift = float(np.mean(y) - np.mean(x)) if len(x) and len(y) else math.nan
+        if one_process:  # rounds of one process per side: no test can tell the code from the process
+            p, low, high = math.nan, math.nan, math.nan
+        elif not enough:  # too few repeats: no evidence either way
+            p, low, high = 1.0, math.nan, math.nan
+        elif spread == 0:  # no noise at all (synthetic or quantised data): the shift is exact
+            p, low, high = (0.0 if shift != 0 else 1.0), math.exp(shift), math.exp(shift)
+        else:
+            res = test()
+            ci = res.confidence_interval(confidence_level=1 - alpha)
+            p, low, high = float(res.pvalue), math.exp(ci.low), math.exp(ci.high)
+        rows.append({"config": cid, "paired": is_paired, "baseline_geomean_s": float(np.exp(np.mean(x))),
+                     "candidate_geomean_s": float(np.exp(np.mean(y))), "baseline_n": len(ua),
+                     "candidate_n": len(ub), "ratio": math.exp(shift), "ci_low": low, "ci_high": high, "p": p})
+    if one_process:
+        for r in rows:
+            r["p_adjusted"], r["verdict"] = math.nan, NO_VERDICT
+    elif rows:
+        adjusted = stats.false_discovery_control([r["p"] for r in rows], method="bh")
+        for r, p_adj in zip(rows, adjusted):
+            r["p_adjusted"] = float(p_adj)
+            r["verdict"] = verdict(r["ratio"], float(p_adj), threshold=threshold, alpha=alpha)
+    return rows
+
+
+def verdict(ratio: float, p_adjusted: float, *, threshold: float, alpha: float) -> str:
+    """'slower', 'faster' or 'same' (see the module docstring)."""
+    if p_adjusted < alpha and ratio > 1 + threshold:
+        return "slower"
+    if p_adjusted < alpha and ratio < 1 / (1 + threshold):
+        return "faster"
+    return "same"
+
+
+def _fmt_ms(s: float) -> str:
+    return f"{s * 1e3:.4g}"
+
+
+def table_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Rows formatted for the terminal and markdown tables: the two times are the geometric means whose
+    ratio is the ratio column (never a median beside a ratio of means)."""
+    out = []
+    for r in rows:
+        ci = "" if math.isnan(r["ci_low"]) else f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+        out.append({"configuration": r["config"], "baseline ms (geo. mean)": _fmt_ms(r["baseline_geomean_s"]),
+                    "candidate ms (geo. mean)": _fmt_ms(r["candidate_geomean_s"]),
+                    "n": f"{r['baseline_n']}/{r['candidate_n']}", "ratio [95% CI]": f"{r['ratio']:.3f}{ci}",
+                    "p (BH)": "-" if math.isnan(r["p_adjusted"]) else f"{r['p_adjusted']:.2g}",
+                    "verdict": r["verdict"]})
+    return out
+
+
+def summary_line(rows: Sequence[Mapping[str, Any]], *, threshold: float, alpha: float) -> str:
+    """'2 slower, 0 faster, 10 same of 12 (threshold ..., how)', or the one-process explanation."""
+    if rows and rows[0]["verdict"] == NO_VERDICT:
+        return f"{len(rows)} configurations, ratios only: {ONE_PROCESS}"
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("slower", "faster", "same")}
+    how = "paired A/B repeats" if rows and rows[0]["paired"] else "unpaired runs"
+    return (f"{counts['slower']} slower, {counts['faster']} faster, {counts['same']} same of {len(rows)} "
+            f"configurations (threshold {threshold:.0%}, alpha {alpha} after Benjamini-Hochberg; {how})")
+
+
+def markdown(rows: Sequence[Mapping[str, Any]], a: Measured, b: Measured, *, threshold: float, alpha: float,
+             extra: Sequence[str] = ()) -> str:
+    """A pull-request comment."""
+    head = ("**Regression**: " if any(r["verdict"] == "slower" for r in rows) else "No regression: ") + \
+        summary_line(rows, threshold=threshold, alpha=alpha)
+    lines = ["### Training-time comparison", "", head, "",
+             f"baseline: `{a.source}`" + (f" ({a.commit[:10]})" if a.commit else ""),
+             f"candidate: `{b.source}`" + (f" ({b.commit[:10]})" if b.commit else ""),
+             f"machine: {b.fingerprint['cpu_model']}, GPU {b.fingerprint['gpu']}, TF {b.fingerprint['tensorflow']}",
+             ""]
+    order = {"slower": 0, "faster": 1, "same": 2, NO_VERDICT: 3}
+    table = table_rows(sorted(rows, key=lambda r: (order[r["verdict"]], r["config"])))
+    if table:
+        cols = list(table[0])
+        lines.append("| " + " | ".join(cols) + " |")
+        lines.append("|" + "|".join("---" for _ in cols) + "|")
+        lines += ["| " + " | ".join(t[c] for c in cols) + " |" for t in table]
+    lines += [f"- {e}" for e in extra]
+    return "\n".join(lines) + "\n"

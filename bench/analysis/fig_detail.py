@@ -1,0 +1,266 @@
+"""Figures of detail: the MSE per epoch against the reference, GFLOP/s against the measured ceiling, every
+execution mode at the article's configuration, and scaling over replicas."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from bench.analysis import findings
+from bench.analysis.figstyle import (
+    DTYPE_ORDER,
+    LINESTYLES,
+    MARKERS,
+    NothingToPlot,
+    figure_title,
+    mode_order,
+    ordered,
+    panel_grid,
+    threads_suffix,
+    yerr,
+)
+from mlp_core import modes as registry
+
+
+# ---- figure 5: MSE per epoch ------------------------------------------------------------------
+def _mse_reference(keys: list[tuple]) -> tuple:
+    """The series the others are checked against: CPU eager float32 if present, else a CPU TF float32 one."""
+    baselines = registry.with_role("baseline")
+    for want in (lambda k: k[:3] == ("cpu", "eager", "float32"),
+                 lambda k: k[0] == "cpu" and k[1] not in baselines and k[2] == "float32",
+                 lambda k: k[1] not in baselines, lambda k: True):
+        for k in keys:
+            if want(k):
+                return k
+    raise NothingToPlot("no series")
+
+
+def fig_mse(runs):
+    """Train MSE per epoch, mean and range over repeats, per device x mode x dtype; test MSE marked.
+
+    Right panel: each series' largest relative difference from the reference series (same repeat,
+    same seed, same epoch), so "CPU and GPU agree" is a number, not an impression.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    run = runs[0]
+    point = findings.article_point(run)
+    if point is None:
+        raise NothingToPlot("no trial finished ok")
+    raw = run.raw
+    sel = raw[(raw["batch_size"] == point["batch_size"]) & (raw["hidden"] == point["hidden"])
+              & raw["config_id"].isin(set(run.one_device["config_id"]))]
+    if sel.empty:
+        raise NothingToPlot("no raw rows at the chosen configuration")
+    # the same repeats (so the same initial weights) in every series, or the means would differ by seed
+    common = set.intersection(*(set(g["repeat"]) for _, g in sel.groupby("config_id")))
+    sel = sel[sel["repeat"].isin(common)]
+    series = dict(list(sel.groupby(["device", "mode", "dtype", "threads"], sort=False)))
+    keys = sorted(series, key=lambda k: (k[0], registry.order_key(k[1]),
+                                         DTYPE_ORDER.index(k[2]) if k[2] in DTYPE_ORDER else 9, k[3]))
+    ref_key = _mse_reference(keys)
+    ref = series[ref_key].set_index(["repeat", "epoch"])["train_mse"]
+    fig, (ax, dev) = plt.subplots(1, 2, figsize=(7.0, 2.9), constrained_layout=True,
+                                  gridspec_kw={"width_ratios": [1.3, 1]})
+    colors = plt.get_cmap("tab10" if len(keys) <= 10 else "tab20").colors
+    last_epoch = int(sel["epoch"].max())
+    for i, key in enumerate(keys):
+        device, mode, dtype, threads = key
+        g = series[key]
+        per_epoch = g.groupby("epoch")["train_mse"]
+        mean, low, high = per_epoch.mean(), per_epoch.min(), per_epoch.max()
+        color = colors[i % len(colors)]
+        ls = LINESTYLES[i % len(LINESTYLES)]
+        label = f"{device} {mode} {dtype}" + threads_suffix(run, threads)
+        ax.plot(mean.index + 1, mean.values, color=color, linestyle=ls, marker=MARKERS.get(dtype, "o"), label=label)
+        ax.fill_between(mean.index + 1, low.values, high.values, color=color, alpha=0.08, linewidth=0)
+        reps = run.repeats
+        test = reps[reps["config_id"].isin(set(g["config_id"])) & reps["repeat"].isin(common)]["test_mse"]
+        ax.errorbar([last_epoch + 1.4 + 0.08 * i], [test.mean()],
+                    yerr=[[test.mean() - test.min()], [test.max() - test.mean()]], color=color, marker="*",
+                    markersize=6, capsize=1.5, linestyle="none", elinewidth=0.7)
+        if key != ref_key:
+            diff = (g.set_index(["repeat", "epoch"])["train_mse"] - ref).abs() / ref.abs()
+            worst = diff.groupby(level="epoch").max().clip(lower=1e-17)
+            dev.plot(worst.index + 1, worst.values, color=color, linestyle=ls, marker=MARKERS.get(dtype, "o"))
+    ax.axvline(last_epoch + 1.2, color="0.6", linewidth=0.6)
+    ax.text(last_epoch + 1.3, 0.98, "test", transform=ax.get_xaxis_transform(), fontsize=7, va="top")
+    ax.set_xticks(range(1, last_epoch + 2))
+    ax.set_xlabel("epoch (1 = warm-up epoch)")
+    ax.set_ylabel("MSE (sample-weighted, linear scale)")
+    ax.set_title(f"mean over the {len(common)} repeats all series have, band: min-max; *: test MSE")
+    dev.set_yscale("log")
+    dev.set_xticks(range(1, last_epoch + 2))
+    dev.set_xlabel("epoch")
+    dev.set_ylabel("max relative difference (log scale)")
+    dev.set_title(f"vs {ref_key[0]} {ref_key[1]} {ref_key[2]} (same seeds)")
+    if any(k[1] in registry.with_role("baseline") for k in keys):
+        dev.text(0.99, 0.55, "numpy mode draws its own shuffle orders\n(tf.data's algorithm, NumPy's generator)",
+                 transform=dev.transAxes, fontsize=6, ha="right", va="center", color="0.3")
+    dev.text(1, 1.3e-17, "bit-identical (0) drawn at 1e-17", fontsize=6, va="bottom", color="0.4")
+    for level, text in ((np.finfo(np.float32).eps, "float32 eps"), (np.finfo(np.float64).eps, "float64 eps")):
+        dev.axhline(level, color="0.5", linewidth=0.6, linestyle=":")
+        dev.text(1, level, text, fontsize=6, va="bottom", color="0.4")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(4, len(keys)), frameon=False,
+               fontsize=6)
+    fig.suptitle(f"Train MSE per epoch at batch {point['batch_size']}, hidden {point['hidden']}: every device, mode "
+                 f"and dtype trains the same model\n{run.label}")
+    return fig
+
+
+# ---- figure 6: GFLOP/s against the measured ceiling ---------------------------------------------
+def fig_gflops(runs):
+    """Achieved GFLOP/s vs FLOPs per step (95% CI from the median's interval), with the measured matmul
+    ceiling of each device. Colour: execution mode; marker: dtype mode; hollow: GPU."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.6, 3.2), constrained_layout=True)
+    drawn = 0
+    for i, run in enumerate(runs):
+        ok = run.one_device.set_index("config_id")
+        by: dict[tuple, list[dict]] = {}
+        for r in findings.fraction_of_peak(run):
+            if r["gflops"]:
+                by.setdefault((r["device"], r["mode"], r["dtype"]), []).append(r)
+        for (device, mode, dtype), rs in sorted(by.items(), key=lambda kv: (
+                kv[0][0], registry.order_key(kv[0][1]), _order(kv[0][2], DTYPE_ORDER))):
+            y = [r["gflops"] for r in rs]
+            # GFLOP/s is work / time: the time interval [low, high] maps to [work/high, work/low]
+            med, lo, hi = (ok.loc[[r["config_id"] for r in rs], k].to_numpy(float)
+                           for k in ("median_s", "ci_low_s", "ci_high_s"))
+            color = registry.color(mode)
+            ax.errorbar([r["flops_per_step"] for r in rs], y, yerr=yerr(y, y * med / hi, y * med / lo),
+                        fmt=MARKERS.get(dtype, "o"), markersize=3.5, color=color, elinewidth=0.6, capsize=1.5,
+                        markerfacecolor="white" if device == "gpu" else color, alpha=0.9,
+                        label=f"{device} {mode} {dtype}" + (f" [{i + 1}]" if len(runs) > 1 else ""))
+            drawn += len(rs)
+        ceilings = findings.peaks(run)
+        several_threads = len({q["threads"] for q in ceilings}) > 1
+        for p in ceilings:
+            ls = "-" if p["dtype"] == "float32" else "--"
+            ax.axhline(p["gflops_best"], color="0.2" if p["device"] == "cpu" else "tab:red", linestyle=ls,
+                       linewidth=0.9)
+            threads = f", threads {p['threads'] or 'default'}" if several_threads else ""
+            ax.annotate(f"{p['device']} {p['dtype']} matmul n={p['n']}{threads}: {p['gflops_best']:.0f} GFLOP/s"
+                        + (f" [{i + 1}]" if len(runs) > 1 else ""),
+                        xy=(0.01, p["gflops_best"]), xycoords=("axes fraction", "data"), fontsize=6,
+                        va="bottom", color="0.2" if p["device"] == "cpu" else "tab:red")
+    if not drawn:
+        raise NothingToPlot("no trial finished ok")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("work per training step (FLOPs, log scale)")
+    ax.set_ylabel("achieved GFLOP/s (log scale)")
+    fig.legend(frameon=False, fontsize=5.5, ncol=3, loc="outside lower center")
+    figure_title(fig, "Achieved GFLOP/s vs work per step (median, 95% CI); lines: measured matmul ceiling (same run)",
+           runs)
+    return fig
+
+
+def _order(value: str, order: Sequence[str]) -> int:
+    return order.index(value) if value in order else len(order)
+
+
+# ---- figure 7: execution modes at the article's configuration ---------------------------------
+def fig_modes(runs):
+    """Epoch time of every execution mode at the article's configuration, the floor (numba) or the NumPy
+    baseline marked."""
+    import matplotlib.pyplot as plt
+
+    point = findings.article_point(runs[0])
+    if point is None:
+        raise NothingToPlot("no trial finished ok")
+    bars = []  # (run index, device, mode, median, low, high)
+    for i, run in enumerate(runs):
+        ok = run.one_device
+        sel = ok[(ok["batch_size"] == point["batch_size"]) & (ok["hidden"] == point["hidden"])
+                 & (ok["dtype"] == point["dtype"]) & (ok["threads"] == ok["threads"].min())]
+        for _, r in sel.iterrows():
+            bars.append((i, r["device"], r["mode"], r["median_s"], r["ci_low_s"], r["ci_high_s"]))
+    if not bars:
+        raise NothingToPlot("no ok trial at the article's configuration")
+    groups = list(dict.fromkeys((b[0], b[1]) for b in bars))
+    modes = mode_order(b[2] for b in bars)
+    floors, baselines = registry.with_role("floor"), registry.with_role("baseline")
+    marked = "numba floor" if any(m in floors for m in modes) else "NumPy baseline"
+    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(modes) * len(groups), 2.9), constrained_layout=True)
+    width = 0.8 / len(modes)
+    for gi, (i, device) in enumerate(groups):
+        floor = None
+        for mi, mode in enumerate(modes):
+            match = [b for b in bars if (b[0], b[1], b[2]) == (i, device, mode)]
+            if not match:
+                continue
+            _, _, _, med, lo, hi = match[0]
+            x = gi + (mi - (len(modes) - 1) / 2) * width
+            ax.bar(x, med * 1e3, width=width * 0.9, color=registry.color(mode), label=mode if gi == 0 else None,
+                   yerr=yerr([med * 1e3], [lo * 1e3], [hi * 1e3]), capsize=2, error_kw={"elinewidth": 0.8})
+            top = hi if math.isfinite(hi) else med
+            ax.text(x, top * 1e3 * 1.1, f"{med * 1e3:.3g}", ha="center", va="bottom", fontsize=6)
+            if mode in floors or (mode in baselines and floor is None):
+                floor = med
+        if floor:
+            ax.hlines(floor * 1e3, gi - 0.45, gi + 0.45, colors="0.2", linestyles=":", linewidth=0.9)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(groups)), [f"{d}" + (f" [{i + 1}]" if len(runs) > 1 else "") for i, d in groups])
+    ax.set_ylabel("epoch time (ms, log scale)")
+    ax.set_xlabel("device (bars: execution modes)")
+    ax.set_ylim(top=ax.get_ylim()[1] * 3)
+    ax.legend(frameon=False, ncol=min(3, len(modes)), fontsize=6.5, loc="upper right")
+    ax.grid(axis="x", visible=False)
+    figure_title(fig, f"Execution modes at batch {point['batch_size']}, hidden {point['hidden']}, {point['dtype']} "
+                f"(median, 95% CI; dotted: {marked})", runs)
+    return fig
+
+
+def fig_scaling(runs):
+    """Scaling efficiency over the number of replicas: a panel per hidden size (rows) and mode (columns);
+    colour: the one-device batch (strong: the global batch; weak: the per-replica batch), line: strong
+    or weak, marker: dtype; 95% bootstrap intervals; 1 = perfect (dotted)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    run = runs[0]
+    rows = findings.scaling(run)
+    if not rows:
+        raise NothingToPlot("no trial on several replicas with a one-device partner (--replicas 1,2,...)")
+    modes = mode_order(r["mode"] for r in rows)
+    hiddens = sorted({r["hidden"] for r in rows})
+    batches = sorted({r["one_device_batch"] for r in rows})
+    cmap = plt.get_cmap("viridis")
+    color = {b: cmap(0.85 * i / max(len(batches) - 1, 1)) for i, b in enumerate(batches)}
+    styles = {"strong": "-", "weak": "--"}
+    ticks = sorted({1, *(r["replicas"] for r in rows)})
+    fig, axes = panel_grid(len(hiddens), len(modes), panel_w=2.6, panel_h=2.0)
+    for ri, hidden in enumerate(hiddens):
+        for ci, mode in enumerate(modes):
+            ax = axes[ri][ci]
+            series: dict[tuple, list[dict]] = {}
+            for r in rows:
+                if (r["mode"], r["hidden"]) == (mode, hidden):
+                    series.setdefault((r["kind"], r["device"], r["dtype"], r["one_device_batch"]), []).append(r)
+            for (kind, _device, dtype, batch), pts in sorted(series.items()):
+                pts.sort(key=lambda p: p["replicas"])
+                x = [1] + [p["replicas"] for p in pts]
+                y = [1.0] + [p["efficiency"] for p in pts]
+                lo = [1.0] + [math.nan if p["ci_low"] is None else p["ci_low"] for p in pts]
+                hi = [1.0] + [math.nan if p["ci_high"] is None else p["ci_high"] for p in pts]
+                ax.errorbar(x, y, yerr=yerr(y, lo, hi), marker=MARKERS.get(dtype, "o"), markersize=3, capsize=1.5,
+                            linestyle=styles[kind], color=color[batch], linewidth=0.9, elinewidth=0.6)
+            ax.axhline(1.0, color="0.3", linestyle=":", linewidth=0.8)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+            ax.set_ylim(bottom=0)
+            ax.set_title(f"{mode}, hidden {hidden}", fontsize=7.5)
+            ax.set_xlabel("replicas (devices)")
+            ax.set_ylabel("scaling efficiency\ntime(1) / (N x time(N))")
+    handles = [Line2D([], [], color="0.3", linestyle=styles[k], label=k) for k in styles
+               if any(r["kind"] == k for r in rows)]
+    handles += [Line2D([], [], color="0.3", marker=MARKERS.get(d, "o"), linestyle="none", label=d)
+                for d in ordered([r["dtype"] for r in rows], DTYPE_ORDER)]
+    handles += [Line2D([], [], color=color[b], linewidth=2, label=f"batch {b}") for b in batches]
+    fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize=6.5,
+               title="strong: global batch\nweak: per-replica batch", title_fontsize=6.5)
+    figure_title(fig, "Multi-device scaling (tf.distribute.MirroredStrategy; 1 = perfect; 95% bootstrap CI)", runs)
+    return fig

@@ -1,0 +1,107 @@
+"""The look every figure shares: sizes and fonts, the order and colour of modes, dtypes and devices,
+error bars from intervals, panel grids, titles that name the machine, and saving (PNG and SVG)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.format import StoreError
+from mlp_core import modes as registry
+
+FORMATS = ("png", "svg")
+DTYPE_ORDER = ("float32", "float64-cast", "float64")
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = {"float32": "o", "float64-cast": "s", "float64": "^"}
+RUN_MARKERS = ("o", "s", "^", "D", "v", "P")
+STYLE = {  # sized for a two-column paper: 7 in wide, 8 pt text
+    "font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
+    "ytick.labelsize": 7, "figure.titlesize": 9.5, "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.5,
+    "lines.linewidth": 1.2, "lines.markersize": 4, "savefig.dpi": 200, "svg.fonttype": "none",
+    "axes.spines.top": False, "axes.spines.right": False,
+}
+
+
+class NothingToPlot(Exception):
+    """The run has no data for this figure; the message says what is missing."""
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+def ordered(values, order: Sequence[str]) -> list:
+    values = list(dict.fromkeys(values))
+    return sorted(values, key=lambda v: (order.index(v) if v in order else len(order), str(v)))
+
+
+def mode_order(values) -> list[str]:
+    """Execution modes in the registry's order (mlp_core.modes: one order and colour for every figure)."""
+    return sorted(dict.fromkeys(values), key=registry.order_key)
+
+
+SERIES_COLORS = {  # device x dtype mode; the same in every figure
+    ("cpu", "float32"): "tab:blue", ("cpu", "float64-cast"): "tab:orange", ("cpu", "float64"): "tab:green",
+    ("gpu", "float32"): "tab:red", ("gpu", "float64-cast"): "tab:purple", ("gpu", "float64"): "tab:brown",
+}
+
+
+def series_color(device: str, dtype: str) -> str:
+    return SERIES_COLORS.get((device, dtype), "tab:gray")
+
+
+def yerr(center, low, high):
+    """Asymmetric error bars; NaN bounds (too few samples) draw none."""
+    import numpy as np
+
+    c, lo, hi = (np.asarray(v, float) for v in (center, low, high))
+    return np.vstack([np.nan_to_num(c - lo, nan=0.0), np.nan_to_num(hi - c, nan=0.0)])
+
+
+def ratio_label(log2_ratio: int) -> str:
+    """A power-of-two ratio as text: 4x, 1x, 1/64x (never 0.015625x)."""
+    return f"{2**log2_ratio:g}x" if log2_ratio >= 0 else f"1/{2**-log2_ratio:g}x"
+
+
+def threads_suffix(run, threads) -> str:
+    return "" if run.ok["threads"].nunique() <= 1 else f", threads {threads or 'default'}"
+
+
+def machine_suffix(run, machine: str) -> str:
+    """' @ 1a2b3c4d' in a run over several machines (the title lists them), else nothing."""
+    return f" @ {machine}" if len(run.machines) > 1 and machine else ""
+
+
+def save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
+    """The figure as PNG and SVG in out_dir, each written under a temporary name and renamed (a reader
+    never sees half a file); StoreError when the folder cannot be written."""
+    import os
+
+    import matplotlib.pyplot as plt
+
+    paths = []
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for ext in FORMATS:
+            path = out_dir / f"{stem}.{ext}"
+            tmp = out_dir / f".{stem}.{os.getpid()}.tmp.{ext}"
+            fig.savefig(tmp, bbox_inches="tight", format=ext)
+            os.replace(tmp, path)
+            paths.append(path)
+    except OSError as exc:
+        raise StoreError(f"plots: {out_dir}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+    return paths
+
+
+def panel_grid(n_rows: int, n_cols: int, *, panel_w: float = 2.3, panel_h: float = 1.9, **kw):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(panel_w * n_cols + 0.6, panel_h * n_rows + 0.7),
+                             squeeze=False, constrained_layout=True, **kw)
+    return fig, axes
+
+
+def figure_title(fig, text: str, runs) -> None:
+    machines = "; ".join(dict.fromkeys(r.label for r in runs))
+    fig.suptitle(f"{text}\n{machines}")
+
+

@@ -1,0 +1,67 @@
+"""The figures of one or several runs (matplotlib), each answering one question; rendering and saving."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.analysis.fig_detail import fig_gflops, fig_modes, fig_mse, fig_scaling
+from bench.analysis.fig_speed import (
+    fig_cast_overhead,
+    fig_epoch_time,
+    fig_speedup_dtype,
+    fig_speedup_gpu_cpu,
+    fig_speedup_modes,
+    fig_throughput,
+)
+from bench.analysis.figstyle import FORMATS, MARKERS, STYLE, NothingToPlot, save_figure  # noqa: F401 - for callers
+
+FIGURES = ("epoch_time", "throughput", "speedup_gpu_cpu", "speedup_modes", "speedup_dtype", "cast_overhead", "mse",
+           "gflops", "modes", "scaling")
+OVERLAY_FIGURES = ("epoch_time", "throughput", "gflops", "modes")
+
+
+FIGURE_FUNCS: dict[str, Callable] = {
+    "epoch_time": fig_epoch_time, "throughput": fig_throughput, "speedup_gpu_cpu": fig_speedup_gpu_cpu,
+    "speedup_modes": fig_speedup_modes, "speedup_dtype": fig_speedup_dtype, "cast_overhead": fig_cast_overhead,
+    "mse": fig_mse, "gflops": fig_gflops, "modes": fig_modes, "scaling": fig_scaling,
+}
+
+
+def render(runs: Sequence[Any], out_dir: Path, figures: Sequence[str] = FIGURES) -> tuple[list[Path], dict[str, str]]:
+    """Draw the named figures of the runs into out_dir; returns (files written, {figure: why skipped})."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    written, skipped = [], {}
+    with plt.rc_context(STYLE):
+        for name in figures:
+            try:
+                fig = FIGURE_FUNCS[name](runs)
+            except NothingToPlot as why:
+                skipped[name] = str(why)
+                continue
+            written.extend(save_figure(fig, out_dir, name))
+    return written, skipped
+
+
+def plot_runs(runs: Sequence[Any], out: Path | None = None, *, log: Callable[[str], None] = print) -> list[Path]:
+    """Figures of each run in its plots/; with several runs, the overlays in `out`."""
+    written = []
+    for run in runs:
+        files, skipped = render([run], run.path / "plots")
+        written += files
+        log(f"{run.path / 'plots'}: {len(files) // len(FORMATS)} figures")
+        for name, why in skipped.items():
+            log(f"  {name}: not drawn: {why}")
+    if len(runs) > 1:
+        out = Path(out) if out else runs[0].path / "plots" / "overlay"
+        files, skipped = render(runs, out, OVERLAY_FIGURES)
+        written += files
+        log(f"{out}: {len(files) // len(FORMATS)} overlay figures of {len(runs)} runs")
+        for name, why in skipped.items():
+            log(f"  {name}: not drawn: {why}")
+    return written

@@ -1,0 +1,30 @@
+"""What every `python -m bench.*` command shares: a one-line argparse error and the exit-2 wrapper."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from bench.format.errors import InputError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump), exit status 2."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parser(prog: str, doc: str | None, epilog: str | None = None) -> Parser:
+    """A Parser with the module docstring as its description, kept as written."""
+    return Parser(prog=prog, description=doc, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def guarded(prog: str, body: Callable[[], int]) -> int:
+    """Run a CLI body; InputError becomes one line on stderr and exit status 2."""
+    try:
+        return body()
+    except InputError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2

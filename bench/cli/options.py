@@ -1,0 +1,163 @@
+"""Every option that more than one command takes, defined once: its flag, its meaning, and the default
+the command really applies, so that help texts and behaviour cannot disagree.
+
+The sweep options (matrix, workload, repeats, workers) come from one table whose keys are the
+SweepSpec fields; `spec_from` merges preset, TOML file, the command's own defaults and the flags
+in that order (later wins) and validates once (bench.format.spec.build_spec). Light on purpose:
+`--help` imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from bench.format.errors import InputError
+from bench.format.spec import PRESETS, SpecError, SweepSpec, build_spec, load_toml
+from bench.format.stats import DEFAULT_ALPHA, DEFAULT_THRESHOLD  # noqa: F401 - DEFAULT_THRESHOLD: for callers
+from mlp_core import modes
+
+
+@dataclass(frozen=True, slots=True)
+class SweepOption:
+    """A flag that sets one SweepSpec field."""
+
+    flag: str
+    key: str  # the SweepSpec field (and the TOML key)
+    group: str
+    help: str
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+
+
+def _modes_help() -> str:
+    return "; ".join(f"{m.name} ({m.summary})" for m in modes.all_modes())
+
+
+GROUPS = {
+    "matrix": "matrix (comma-separated lists)",
+    "workload": "workload",
+    "repeats": "repeats (adaptive: the minimum, then until the median's CI is tight or the budget is spent)",
+}
+SWEEP_OPTIONS = (
+    SweepOption("--devices", "devices", "matrix", "cpu,gpu (a GPU trial where none is visible is skipped, with "
+                "the reason)"),
+    SweepOption("--batch-sizes", "batch_sizes", "matrix", "samples per step, e.g. 4,32,256"),
+    SweepOption("--hidden-sizes", "hidden_sizes", "matrix", "hidden-layer widths, e.g. 20,256,2048"),
+    SweepOption("--dtypes", "dtypes", "matrix", "dtype modes: float32, float64-cast (float64 data cast to float32 "
+                "in every step: the article's), float64"),
+    SweepOption("--modes", "modes", "matrix", "execution modes: " + "{modes}"),
+    SweepOption("--threads", "threads", "matrix", "CPU intra/inter-op threads, 0 = TensorFlow's default; e.g. 1,2"),
+    SweepOption("--replicas", "replicas", "matrix", "devices per trial, tf.distribute.MirroredStrategy (modes "
+                "eager, function); e.g. 1,2,4 (on a CPU: logical CPU devices sharing the cores)"),
+    SweepOption("--scaling", "scaling", "matrix", "strong: --batch-sizes are global batches split over the "
+                "replicas; weak: they are per replica (global = replicas x batch)", choices=("strong", "weak")),
+    SweepOption("--epochs", "epochs", "workload", "epochs per repeat; epoch 0 is the warm-up, stored apart"),
+    SweepOption("--n-train", "n_train", "workload", "training samples"),
+    SweepOption("--n-test", "n_test", "workload", "test samples"),
+    SweepOption("--learning-rate", "learning_rate", "workload", "plain gradient descent's step size"),
+    SweepOption("--seed", "seed", "workload", "data seed; repeat r draws its weights from seed + r"),
+    SweepOption("--min-repeats", "min_repeats", "repeats", "repeats every trial gets at least"),
+    SweepOption("--max-repeats", "max_repeats", "repeats", "repeats a trial gets at most"),
+    SweepOption("--target-ci", "target_ci", "repeats", "stop adding repeats when the median's 95%% CI is within "
+                "this fraction of it"),
+    SweepOption("--trial-budget", "trial_budget_s", "repeats", "seconds of measuring after which a trial stops "
+                "adding repeats"),
+    SweepOption("--trial-timeout", "trial_timeout_s", "repeats", "seconds one repeat may take before its worker is "
+                "killed (the trial is then an error)"),
+    SweepOption("--workers", "workers", "repeats", "round: fresh worker processes every round, so each repeat is "
+                "its own process (what a comparison of code needs; about 6 s a round here); run: one worker per "
+                "thread setting for the whole run", choices=("round", "run")),
+    SweepOption("--peak-n", "peak_n", "repeats", "size n of the (n, n) matmul timed once per device as the GFLOP/s "
+                "ceiling; 0 = skip"),
+)
+SPEC_DEFAULTS = {f.name: f.default for f in fields(SweepSpec)}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def default_text(key: str, command_defaults: Mapping[str, Any]) -> str:
+    """'default X' as the command applies it: its own default, else the quick preset's (bench.run's default
+    preset), with what the other presets set where they differ."""
+    if key in command_defaults:
+        return f"default {_shown(command_defaults[key])}"
+    base = PRESETS["quick"].get(key, SPEC_DEFAULTS[key])
+    other = [f"--preset {name}: {_shown(p.get(key, SPEC_DEFAULTS[key]))}" for name, p in PRESETS.items()
+             if name != "quick" and _shown(p.get(key, SPEC_DEFAULTS[key])) != _shown(base)]
+    return f"default {_shown(base)}" + (f"; {', '.join(other)}" if other else "")
+
+
+def add_sweep_options(p: argparse.ArgumentParser, *, command_defaults: Mapping[str, Any] = {},
+                      skip: tuple[str, ...] = ()) -> None:
+    """--preset, --config and every sweep option not in `skip` (keys), with the defaults this command applies."""
+    p.add_argument("--preset", choices=sorted(PRESETS), help="base sweep (default: quick)")
+    p.add_argument("--config", metavar="TOML", help="sweep file with the same keys as these flags (see scripts/)")
+    groups = {name: p.add_argument_group(title) for name, title in GROUPS.items()}
+    for o in SWEEP_OPTIONS:
+        if o.key in skip:
+            continue
+        text = o.help.replace("{modes}", _modes_help()) if "{modes}" in o.help else o.help
+        groups[o.group].add_argument(o.flag, dest=o.key, metavar=o.metavar, choices=o.choices,
+                                     help=f"{text} ({default_text(o.key, command_defaults)})")
+
+
+def add_exact_repeats(p: argparse.ArgumentParser, default: int | None = None) -> None:
+    """--repeats N: exactly N repeats a trial (min = max = N, no adaptive stopping)."""
+    p.add_argument("--repeats", type=int, metavar="N", help="exactly N repeats per trial (sets --min-repeats and "
+                   "--max-repeats both)" + (f" (default {default})" if default else ""))
+
+
+def spec_from(args: argparse.Namespace, command_defaults: Mapping[str, Any] = {}) -> SweepSpec:
+    """The validated sweep of a command's flags: preset, then TOML, then the command's defaults, then flags."""
+    flags = {o.key: getattr(args, o.key, None) for o in SWEEP_OPTIONS}
+    repeats = getattr(args, "repeats", None)
+    if repeats is not None:
+        given = [o.flag for o in SWEEP_OPTIONS if o.key in ("min_repeats", "max_repeats") and flags[o.key] is not None]
+        if given:
+            raise SpecError("repeats", repeats, f"sets both --min-repeats and --max-repeats; drop {', '.join(given)}")
+        flags.update(min_repeats=repeats, max_repeats=repeats)
+    layers: list[dict[str, Any]] = [{"preset": args.preset}]
+    if args.config:
+        layers.append(load_toml(args.config))
+    layers += [dict(command_defaults), flags]
+    return build_spec(*layers)
+
+
+def given_options(args: argparse.Namespace) -> list[str]:
+    """The sweep flags given on the command line (for commands that refuse them, e.g. --resume)."""
+    out = [o.flag for o in SWEEP_OPTIONS if getattr(args, o.key, None) is not None]
+    out += [f for f, k in (("--preset", "preset"), ("--config", "config"), ("--repeats", "repeats"))
+            if getattr(args, k, None) is not None]
+    return out
+
+
+def add_verdict_options(p: argparse.ArgumentParser, *, threshold_help: str = "") -> None:
+    """--threshold and --alpha of a comparison (bench.compare, and bench.ab's timed methods)."""
+    p.add_argument("--threshold", type=float, help=f"smallest relative change that counts (default "
+                   f"{DEFAULT_THRESHOLD:g} = {DEFAULT_THRESHOLD * 100:g}%%)" + threshold_help)
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                   help=f"significance level, after the Benjamini-Hochberg adjustment (default {DEFAULT_ALPHA:g})")
+
+
+def add_quiet(p: argparse.ArgumentParser) -> None:
+    """--quiet: no progress bar."""
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_markdown(p: argparse.ArgumentParser) -> None:
+    """--markdown FILE: the result as markdown too (a pull-request comment)."""
+    p.add_argument("--markdown", metavar="FILE", help="also write the result as markdown (a pull-request comment)")
+
+
+def check_threshold(value: float | None, default: float, *, upper: float) -> float:
+    """A relative threshold in (0, upper); InputError naming it otherwise."""
+    value = default if value is None else value
+    if not 0 < value < upper:
+        raise InputError(f"threshold: {value!r}: expected a relative change between 0 and {upper:g}")
+    return value

@@ -1,0 +1,118 @@
+"""Count the instructions of one trial's timed epochs; run by bench.engine.icount under `valgrind --tool=callgrind`.
+
+    valgrind --tool=callgrind --callgrind-out-file=F python bench/callgrind_worker.py TASKS_JSON
+
+bench.engine.icount runs it (through runpy) in the side's checkout, with that checkout on PYTHONPATH,
+so the code counted is that side's `mlp_core` while this script is the same on both sides. It imports nothing of
+`bench`: only the standard library, NumPy (through mlp_core) and the side's `mlp_core`.
+
+The counted region is exactly the timed region of `mlp_core.trainer.run_epochs` (the one timed
+loop): the clock read that starts an epoch zeroes callgrind's counters, the one
+that ends it dumps them to F.<k> (k = 1, 2, ...: one per epoch, task after task; TASKS_JSON is a
+JSON list of trials, each a dict of TrainConfig's fields plus data_seed, n_train and n_test).
+Both are valgrind client requests, issued through a few bytes of x86-64 machine code (the magic
+sequence of valgrind.h) called with ctypes, so no compiler is needed; outside valgrind the
+sequence is a no-op. Prints one JSON line:
+{"running_on_valgrind": bool, "tasks": [{"dumps": epochs counted, "device": where it ran, "error": ""}]}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import mmap
+import os
+import platform
+import sys
+import time
+
+from mlp_core import TrainConfig, make_data
+from mlp_core.trainer import make_trainer, run_epochs
+
+# valgrind.h, amd64: rdx = default; rax = &args[6]; the special preamble (rol rdi by 3, 13, 61, 51:
+# 128 bits in all, a no-op natively), then xchg rbx,rbx asks valgrind; the answer is in rdx.
+_AMD64_CLIENT_REQUEST = bytes.fromhex(
+    "4889f8"  # mov rax, rdi        (rdi: &args)
+    "4889f2"  # mov rdx, rsi        (rsi: the default answer)
+    "48c1c703" "48c1c70d" "48c1c73d" "48c1c733"  # rol rdi, 3 / 13 / 61 / 51
+    "4887db"  # xchg rbx, rbx       (rdx = client_request(rax))
+    "4889d0"  # mov rax, rdx
+    "c3"  # ret
+)
+RUNNING_ON_VALGRIND = 0x1001
+_CALLGRIND = 0x43540000  # VG_USERREQ_TOOL_BASE('C', 'T'): callgrind.h's requests follow in this order
+DUMP_STATS, ZERO_STATS = _CALLGRIND, _CALLGRIND + 1
+
+
+class ClientRequests:
+    """valgrind client requests from Python (Linux on x86-64 only)."""
+
+    def __init__(self) -> None:
+        if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
+            raise OSError(f"valgrind client requests are implemented for Linux x86-64 only, not "
+                          f"{sys.platform} {platform.machine()}")
+        self._page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        self._page.write(_AMD64_CLIENT_REQUEST)
+        address = ctypes.addressof(ctypes.c_char.from_buffer(self._page))
+        self._call = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64)(address)
+        self._args = (ctypes.c_uint64 * 6)()
+
+    def request(self, code: int, default: int = 0) -> int:
+        """Issue a request with no arguments; natively, the default comes back."""
+        self._args[0] = code
+        return int(self._call(ctypes.addressof(self._args), default))
+
+    def running_on_valgrind(self) -> bool:
+        """Whether this process runs under valgrind."""
+        return self.request(RUNNING_ON_VALGRIND, 0) > 0
+
+
+def main(argv: list[str]) -> int:
+    """Train each task's trial in turn, counting each epoch; print a JSON line of facts."""
+    parser = argparse.ArgumentParser(prog="python -m bench.callgrind_worker", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("tasks", metavar="TASKS_JSON", help="a JSON list of trials (run by bench.engine.icount)")
+    args = parser.parse_args(argv)
+    try:
+        tasks = json.loads(args.tasks)
+        if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+            raise ValueError("expected a JSON list of objects")
+    except ValueError as exc:
+        parser.exit(2, f"{parser.prog}: error: TASKS_JSON: {str(exc).splitlines()[0]}\n")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    vg = ClientRequests()
+    configs = [TrainConfig(hidden=t["hidden"], epochs=t["epochs"], batch_size=t["batch_size"],
+                           learning_rate=t["learning_rate"], dtype=t["dtype"], mode=t["mode"], device=t["device"],
+                           seed=t["seed"], **({"replicas": t["replicas"]} if t.get("replicas", 1) != 1 else {}))
+               for t in tasks]
+    if any(c.mode.needs_tensorflow for c in configs):  # one TF thread: a spinning pool would count its spins
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    done = []
+    for task, config in zip(tasks, configs):
+        dumps = []  # the epochs counted so far (a task that fails mid-way keeps the dumps it made)
+        marks = iter([ZERO_STATS, DUMP_STATS] * config.epochs)
+
+        def clock() -> int:  # run_epochs reads it (after the sync) at the start and the end of each epoch
+            mark = next(marks)  # noqa: B023 - called only within this iteration
+            vg.request(mark)
+            if mark == DUMP_STATS:
+                dumps.append(1)  # noqa: B023
+            return time.perf_counter_ns()
+
+        try:
+            data = make_data(task["data_seed"], n_train=task["n_train"], n_test=task["n_test"])
+            trainer = make_trainer(data, config)
+            run_epochs(trainer, config.epochs, clock=clock)
+            done.append({"dumps": len(dumps), "device": trainer.finish()[0], "error": ""})
+        except Exception as exc:  # noqa: BLE001 - a failing trial is reported, the others go on
+            done.append({"dumps": len(dumps), "device": "", "error": f"{type(exc).__name__}: {exc}"[:300]})
+    print(json.dumps({"running_on_valgrind": vg.running_on_valgrind(), "tasks": done}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

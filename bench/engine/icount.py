@@ -1,0 +1,196 @@
+"""The instruction-count gate (`python -m bench.ab --mode icount`): instructions per epoch under callgrind.
+
+Wall time on a shared machine moves with everything else the machine does; the number of
+instructions a process executes does not. Each side's trials are trained in processes started
+under `valgrind --tool=callgrind` (bench/callgrind_worker.py), which count exactly the timed
+region of every epoch (the one timed loop, mlp_core.trainer.run_epochs) and nothing of the start,
+the imports or the harness. One TensorFlow thread, one BLAS thread and PYTHONHASHSEED=0 make the
+count a property of the code. A process's value for a trial is the median count of its epochs
+after the first (the warm-up, dropped as in every timing); a side's value is the median over its
+processes. Verdicts, per configuration:
+
+  slower   candidate / baseline > 1 + threshold      (a regression: exit status 1)
+  faster   candidate / baseline < 1 / (1 + threshold)
+  same     otherwise
+  unsteady a side's processes differ by more than half the threshold: no verdict (exit status 1,
+           the gate cannot vouch for what it could not count steadily)
+  error    a process failed; the reason is shown (exit status 1)
+
+Counts measure CPU work only: not memory stalls, cache misses or GPU kernels, so a change that
+costs time without costing instructions passes this gate (the wall-time gate is for that), and
+GPU trials are refused. valgrind runs a process about 25-50x slower than natively, but the counts
+do not depend on the load, so processes run in parallel, one per core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from bench.format.derive import timed
+from bench.format.errors import InputError
+from bench.format.io import write_json
+
+DEFAULT_THRESHOLD = 0.01  # README, "The instruction-count gate": ~7x the largest same-code spread measured
+DEFAULT_PROCESSES = 2  # per side: counts are steady, a second process shows that they are
+
+WORKER = Path(__file__).resolve().parent / "callgrind_worker.py"
+_TOTALS = re.compile(rb"^totals:\s*(\d+)", re.MULTILINE)
+_RUN_WORKER = "import runpy, sys; sys.argv = ['callgrind_worker', *sys.argv[1:]]; runpy.run_path({!r}, " \
+              "run_name='__main__')"
+
+
+def valgrind() -> tuple[str, str]:
+    """(path, version) of valgrind, or an InputError saying how to get it."""
+    path = shutil.which("valgrind")
+    if path is None:
+        raise InputError("mode 'icount' needs valgrind (Debian/Ubuntu: apt-get install valgrind), which is not on "
+                         "PATH")
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
+    return path, out.stdout.strip()
+
+
+@dataclass
+class Job:
+    """One process: one side's trials, counted in order."""
+
+    side: str
+    index: int
+    tree: Path
+    tasks: list[dict[str, Any]]
+    out_dir: Path
+    counts: list[list[int]] = field(default_factory=list)  # per task, per epoch
+    task_errors: list[str] = field(default_factory=list)  # per task ("" when counted)
+    error: str = ""  # the process failed: no task counted
+
+    def failure(self, t: int) -> str:
+        """Why task t has no count in this process ('' when it has)."""
+        return self.error or self.task_errors[t]
+
+    def run(self, valgrind_path: str) -> Job:
+        """Start the process under callgrind, wait, read its dumps (one per epoch, task after task)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(self.tree),
+               **{var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+        cmd = [valgrind_path, "--tool=callgrind", f"--callgrind-out-file={self.out_dir / 'callgrind.out'}",
+               sys.executable, "-c", _RUN_WORKER.format(str(WORKER)), json.dumps(self.tasks)]
+        proc = subprocess.run(cmd, cwd=self.tree, env=env, capture_output=True, text=True, check=False)
+        (self.out_dir / "stderr.txt").write_text(proc.stderr, encoding="utf-8")
+        if proc.returncode != 0:
+            tail = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("==")]
+            self.error = f"exit status {proc.returncode}: {(tail or ['(no message)'])[-1][:300]}"
+            return self
+        facts = json.loads(proc.stdout.strip().splitlines()[-1])
+        if not facts.get("running_on_valgrind"):
+            self.error = "the worker did not run under valgrind (its client requests went unanswered)"
+            return self
+        dump = iter(range(1, 1 + sum(t["dumps"] for t in facts["tasks"])))
+        for task in facts["tasks"]:
+            counts = [_totals(self.out_dir / f"callgrind.out.{next(dump)}") for _ in range(task["dumps"])]
+            if task["error"]:
+                self.task_errors.append(task["error"])
+            elif task["device"] != "cpu:0":
+                self.task_errors.append(f"ran on {task['device']!r}, not cpu:0")
+            else:
+                self.task_errors.append("")
+            self.counts.append(counts)
+        return self
+
+
+def _totals(path: Path) -> int:
+    match = _TOTALS.search(path.read_bytes())
+    if match is None:
+        raise ValueError(f"{path}: no 'totals:' line")
+    return int(match.group(1))
+
+
+def process_value(epoch_counts: Sequence[int]) -> float:
+    """A process's value for a trial: the median count of its epochs after the warm-up."""
+    return float(statistics.median(timed(epoch_counts)))
+
+
+def spread(values: Sequence[float]) -> float:
+    """max / min - 1 over a side's processes (0 for identical counts)."""
+    return max(values) / min(values) - 1.0
+
+
+def verdict(base: Sequence[float], cand: Sequence[float], threshold: float) -> tuple[float, str]:
+    """(ratio of medians, verdict) of one configuration."""
+    ratio = statistics.median(cand) / statistics.median(base)
+    if max(spread(base), spread(cand)) > threshold / 2:
+        return ratio, "unsteady"
+    if ratio > 1 + threshold:
+        return ratio, "slower"
+    if ratio < 1 / (1 + threshold):
+        return ratio, "faster"
+    return ratio, "same"
+
+
+def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], out: Path, *, processes: int,
+          threshold: float, parallel: int, progress: bool = True) -> dict[str, Any]:
+    """Count every task on both sides in `processes` processes each; the result document (also OUT/icount.json)."""
+    path, version = valgrind()
+    jobs = [Job(side, k, tree, tasks, out / "icount" / side / f"process-{k}")
+            for k in range(processes) for side, tree in trees.items()]
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool, \
+            tqdm(total=len(jobs), desc="icount processes", unit="proc", disable=not progress, file=sys.stderr) as bar:
+        for _ in pool.map(lambda j: j.run(path), jobs):
+            bar.update(1)
+    rows = []
+    for t, cid in enumerate(ids):
+        row: dict[str, Any] = {"config_id": cid}
+        errors = [f"{j.side} process {j.index}: {j.failure(t)}" for j in jobs if j.failure(t)]
+        for side in trees:
+            row[side] = [j.counts[t] for j in jobs if j.side == side and not j.failure(t)]
+        if errors:
+            row.update(ratio=None, verdict="error", reason="; ".join(errors))
+        else:
+            base, cand = ([process_value(c) for c in row[side]] for side in trees)
+            ratio, word = verdict(base, cand, threshold)
+            row.update(baseline_per_epoch=statistics.median(base), candidate_per_epoch=statistics.median(cand),
+                       spread_baseline=spread(base), spread_candidate=spread(cand), ratio=ratio, verdict=word,
+                       reason="")
+        rows.append(row)
+    doc = {"gate": "icount", "tool": f"{version} --tool=callgrind", "threshold": threshold,
+           "processes_per_side": processes, "trees": {k: str(v) for k, v in trees.items()},
+           "unit": "instructions per epoch (median of the epochs after the warm-up; median over processes)",
+           "configs": rows}
+    write_json(out / "icount.json", doc, what="--out")
+    return doc
+
+
+def table(doc: dict[str, Any], *, markdown: bool = False) -> str:
+    """The verdict table, plain or Markdown."""
+    head = ["config", "baseline Ir/epoch", "candidate Ir/epoch", "ratio", "spread A / B", "verdict"]
+    lines = []
+    for r in doc["configs"]:
+        if r["verdict"] == "error":
+            lines.append([r["config_id"], "", "", "", "", f"error: {r['reason']}"])
+            continue
+        lines.append([r["config_id"], f"{r['baseline_per_epoch']:,.0f}", f"{r['candidate_per_epoch']:,.0f}",
+                      f"{r['ratio']:.4f}", f"{r['spread_baseline']:.2%} / {r['spread_candidate']:.2%}",
+                      r["verdict"]])
+    if markdown:
+        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(line) + " |" for line in lines]
+        return "\n".join(out) + "\n"
+    widths = [max(len(x) for x in col) for col in zip(head, *lines)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*line) for line in [head, *lines]) + "\n"
+
+
+def status(doc: dict[str, Any]) -> int:
+    """Exit status: 0 when every configuration is 'same' or 'faster', 1 otherwise."""
+    return 0 if all(r["verdict"] in ("same", "faster") for r in doc["configs"]) else 1

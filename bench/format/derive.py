@@ -1,0 +1,123 @@
+"""What the store derives from measurements, each defined once: the configuration id, the warm-up
+filter, throughput (steps/s, samples/s, GFLOP/s), and the rows of raw.csv, repeats.csv and summary.csv.
+
+The runner, the resume path, the readers' consistency checks and the pytest-benchmark suite all
+call these; nothing else computes them.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.format.fields import AXES, SCHEMA_VERSION
+from bench.format.stats import summarize
+from mlp_core.data import ARTICLE_N_FEATURES
+from mlp_core.flops import epoch_flops, steps_per_epoch
+
+AXIS_NAMES = tuple(f.name for f in AXES)  # the matrix's axes, in config_id order (declared in fields.py)
+WARMUP_EPOCHS = 1  # epoch 0 of every repeat: tracing, compilation, first allocations
+
+
+def config_id(device: str, mode: str, dtype: str, batch_size: int, hidden: int, threads: int, replicas: int = 1) -> str:
+    """The stable id of a configuration, e.g. 'cpu-eager-float64-cast-b4-h20-t0' (threads 0: TF's default);
+    '-r2' appended for 2 replicas (one device: no suffix, the ids of runs from before the axis)."""
+    base = f"{device}-{mode}-{dtype}-b{int(batch_size)}-h{int(hidden)}-t{int(threads)}"
+    return base if int(replicas) == 1 else f"{base}-r{int(replicas)}"
+
+
+def axes_config_id(row: Mapping[str, Any]) -> str:
+    """config_id of a row that carries the matrix axes."""
+    return config_id(str(row["device"]), str(row["mode"]), str(row["dtype"]), row["batch_size"], row["hidden"],
+                     row["threads"], row.get("replicas", 1))
+
+
+def timed(epoch_times: Sequence[float]) -> list[float]:
+    """The epochs that count: the warm-up left out."""
+    return list(epoch_times[WARMUP_EPOCHS:])
+
+
+def throughput(median_s: float, n_train: int, batch_size: int, hidden: int) -> dict[str, float]:
+    """steps/s, samples/s and GFLOP/s of an epoch of `n_train` samples lasting `median_s` (NaN if unknown)."""
+    if not (median_s and median_s > 0 and math.isfinite(median_s)):
+        return {"steps_per_s": math.nan, "samples_per_s": math.nan, "gflops": math.nan}
+    return {
+        "steps_per_s": steps_per_epoch(n_train, batch_size) / median_s,
+        "samples_per_s": n_train / median_s,
+        "gflops": epoch_flops(n_train, batch_size, ARTICLE_N_FEATURES, hidden) / median_s / 1e9,
+    }
+
+
+def now_utc() -> str:
+    """ISO-8601 UTC timestamp, seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# ---- rows --------------------------------------------------------------------------------------
+def raw_rows(cid: str, repeat: int, epoch_times: Sequence[float], train_mse: Sequence[float], *,
+             machine: str) -> list[dict]:
+    """raw.csv rows of one repeat: one per epoch."""
+    return [{"config_id": cid, "machine": machine, "repeat": repeat, "epoch": e, "is_warmup": e < WARMUP_EPOCHS,
+             "epoch_time_s": t, "train_mse": m} for e, (t, m) in enumerate(zip(epoch_times, train_mse))]
+
+
+def repeat_row(*, run_id: str, axes: Mapping[str, Any], repeat: int, seed: int, status: str, device_actual: str,
+               epoch_times: Sequence[float], train_mse: Sequence[float], test_mse: float, peak_rss_bytes: int,
+               gpu_peak_bytes: int | None, wall_s: float | None, worker_pid: int | None, started_utc: str,
+               finished_utc: str, machine: str, node: str) -> dict[str, Any]:
+    """The repeats.csv row of one repeat (written after its raw.csv rows: the repeat's commit record)."""
+    times = timed(epoch_times)
+    return {
+        "run_id": run_id, "config_id": axes_config_id(axes), **{k: axes[k] for k in AXIS_NAMES},
+        "repeat": repeat, "seed": seed, "status": status, "device_actual": device_actual,
+        "machine": machine, "node": node, "worker_pid": worker_pid,
+        "epochs": len(epoch_times), "warmup_s": epoch_times[0],
+        "median_epoch_s": statistics.median(times) if times else math.nan,
+        "train_mse": train_mse[-1] if train_mse else math.nan, "test_mse": test_mse,
+        "peak_rss_bytes": peak_rss_bytes, "gpu_peak_bytes": gpu_peak_bytes, "wall_s": wall_s,
+        "started_utc": started_utc, "finished_utc": finished_utc,
+    }
+
+
+def summary_row(*, run_id: str, axes: Mapping[str, Any], status: str, reason: str, stop_reason: str,
+                repeats: Sequence[Mapping[str, Any]], samples: Sequence[float], n_train: int,
+                threads_in_force: tuple[int, int] | None, elapsed_s: float, finished_utc: str,
+                machine: str = "", node: str = "") -> dict[str, Any]:
+    """The summary.csv row of a finished trial, from its repeats.csv rows and its timed epoch times.
+    `machine`, `node`: where it was decided, for a trial without repeats (a skip); else its repeats'."""
+    st = summarize(samples)
+    finite = [x for x in samples if math.isfinite(x)]
+    rates = throughput(st["median_s"] if finite else math.nan, n_train, int(axes["batch_size"]), int(axes["hidden"]))
+    warm = [r["warmup_s"] for r in repeats]
+    train = [r["train_mse"] for r in repeats if _num(r["train_mse"])]
+    test = [r["test_mse"] for r in repeats if _num(r["test_mse"])]
+    gpu = [r["gpu_peak_bytes"] for r in repeats if r["gpu_peak_bytes"] is not None]
+    intra, inter = threads_in_force if threads_in_force else (None, None)
+    return {
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "config_id": axes_config_id(axes),
+        "device": axes["device"], "device_actual": repeats[0]["device_actual"] if repeats else "",
+        "machine": repeats[-1]["machine"] if repeats else machine, "node": repeats[-1]["node"] if repeats else node,
+        **{k: axes[k] for k in AXIS_NAMES if k != "device"},
+        "threads_intra": intra, "threads_inter": inter, "status": status, "reason": reason,
+        "stop_reason": stop_reason, "repeats": len(repeats), **st,
+        "warmup_median_s": statistics.median(warm) if warm else math.nan, "warmup_max_s": max(warm, default=math.nan),
+        **rates,
+        **_spread("train_mse", train), **_spread("test_mse", test),
+        "peak_rss_bytes": max((r["peak_rss_bytes"] for r in repeats), default=None),
+        "gpu_peak_bytes": max(gpu) if gpu else None,
+        "elapsed_s": elapsed_s, "finished_utc": finished_utc,
+    }
+
+
+def _num(x: Any) -> bool:
+    return x is not None and isinstance(x, int | float) and not math.isnan(x)
+
+
+def _spread(name: str, values: Sequence[float]) -> dict[str, float]:
+    """median, min and max over repeats (NaN when none)."""
+    if not values:
+        return {f"{name}_median": math.nan, f"{name}_min": math.nan, f"{name}_max": math.nan}
+    return {f"{name}_median": statistics.median(values), f"{name}_min": min(values), f"{name}_max": max(values)}

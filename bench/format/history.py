@@ -1,0 +1,41 @@
+"""Reading history.csv (results/history.csv, written by `python -m bench.history append`), checked.
+
+The file is only ever replaced whole, so a torn line in it is an error, not a kill's leftover.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.format.fields import HISTORY, KNOWN_VERSIONS
+from bench.format.io import StoreError, read_table, read_text
+from bench.format.runs import check_config_ids
+
+HISTORY_PATH = Path("results") / "history.csv"  # where bench.history keeps it, by default
+
+# schema 2: no replicas column; schema 1: no schema_version column either, recorded_utc first
+HISTORY_V2 = replace(HISTORY, fields=tuple(f for f in HISTORY.fields if f.name != "replicas"))
+HISTORY_V1 = replace(HISTORY_V2, fields=(HISTORY.field("recorded_utc"), *HISTORY_V2.fields[1:-1]))
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """The history's rows, typed and checked ([] when the file does not exist yet)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    first = read_text(path).split("\n", 1)[0]
+    v1 = first.split(",")[:1] != ["schema_version"] and "recorded_utc" in first
+    rows = read_table(path, HISTORY_V1 if v1 else HISTORY if "replicas" in first.split(",") else HISTORY_V2,
+                      torn_ok=False)
+    for row in rows.rows:
+        row.setdefault("replicas", 1)
+    check_config_ids(rows)
+    if v1:
+        return [{"schema_version": 1, **r} for r in rows.rows]
+    bad = [r["schema_version"] for r in rows.rows if r["schema_version"] not in KNOWN_VERSIONS]
+    if bad:
+        raise StoreError(f"{path}: schema_version {bad[0]} is not one this eager-mlp-bench reads "
+                         f"({', '.join(map(str, KNOWN_VERSIONS))})")
+    return rows.rows

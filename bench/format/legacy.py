@@ -1,0 +1,116 @@
+"""Schema 1 and 2 run directories, read on purpose: their files are checked against the version 1
+columns and turned into the current rows in memory (nothing on disk changes).
+
+Version 1 kept per-repeat values (test_mse, peak memory, finish time) on every raw.csv epoch row
+and had no repeats.csv; its summary.csv called the median over repeats of the final train MSE
+`train_mse` and of the test MSE `test_mse`. `python -m bench.store upgrade OLD NEW` writes a
+version 1 directory out as the current version.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.format.derive import repeat_row
+from bench.format.fields import RAW, REPEATS, STAT_FIELDS, SUMMARY, Field, Table
+from bench.format.identity import legacy_machine
+from bench.format.io import TIME_RE, Rows, Tables, read_table
+
+
+def _v1(table: Table, names: str, changed: dict[str, Field]) -> Table:
+    by_name = {f.name: f for t in (RAW, REPEATS, SUMMARY) for f in t.fields}
+    fields = tuple(changed.get(n) or by_name[n] for n in names.split())
+    return replace(table, fields=fields)
+
+
+_LOOSE_TIME = Field("finished_utc", "str", "when the repeat finished (schema 1: free text)")
+_TEST_MSE = Field("test_mse", "float", "test MSE", nullable=True, finite=False)
+_TRAIN_MSE = Field("train_mse", "float", "train MSE", nullable=True, finite=False)
+_WARMUP = Field("warmup_s", "float", "first repeat's warm-up", "s", nullable=True, minimum=0)
+_REPEATS_V1 = Field("repeats", "int", "repeats", minimum=0)
+RAW_V1 = _v1(RAW, "run_id config_id device device_actual mode dtype batch_size hidden threads repeat seed epoch "
+             "is_warmup epoch_time_s train_mse test_mse peak_rss_bytes gpu_peak_bytes finished_utc",
+             {"finished_utc": _LOOSE_TIME, "test_mse": _TEST_MSE})
+RAW_V1 = replace(RAW_V1, key=("config_id", "repeat", "epoch"))
+SUMMARY_V1 = _v1(SUMMARY, "schema_version run_id config_id device device_actual mode dtype batch_size hidden threads "
+                 "threads_intra threads_inter status reason stop_reason repeats " + " ".join(STAT_FIELDS) +
+                 " warmup_s warmup_median_s steps_per_s samples_per_s gflops train_mse test_mse peak_rss_bytes "
+                 "gpu_peak_bytes elapsed_s",
+                 {"warmup_s": _WARMUP, "train_mse": _TRAIN_MSE, "test_mse": _TEST_MSE, "repeats": _REPEATS_V1})
+
+
+def read_v1(run_dir: Path, meta: dict[str, Any]):
+    """The current-schema Tables of a version 1 run directory (in memory)."""
+    run_dir = Path(run_dir)
+    raw = read_table(run_dir / "raw.csv", RAW_V1)
+    summary = read_table(run_dir / "summary.csv", SUMMARY_V1)
+    by_repeat: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for row in raw.rows:
+        row["replicas"] = 1  # (the axis came with schema 3)
+        by_repeat[(row["config_id"], row["repeat"])].append(row)
+    repeats, raw_rows = [], []
+    for (_cid, rep), rows in sorted(by_repeat.items()):
+        rows.sort(key=lambda r: r["epoch"])
+        first = rows[0]
+        times = [r["epoch_time_s"] for r in rows]
+        mses = [r["train_mse"] for r in rows]
+        finite = all(m is not None and math.isfinite(m) for m in [*mses, first["test_mse"]])
+        when = first["finished_utc"] if _is_time(first["finished_utc"]) else meta.get("started_at") or ""
+        repeats.append(repeat_row(
+            run_id=first["run_id"], axes=first, repeat=rep, seed=first["seed"], status="ok" if finite else "diverged",
+            device_actual=first["device_actual"], epoch_times=times, train_mse=mses, test_mse=first["test_mse"],
+            peak_rss_bytes=first["peak_rss_bytes"], gpu_peak_bytes=first["gpu_peak_bytes"], wall_s=None,
+            worker_pid=None, started_utc="", finished_utc=when, machine="", node=""))
+        raw_rows.extend({k: r.get(k, "") for k in RAW.names} for r in rows)
+    by_trial: dict[str, list[dict]] = defaultdict(list)
+    for r in repeats:
+        by_trial[r["config_id"]].append(r)
+    out_summary = []
+    for row in summary.rows:
+        reps = by_trial.get(row["config_id"], [])
+        new = {k: row.get(k) for k in SUMMARY.names}
+        new["repeats"] = row["repeats"]
+        for name in ("train_mse", "test_mse"):
+            values = [r[name] for r in reps if r[name] is not None and not math.isnan(r[name])]
+            new[f"{name}_median"] = row[name]
+            new[f"{name}_min"] = min(values, default=None)
+            new[f"{name}_max"] = max(values, default=None)
+        new["warmup_max_s"] = max((r["warmup_s"] for r in reps), default=None)
+        new["finished_utc"] = max((r["finished_utc"] for r in reps), default="") or meta.get("started_at") or ""
+        out_summary.append(new)
+    return Tables(Rows(raw_rows, list(range(2, 2 + len(raw_rows))), raw.torn, raw.path),
+                  Rows(repeats, list(range(2, 2 + len(repeats))), None, run_dir / "repeats.csv"),
+                  Rows(out_summary, summary.lines, summary.torn, summary.path))
+
+
+def _is_time(text: str) -> bool:
+    return bool(TIME_RE.match(text or ""))
+
+
+def _without(table: Table, *names: str) -> Table:
+    return replace(table, fields=tuple(f for f in table.fields if f.name not in names))
+
+
+RAW_V2, REPEATS_V2, SUMMARY_V2 = _without(RAW, "machine"), _without(REPEATS, "machine", "node", "replicas"), \
+    _without(SUMMARY, "machine", "node", "replicas")
+
+
+def read_old(run_dir: Path, meta: dict[str, Any]):
+    """(meta, Tables) of a schema 1 or 2 run directory in the current schema (in memory): its one
+    machine, fingerprinted from meta.json's host facts, on every row and in `machines`."""
+    run_dir = Path(run_dir)
+    if meta["schema_version"] == 1:
+        tables = read_v1(run_dir, meta)
+    else:
+        tables = Tables(*(read_table(run_dir / t.file, t) for t in (RAW_V2, REPEATS_V2, SUMMARY_V2)))
+    mid, facts = legacy_machine(meta)
+    node = str((meta.get("host") or {}).get("hostname") or "")
+    for row in tables.raw.rows:
+        row["machine"] = mid
+    for row in (*tables.repeats.rows, *tables.summary.rows):
+        row["machine"], row["node"], row["replicas"] = mid, node, 1
+    return {**meta, "machines": {mid: facts}}, tables
