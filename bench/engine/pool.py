@@ -47,9 +47,12 @@ _PRCTL = _prctl()
 
 def _child_setup(cpus: frozenset[int] | None) -> None:
     """In the worker, before it starts: die with its parent (a killed runner or Ray actor leaves no worker
-    measuring on beside the next run; Linux only), and run on `cpus` when given."""
+    measuring on beside the next run; Linux only), ignore SIGINT, and run on `cpus` when given."""
     if _PRCTL is not None:
         _PRCTL(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    # Ctrl-C reaches the terminal's whole process group: the runner decides (the repeat under way finishes
+    # and is recorded), so a worker does not die of it half-way through a repeat
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if cpus:
         os.sched_setaffinity(0, cpus)
 
