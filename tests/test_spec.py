@@ -151,3 +151,24 @@ def test_example_toml_is_valid():
 
     spec = build_spec(load_toml(Path(__file__).parent.parent / "scripts" / "sweep.example.toml"))
     assert trials(spec)
+
+
+def test_help_texts_show_the_defaults_each_command_applies(tmp_path):
+    """One definition per option: bench.run and bench.ab show the defaults they really apply."""
+    import re
+
+    def helptext(module):
+        out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=ROOT,
+                             timeout=60).stdout
+        return " ".join(out.split())
+
+    run, ab = helptext("bench.run"), helptext("bench.ab")
+    assert re.search(r"--workers \{round,run\} .*?\(default run\)", run)
+    assert re.search(r"--workers \{round,run\} .*?\(default round\)", ab)
+    assert "--trial-budget S seconds of measuring after which a trial stops adding repeats (default 1.5; " \
+           "--preset article: 4, --preset full: 4)" in run
+    assert "--trial-budget" not in ab and "--repeats N repeats per trial and side, exactly (default 10" in ab
+    proc = subprocess.run([sys.executable, "-m", "bench.ab", "--baseline-tree", str(ROOT), "--out", str(tmp_path),
+                           "--executor", "ray"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2 and "executor: 'ray': bench.ab measures both sides on this machine" in proc.stderr
+    assert "Traceback" not in proc.stderr and not any(tmp_path.iterdir())

@@ -24,8 +24,9 @@ class HistoryError(InputError):
     """Bad input: names the field and the value."""
 
 
-def machine_id(label: str) -> str:
-    """A short stable id of a machine fingerprint label."""
+def label_key(label: str) -> str:
+    """history.csv's `machine_id`: a short stable hash of a machine's label (10 hex digits; not the run tables'
+    8-digit fingerprint id, bench.format.identity.machine_id: history rows name machines by label)."""
     return hashlib.sha1(label.encode()).hexdigest()[:10]
 
 
@@ -59,7 +60,7 @@ def append(run_dir: Path, history: Path = HISTORY_PATH) -> int:
     rows = [{"schema_version": SCHEMA_VERSION, "recorded_utc": recorded, "commit": git.get("commit") or "",
              "dirty": bool(git.get("dirty")), "run_id": run_id, "run_finished_utc": run.meta.get("finished_at") or "",
              **{k: r[k] for k in HISTORY.names if k in r},
-             "machine": labels[r["machine"]], "machine_id": machine_id(labels[r["machine"]])}
+             "machine": labels[r["machine"]], "machine_id": label_key(labels[r["machine"]])}
             for r in run.ok.to_dict("records")]
     write_table(history, HISTORY, [{**r, "schema_version": SCHEMA_VERSION} for r in old] + rows)
     return len(rows)

@@ -74,6 +74,7 @@ SWEEP_OPTIONS = (
                 "ceiling; 0 = skip"),
 )
 SPEC_DEFAULTS = {f.name: f.default for f in fields(SweepSpec)}
+FLOAT_KEYS = ("learning_rate", "target_ci")
 
 
 def _shown(value: Any) -> str:
@@ -103,7 +104,9 @@ def add_sweep_options(p: argparse.ArgumentParser, *, command_defaults: Mapping[s
         if o.key in skip:
             continue
         text = o.help.replace("{modes}", _modes_help()) if "{modes}" in o.help else o.help
-        groups[o.group].add_argument(o.flag, dest=o.key, metavar=o.metavar, choices=o.choices,
+        metavar = o.metavar or (None if o.choices else "LIST" if o.group == "matrix" else
+                                "S" if o.key.endswith("_s") else "X" if o.key in FLOAT_KEYS else "N")
+        groups[o.group].add_argument(o.flag, dest=o.key, metavar=metavar, choices=o.choices,
                                      help=f"{text} ({default_text(o.key, command_defaults)})")
 
 

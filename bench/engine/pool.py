@@ -47,12 +47,14 @@ _PRCTL = _prctl()
 
 def _child_setup(cpus: frozenset[int] | None) -> None:
     """In the worker, before it starts: die with its parent (a killed runner or Ray actor leaves no worker
-    measuring on beside the next run; Linux only), ignore SIGINT, and run on `cpus` when given."""
+    measuring on beside the next run; Linux only), ignore SIGINT and SIGTERM, and run on `cpus` when given."""
     if _PRCTL is not None:
         _PRCTL(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    # Ctrl-C reaches the terminal's whole process group: the runner decides (the repeat under way finishes
-    # and is recorded), so a worker does not die of it half-way through a repeat
+    # Ctrl-C reaches the terminal's whole process group, a batch scheduler's SIGTERM every process of the job:
+    # the runner decides (the repeat under way finishes and is recorded, then it closes its workers), so a
+    # worker does not die of them half-way through a repeat. The runner's death still kills it (above).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if cpus:
         os.sched_setaffinity(0, cpus)
 

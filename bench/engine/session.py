@@ -204,12 +204,8 @@ class RunSession:
 
     def _record(self, state: TrialState, repeat: int, res: RepeatResult, *, machine: str, node: str) -> None:
         """A measured repeat: epoch rows, then its repeats.csv row, on disk; then in the state."""
-        row = repeat_row(run_id=self.meta["run_id"], axes=state.trial.to_dict(), repeat=repeat,
-                         seed=self.spec.seed + repeat, status=res.status, device_actual=res.device_actual,
-                         epoch_times=res.epoch_times_s, train_mse=res.train_mse, test_mse=res.test_mse,
-                         peak_rss_bytes=res.peak_rss_bytes, gpu_peak_bytes=res.gpu_peak_bytes, wall_s=res.wall_s,
-                         worker_pid=res.worker_pid, started_utc=res.started_utc, finished_utc=now_utc(),
-                         machine=machine, node=node)
+        row = repeat_row(res, run_id=self.meta["run_id"], axes=state.trial.to_dict(), repeat=repeat,
+                         seed=self.spec.seed + repeat, finished_utc=now_utc(), machine=machine, node=node)
         self.writer.write_repeat(raw_rows(state.trial.config_id, repeat, res.epoch_times_s, res.train_mse,
                                           machine=machine), row)
         state.repeats.append(row)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.format.fields import AXES, SCHEMA_VERSION
+from bench.format.messages import RepeatResult
 from bench.format.stats import summarize
 from mlp_core.data import ARTICLE_N_FEATURES
 from mlp_core.flops import epoch_flops, steps_per_epoch
@@ -64,21 +65,21 @@ def raw_rows(cid: str, repeat: int, epoch_times: Sequence[float], train_mse: Seq
              "epoch_time_s": t, "train_mse": m} for e, (t, m) in enumerate(zip(epoch_times, train_mse))]
 
 
-def repeat_row(*, run_id: str, axes: Mapping[str, Any], repeat: int, seed: int, status: str, device_actual: str,
-               epoch_times: Sequence[float], train_mse: Sequence[float], test_mse: float, peak_rss_bytes: int,
-               gpu_peak_bytes: int | None, wall_s: float | None, worker_pid: int | None, started_utc: str,
+def repeat_row(res: RepeatResult, *, run_id: str, axes: Mapping[str, Any], repeat: int, seed: int,
                finished_utc: str, machine: str, node: str) -> dict[str, Any]:
-    """The repeats.csv row of one repeat (written after its raw.csv rows: the repeat's commit record)."""
+    """The repeats.csv row of one measured repeat, from the worker's result as it came (written after its
+    raw.csv rows: the repeat's commit record)."""
+    epoch_times, train_mse = res.epoch_times_s, res.train_mse
     times = timed(epoch_times)
     return {
         "run_id": run_id, "config_id": axes_config_id(axes), **{k: axes[k] for k in AXIS_NAMES},
-        "repeat": repeat, "seed": seed, "status": status, "device_actual": device_actual,
-        "machine": machine, "node": node, "worker_pid": worker_pid,
+        "repeat": repeat, "seed": seed, "status": res.status, "device_actual": res.device_actual,
+        "machine": machine, "node": node, "worker_pid": res.worker_pid,
         "epochs": len(epoch_times), "warmup_s": epoch_times[0],
         "median_epoch_s": statistics.median(times) if times else math.nan,
-        "train_mse": train_mse[-1] if train_mse else math.nan, "test_mse": test_mse,
-        "peak_rss_bytes": peak_rss_bytes, "gpu_peak_bytes": gpu_peak_bytes, "wall_s": wall_s,
-        "started_utc": started_utc, "finished_utc": finished_utc,
+        "train_mse": train_mse[-1] if train_mse else math.nan, "test_mse": res.test_mse,
+        "peak_rss_bytes": res.peak_rss_bytes, "gpu_peak_bytes": res.gpu_peak_bytes, "wall_s": res.wall_s,
+        "started_utc": res.started_utc, "finished_utc": finished_utc,
     }
 
 

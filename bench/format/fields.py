@@ -215,8 +215,10 @@ HISTORY = Table(
         RUN_ID,
         _f("run_finished_utc", "str", "when the run finished (meta.json finished_at; empty: unknown)",
            nullable=True),
-        _f("machine", "str", "machine fingerprint label: CPU model and cores, GPU, TensorFlow version"),
-        _f("machine_id", "str", "short hash of that label"),
+        _f("machine", "str", "machine label: CPU model and cores, GPU, TensorFlow version (not the run tables' "
+           "8-hex machine id)"),
+        _f("machine_id", "str", "10 hex digits of the label's SHA-1 (bench.analysis.history.label_key): the key "
+           "history groups and names figures by"),
         CONFIG_ID, *AXES,
         *(_f(name, STAT_DOCS[name][0], STAT_DOCS[name][1], STAT_DOCS[name][2], minimum=0,
              nullable=name != "median_s" and name != "n") for name in ("n", "median_s", "ci_low_s", "ci_high_s")),

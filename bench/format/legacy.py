@@ -19,6 +19,7 @@ from bench.format.derive import repeat_row
 from bench.format.fields import RAW, REPEATS, STAT_FIELDS, SUMMARY, Field, Table
 from bench.format.identity import legacy_machine
 from bench.format.io import TIME_RE, Rows, Tables, read_table
+from bench.format.messages import RepeatResult
 
 
 def _v1(table: Table, names: str, changed: dict[str, Field]) -> Table:
@@ -60,11 +61,12 @@ def read_v1(run_dir: Path, meta: dict[str, Any]):
         mses = [r["train_mse"] for r in rows]
         finite = all(m is not None and math.isfinite(m) for m in [*mses, first["test_mse"]])
         when = first["finished_utc"] if _is_time(first["finished_utc"]) else meta.get("started_at") or ""
-        repeats.append(repeat_row(
-            run_id=first["run_id"], axes=first, repeat=rep, seed=first["seed"], status="ok" if finite else "diverged",
-            device_actual=first["device_actual"], epoch_times=times, train_mse=mses, test_mse=first["test_mse"],
-            peak_rss_bytes=first["peak_rss_bytes"], gpu_peak_bytes=first["gpu_peak_bytes"], wall_s=None,
-            worker_pid=None, started_utc="", finished_utc=when, machine="", node=""))
+        res = RepeatResult(status="ok" if finite else "diverged", reason="", wall_s=None, worker_pid=None,
+                           started_utc="", device_actual=first["device_actual"], epoch_times_s=times, train_mse=mses,
+                           test_mse=first["test_mse"], peak_rss_bytes=first["peak_rss_bytes"],
+                           gpu_peak_bytes=first["gpu_peak_bytes"])
+        repeats.append(repeat_row(res, run_id=first["run_id"], axes=first, repeat=rep, seed=first["seed"],
+                                  finished_utc=when, machine="", node=""))
         raw_rows.extend({k: r.get(k, "") for k in RAW.names} for r in rows)
     by_trial: dict[str, list[dict]] = defaultdict(list)
     for r in repeats:

@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
-from bench.format.derive import AXIS_NAMES
+from bench.format.fields import AXES
 
 
 class ProtocolError(RuntimeError):
@@ -126,7 +126,7 @@ def encode(message: Any, *, legacy: bool = False) -> str:
         return json.dumps({"kind": "peak", **data})
     if data.pop("replicas", 1) != 1:
         raise ProtocolError("a worker older than the replicas axis trains on one device only")
-    return json.dumps({"trial": {k: data.pop(k) for k in AXIS_NAMES if k != "replicas"}, **data})
+    return json.dumps({"trial": {k: data.pop(k) for k in (f.name for f in AXES) if k != "replicas"}, **data})
 
 
 def decode(line: str | bytes, *, reply_to: Any = None) -> Any:
