@@ -326,3 +326,17 @@ def test_duet_runs_both_sides_at_once_on_their_own_cores(tmp_path):
         assert abs((start[0] - start[1]).total_seconds()) <= 1  # at the same time
     assert a.repeats["worker_pid"].nunique() == 4 and b.repeats["worker_pid"].nunique() == 4  # fresh each round
     assert "paired A/B repeats" in proc.stdout
+
+
+def test_no_verdict_is_never_worded_as_a_pass(tmp_path, capsys):
+    """Two runs whose repeats all came from one process each: ratios, no verdict, and words that say so."""
+    from tests.synthetic import make_run
+
+    a = make_run(tmp_path / "a", devices="cpu", one_worker=True)
+    b = make_run(tmp_path / "b", devices="cpu", one_worker=True)
+    md = tmp_path / "comment.md"
+    assert main([str(a), str(b), "--markdown", str(md)]) == 0
+    out = capsys.readouterr().out
+    assert "NO VERDICT" in out and "this is not a pass" in out and "python -m bench.continuous REF" in out
+    text = md.read_text()
+    assert "**No verdict**" in text and "No regression" not in text

@@ -15,8 +15,9 @@ from bench.format.stats import DEFAULT_ALPHA, DEFAULT_THRESHOLD
 FINGERPRINT_FIELDS = ("cpu_model", "gpu", "tensorflow")
 NO_VERDICT = "no verdict"  # one process per side
 ONE_PROCESS = ("one process per side: code and process noise cannot be told apart, so this is a ratio, not a "
-               "verdict; give each side several processes (a folder of pytest-benchmark files, one process each; "
-               "a run measured with --workers round)")
+               "verdict. For a verdict on your change: python -m bench.continuous REF --out DIR (this working tree "
+               "against a git ref, each side in fresh processes); or give each side several processes (a run "
+               "measured with --workers round; a folder of pytest-benchmark files, one process each)")
 
 
 def check_machines(a: Measured, b: Measured) -> list[str]:
@@ -116,7 +117,7 @@ def table_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
 def summary_line(rows: Sequence[Mapping[str, Any]], *, threshold: float, alpha: float) -> str:
     """'2 slower, 0 faster, 10 same of 12 (threshold ..., how)', or the one-process explanation."""
     if rows and rows[0]["verdict"] == NO_VERDICT:
-        return f"{len(rows)} configurations, ratios only: {ONE_PROCESS}"
+        return f"NO VERDICT for {len(rows)} configurations (this is not a pass; ratios only): {ONE_PROCESS}"
     counts = {v: sum(r["verdict"] == v for r in rows) for v in ("slower", "faster", "same")}
     how = "paired A/B repeats" if rows and rows[0]["paired"] else "unpaired runs"
     return (f"{counts['slower']} slower, {counts['faster']} faster, {counts['same']} same of {len(rows)} "
@@ -126,8 +127,13 @@ def summary_line(rows: Sequence[Mapping[str, Any]], *, threshold: float, alpha: 
 def markdown(rows: Sequence[Mapping[str, Any]], a: Measured, b: Measured, *, threshold: float, alpha: float,
              extra: Sequence[str] = ()) -> str:
     """A pull-request comment."""
-    head = ("**Regression**: " if any(r["verdict"] == "slower" for r in rows) else "No regression: ") + \
-        summary_line(rows, threshold=threshold, alpha=alpha)
+    if any(r["verdict"] == "slower" for r in rows):
+        head = "**Regression**: "
+    elif rows and all(r["verdict"] == NO_VERDICT for r in rows):
+        head = "**No verdict**: "
+    else:
+        head = "No regression found: "
+    head += summary_line(rows, threshold=threshold, alpha=alpha)
     lines = ["### Training-time comparison", "", head, "",
              f"baseline: `{a.source}`" + (f" ({a.commit[:10]})" if a.commit else ""),
              f"candidate: `{b.source}`" + (f" ({b.commit[:10]})" if b.commit else ""),

@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from bench.analysis import findings, plot
+from bench.analysis import findings, html, plot
 from bench.analysis.table import speedup_table
 from bench.format import META_FILE, RAW, REPEATS, SUMMARY, Run, load_run
 
@@ -47,6 +47,10 @@ def after_run(run_dir: Path, *, plots: bool, prog: str) -> None:
     except Exception as exc:  # noqa: BLE001 - report, keep the run's exit status
         warn("analysis", exc, f"python -m bench.analysis {run_dir}")
         return
+    try:
+        print(f"{html.write_report([run])}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - report, keep the run's exit status
+        warn("report.html", exc, f"python -m bench.report {run_dir}")
     if plots:
         try:
             plot.plot_runs([run], log=lambda line: print(line, file=sys.stderr))

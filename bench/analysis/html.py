@@ -1,0 +1,168 @@
+"""One self-contained HTML report of one or several runs: the answers first, then the warnings, every
+trial, the figures (inline SVG), the machine and the command.
+
+Rendered with Jinja2 with autoescaping on: a run directory may come from a stranger (a pull request's
+artifact), so every string from it is escaped. Figures are SVG embedded as `data:` images, which never
+run scripts (matplotlib writes text such as titles into the SVG); a Content-Security-Policy forbids every
+request but `data:` images. The file opens offline and attaches to a CI artifact or an e-mail.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from bench.analysis import answers, findings
+from bench.analysis.figstyle import STYLE, NothingToPlot
+from bench.analysis.plot import FIGURE_FUNCS, FIGURES, OVERLAY_FIGURES
+from bench.analysis.table import fmt
+from bench.format import Run
+from bench.format.io import atomic_write
+
+REPORT_FILE = "report.html"
+# the question each figure answers: its caption, and the start of its alternative text
+QUESTIONS = {
+    "epoch_time": "How does the epoch time grow with the batch size, per mode and hidden size?",
+    "throughput": "How many samples per second does training reach at each batch size?",
+    "speedup_gpu_cpu": "Where is the GPU faster than the CPU, and by how much?",
+    "speedup_modes": "How much faster than the eager loop is each execution mode?",
+    "speedup_dtype": "How do the dtype modes compare?",
+    "cast_overhead": "What does casting float64 data to float32 in every step cost?",
+    "mse": "Do all modes and devices train the same model (MSE per epoch)?",
+    "gflops": "How close to the machine's measured matmul ceiling does training get?",
+    "modes": "Which execution mode is fastest at the article's configuration?",
+    "scaling": "How well does training scale over several devices?",
+}
+COLUMNS = ("config", "status", "median ms [95% CI]", "repeats", "stop", "machine", "reason")
+NUMERIC = ("median ms [95% CI]", "repeats")
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.PackageLoader("bench.analysis", "templates"),
+                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True)
+
+
+def _svg(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _title_of(fig: Any) -> str:
+    texts = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) else []
+    texts += [t.get_text() for t in fig.texts]
+    return " ".join(" ".join(t.split()) for t in texts if t.strip())[:300]
+
+
+def figures(runs: Sequence[Run], names: Sequence[str]) -> tuple[list[dict[str, str]], list[tuple[str, str]]]:
+    """Each named figure that the runs can draw as {name, alt, caption, svg_base64}; and (name, why) of the rest."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out, skipped = [], []
+    with plt.rc_context(STYLE):
+        for name in names:
+            try:
+                fig = FIGURE_FUNCS[name](list(runs))
+            except NothingToPlot as why:
+                skipped.append((name, str(why)))
+                continue
+            title = _title_of(fig)
+            out.append({"name": name, "caption": QUESTIONS[name], "svg_base64": _svg(fig),
+                        "alt": f"{QUESTIONS[name]} Figure: {title}" if title else QUESTIONS[name]})
+    return out, skipped
+
+
+def _ms(r: Mapping[str, Any]) -> str:
+    med, lo, hi = (float(r[k]) * 1e3 for k in ("median_s", "ci_low_s", "ci_high_s"))
+    if not math.isfinite(med):
+        return "-"
+    return fmt(med) + ("" if not math.isfinite(lo) else f" [{fmt(lo)}, {fmt(hi)}]")
+
+
+def _rows(run: Run) -> list[dict[str, str]]:
+    rows = []
+    for _, r in run.summary.iterrows():
+        rows.append({"config": r["config_id"], "status": r["status"], "median ms [95% CI]": _ms(r),
+                     "repeats": str(int(r["repeats"])), "stop": r["stop_reason"] or "-",
+                     "machine": run.machines.get(r["machine"], r["machine"]) or "-", "reason": r["reason"] or ""})
+    return rows
+
+
+def _facts(run: Run) -> list[tuple[str, str]]:
+    meta, host = run.meta, run.meta.get("host") or {}
+    packages = host.get("packages") or {}
+    tf = meta.get("tensorflow") or {}
+    git = meta.get("git") or {}
+    out = [("run", str(meta.get("run_id"))), ("started / finished", f"{meta.get('started_at')} / "
+                                                                    f"{meta.get('finished_at') or 'not finished'}")]
+    out += [(f"machine {mid}", label) for mid, label in run.machines.items()]
+    out += [("CPU", f"{host.get('cpu_model')} ({host.get('cpu_affinity') or host.get('cpu_logical_cores')} cores "
+                    f"usable)"),
+            ("memory", f"{(host.get('memory_total_bytes') or 0) / 2**30:.1f} GiB"),
+            ("OS, Python", f"{host.get('os')}, Python {host.get('python')}"),
+            ("TensorFlow", f"{tf.get('tensorflow') or 'not used'}; threads in force intra {tf.get('threads_intra')}, "
+                           f"inter {tf.get('threads_inter')}"),
+            ("packages", ", ".join(f"{k} {v}" for k, v in sorted(packages.items()) if v)),
+            ("code", (git.get("commit") or "unknown commit") + (" (uncommitted changes)" if git.get("dirty") else "")),
+            ("executor", str((meta.get("executor") or {}).get("kind", "local")))]
+    return out
+
+
+def _workload(run: Run) -> str:
+    s = run.spec
+    return (f"The article's MLP (3 inputs -> hidden ReLU layer -> 1 output, MSE, plain gradient descent at learning "
+            f"rate {s.learning_rate:g}) on {s.n_train} training samples, {s.epochs} epochs a repeat (the first kept "
+            f"apart as the warm-up); modes {', '.join(s.modes)}; dtypes {', '.join(s.dtypes)}.")
+
+
+def context(runs: Sequence[Run]) -> dict[str, Any]:
+    """Everything the template shows, as plain data (strings from the runs stay raw: the template escapes)."""
+    per_run = []
+    for run in runs:
+        data = findings.analyse(run)
+        figs, skipped = figures([run], FIGURES)
+        per_run.append({
+            "id": str(run.meta.get("run_id")), "path": str(run.path), "machine": run.label,
+            "summary": answers.summarize(run, data), "columns": COLUMNS, "numeric": NUMERIC, "rows": _rows(run),
+            "figures": figs, "not_drawn": skipped, "facts": _facts(run),
+            "command": " ".join(str(c) for c in run.meta.get("command") or []),
+        })
+    if len(runs) > 1:  # the overlays compare the runs: after the last run's own section
+        figs, skipped = figures(runs, OVERLAY_FIGURES)
+        per_run[-1]["figures"] = per_run[-1]["figures"] + [{**f, "caption": f"All runs: {f['caption']}"} for f in figs]
+    first = runs[0]
+    rows = [r for run in runs for r in run.summary.to_dict("records")]
+    return {
+        "title": (f"Report of run {first.meta.get('run_id')}" if len(runs) == 1 else
+                  f"Report of {len(runs)} runs: " + ", ".join(str(r.meta.get("run_id")) for r in runs)),
+        "workload": _workload(first), "machine": "; ".join(dict.fromkeys(r.label for r in runs)),
+        "counts": answers.trial_counts(rows),
+        "when": f"started {first.meta.get('started_at')}", "runs": per_run,
+    }
+
+
+def render(runs: Sequence[Run]) -> str:
+    """The report's HTML text."""
+    return _environment().get_template("report.html.j2").render(**context(runs))
+
+
+def write_report(runs: Sequence[Run], out: Path | None = None) -> Path:
+    """Write the report (default: RUN/report.html of a single run) atomically; returns its path."""
+    if out is None:
+        if len(runs) != 1:
+            raise ValueError("several runs need an output path")
+        out = runs[0].path / REPORT_FILE
+    return atomic_write(Path(out), render(runs), what="--out")

@@ -1,0 +1,131 @@
+"""The HTML report: the answers first, every string from the run escaped, no request leaves the file,
+every figure with its alternative text; and a real browser (headless Chromium) draws it with no console
+error and without running anything a crafted run directory carries."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from bench.analysis import html
+from bench.format import load_run
+from tests.synthetic import make_run
+
+PAYLOAD = "<script>document.title='PWNED'</script>\"'><img src=x onerror=alert(1)>"
+
+
+class _Page(HTMLParser):
+    """The tags, attributes and section order of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.headings: list[str] = []
+        self._in_h = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_h = tag in ("h2", "h3")
+
+    def handle_endtag(self, tag):
+        self._in_h = False
+
+    def handle_data(self, data):
+        if self._in_h and data.strip():
+            self.headings.append(data.strip())
+
+
+def _parse(text: str) -> _Page:
+    page = _Page()
+    page.feed(text)
+    return page
+
+
+@pytest.fixture(scope="module")
+def gpu_run(tmp_path_factory):
+    return load_run(make_run(tmp_path_factory.mktemp("syn") / "gpu-run"))
+
+
+def test_the_report_leads_with_the_answers_and_shows_every_figure(gpu_run):
+    text = html.render([gpu_run])
+    page = _parse(text)
+    heads = page.headings
+    assert heads.index("Answers") < heads.index("Warnings") < heads.index("Every trial") < heads.index("Figures") \
+        < heads.index("Machine and software") < heads.index("Command")
+    assert heads[heads.index("Answers") + 1] == "Is the GPU worth it?"
+    # the GPU answer: the planted run's GPU wins at large batches (intervals from the same samples)
+    assert "GPU/CPU speed-up" in text and re.search(r"batch 1024: \d+\.\d\dx \[\d+\.\d\d, \d+\.\d\d\]", text)
+    imgs = [a for t, a in page.tags if t == "img"]
+    drawn, skipped = html.figures([gpu_run], html.FIGURES)
+    assert len(imgs) == len(drawn) >= 8 and all(a["alt"].strip() for a in imgs)
+    assert all(a["src"].startswith("data:image/svg+xml;base64,") for a in imgs)
+    # nothing leaves the file: no URL but data: images and in-page anchors
+    urls = [v for _, a in page.tags for k, v in a.items() if k in ("src", "href")]
+    assert all(u.startswith(("data:", "#")) for u in urls), urls
+    assert any(t == "meta" and a.get("http-equiv") == "Content-Security-Policy" for t, a in page.tags)
+
+
+def test_every_string_from_a_run_is_escaped(tmp_path):
+    run_dir = make_run(tmp_path / "crafted", devices="cpu")
+    meta = json.loads((run_dir / "meta.json").read_text())
+    meta["command"] = ["python -m bench.run", PAYLOAD]
+    meta["host"]["cpu_model"] = PAYLOAD
+    meta["machines"] = {m: {**f, "cpu_model": PAYLOAD} for m, f in meta["machines"].items()}
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+    text = html.render([load_run(run_dir)])
+    assert "<script" not in text.lower() and "<img src=x" not in text
+    assert "&lt;script&gt;document.title=&#39;PWNED&#39;&lt;/script&gt;" in text
+    assert not any(t == "script" for t, _ in _parse(text).tags)
+    assert not any(t == "img" and a.get("src") == "x" for t, a in _parse(text).tags)
+
+
+@pytest.mark.slow
+def test_a_real_browser_draws_it(tmp_path, gpu_run):
+    """Headless Chromium: no console message, no script ran (the crafted title stays), every image has its
+    alternative text in the DOM, and the screenshot is drawn (not blank)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
+    run_dir = make_run(tmp_path / "crafted", devices="cpu,gpu")
+    meta = json.loads((run_dir / "meta.json").read_text())
+    meta["command"] = ["python -m bench.run", PAYLOAD]
+    meta["host"]["cpu_model"] = PAYLOAD
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+    report = html.write_report([load_run(run_dir)])
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
+    url = report.resolve().as_uri()
+    shot = tmp_path / "shot.png"
+    proc = subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1280,2000", url],
+                          capture_output=True, text=True, timeout=120)
+    assert shot.exists(), proc.stderr[-2000:]
+    assert ":CONSOLE" not in proc.stderr, [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    page = _parse(dom)
+    assert "PWNED" not in re.search(r"<title>(.*?)</title>", dom, re.S).group(1)
+    assert not any(t == "script" for t, _ in page.tags)
+    imgs = [a for t, a in page.tags if t == "img"]
+    assert imgs and all(a.get("alt", "").strip() for a in imgs)
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(shot)[..., :3]
+    ink = (pixels.mean(axis=2) < 0.9).mean()  # share of pixels darker than near-white: text, tables, figures
+    assert 0.01 < ink < 0.9 and float(np.std(pixels)) > 0.05, (ink, float(np.std(pixels)))
+
+
+def test_the_report_command_for_several_runs(tmp_path, capsys):
+    from bench.cli.report import main
+
+    a, b = make_run(tmp_path / "a", devices="cpu"), make_run(tmp_path / "b", devices="cpu")
+    assert main([str(a), str(b)]) == 2
+    assert "--out: needed when several runs are given" in capsys.readouterr().err
+    out = tmp_path / "both.html"
+    assert main([str(a), str(b), "--out", str(out)]) == 0
+    page = _parse(out.read_text())
+    assert [h for h in page.headings if h.startswith("Run ")] == ["Run 1: a", "Run 2: b"]
+    assert main([str(a)]) == 0 and (a / "report.html").exists()
