@@ -128,11 +128,12 @@ def _workload(run: Run) -> str:
             f"apart as the warm-up); modes {', '.join(s.modes)}; dtypes {', '.join(s.dtypes)}.")
 
 
-def context(runs: Sequence[Run]) -> dict[str, Any]:
-    """Everything the template shows, as plain data (strings from the runs stay raw: the template escapes)."""
+def context(runs: Sequence[Run], analyses: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Everything the template shows, as plain data (strings from the runs stay raw: the template escapes).
+    `analyses`: each run's analysis.json content, where already computed."""
     per_run = []
-    for run in runs:
-        data = findings.analyse(run)
+    for i, run in enumerate(runs):
+        data = analyses[i] if analyses else findings.analyse(run)
         figs, skipped = figures([run], FIGURES)
         per_run.append({
             "id": str(run.meta.get("run_id")), "path": str(run.path), "machine": run.label,
@@ -154,15 +155,16 @@ def context(runs: Sequence[Run]) -> dict[str, Any]:
     }
 
 
-def render(runs: Sequence[Run]) -> str:
+def render(runs: Sequence[Run], analyses: Sequence[Mapping[str, Any]] | None = None) -> str:
     """The report's HTML text."""
-    return _environment().get_template("report.html.j2").render(**context(runs))
+    return _environment().get_template("report.html.j2").render(**context(runs, analyses))
 
 
-def write_report(runs: Sequence[Run], out: Path | None = None) -> Path:
+def write_report(runs: Sequence[Run], out: Path | None = None, *,
+                 analyses: Sequence[Mapping[str, Any]] | None = None) -> Path:
     """Write the report (default: RUN/report.html of a single run) atomically; returns its path."""
     if out is None:
         if len(runs) != 1:
             raise ValueError("several runs need an output path")
         out = runs[0].path / REPORT_FILE
-    return atomic_write(Path(out), render(runs), what="--out")
+    return atomic_write(Path(out), render(runs, analyses), what="--out")

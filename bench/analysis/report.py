@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from bench.analysis import findings, html, plot
+from bench.analysis import answers, findings, html, plot
 from bench.analysis.table import speedup_table
 from bench.format import META_FILE, RAW, REPEATS, SUMMARY, Run, load_run
 
@@ -42,13 +42,16 @@ def after_run(run_dir: Path, *, plots: bool, prog: str) -> None:
 
     try:
         run = load_run(run_dir)
+        path, data = findings.write_analysis(run)
         print(report(run))
-        print(f"{findings.write_analysis(run)[0]}", file=sys.stderr)
+        print()
+        print(answers.text(answers.summarize(run, data)))
+        print(f"{path}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - report, keep the run's exit status
         warn("analysis", exc, f"python -m bench.analysis {run_dir}")
         return
     try:
-        print(f"{html.write_report([run])}", file=sys.stderr)
+        print(f"{html.write_report([run], analyses=[data])}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - report, keep the run's exit status
         warn("report.html", exc, f"python -m bench.report {run_dir}")
     if plots:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sys
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -101,6 +102,13 @@ def expected_cost(trial: Trial, spec: SweepSpec) -> float:
     return spec.min_repeats * spec.epochs * per_epoch
 
 
+def _duration(seconds: float) -> str:
+    """'45 s', '12 min', '3.5 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
 # ---- the loop ------------------------------------------------------------------------------------
 @dataclass(slots=True)
 class _LaneWork:
@@ -121,9 +129,15 @@ class _Loop:
         self.prior: dict[str, float] = {}
         self.retried: set[str] = set()
         self.in_flight: dict[str, tuple[str, list[int], list[int]]] = {}  # lane -> (config id, sides, repeats)
-        pending = [s for session in sessions for s in session.states.values() if s.status is None]
-        total = sum(max(self.spec.min_repeats - len(s.repeats), 1) for s in pending)
-        self.bar = tqdm(total=total, unit="repeat", disable=None if progress else True, dynamic_ncols=True)
+        # the bar counts repeats against the most a trial may take (--max-repeats), and skips a trial's unused
+        # ones when it stops earlier: it never moves backwards and ends at 100%
+        self.start = {id(s): len(s.repeats) for session in sessions for s in session.states.values()}
+        self.counted: dict[int, int] = {}
+        self.pending = [s for session in sessions for s in session.states.values() if s.status is None]
+        total = sum(self.spec.max_repeats - len(s.repeats) for s in self.pending)
+        self.progress = progress
+        self.bar = tqdm(total=total, unit="repeat", disable=None if progress else True, dynamic_ncols=True,
+                        desc="measuring")
 
     def states(self, cid: str) -> list[TrialState]:
         return [s.states[cid] for s in self.sessions]
@@ -160,7 +174,13 @@ class _Loop:
         else:
             state.machine = state.node = ""
         self.sessions[side].summarize(state)
-        self.bar.update(1)
+        self.tick(state)
+
+    def tick(self, state: TrialState) -> None:
+        """Progress: the trial's repeats so far, or all it may take once it is finished."""
+        done = (self.spec.max_repeats if state.status is not None else len(state.repeats)) - self.start[id(state)]
+        self.bar.update(max(done - self.counted.get(id(state), 0), 0))
+        self.counted[id(state)] = max(done, self.counted.get(id(state), 0))
 
     def next_group(self, w: _LaneWork) -> tuple[str, list[int]] | None:
         """The lane's next trial and sides to run (None: nothing left on it); a new round when one ends."""
@@ -216,6 +236,22 @@ class _Loop:
             if self.open(c):
                 self.place(c)
 
+    def outlook(self) -> str:
+        """What is about to be measured, and about how long it will take (a line before the bar)."""
+        spec = self.spec
+        trials = len({s.trial.config_id for s in self.pending})
+        total = len({cid for session in self.sessions for cid in session.states})
+        lanes = [w for w in self.work.values() if w.units]
+        where = f" on {len(lanes)} nodes" if len(self.work) > 1 else ""
+        sides = f" x {len(self.sessions)} sides" if len(self.sessions) > 1 else ""
+        head = f"{trials} of {total} trials to measure{sides}{where}"
+        if spec.min_repeats == spec.max_repeats:
+            return f"{head}, exactly {spec.max_repeats} repeats each."
+        budget = trials * len(self.sessions) * spec.trial_budget_s / max(len(lanes), 1)
+        return (f"{head}: about {_duration(budget)} if each uses its {spec.trial_budget_s:g} s budget (longer where "
+                f"{spec.min_repeats} repeats take longer, shorter where the 95% interval reaches "
+                f"+-{spec.target_ci:.0%} first); the bar counts repeats against at most {spec.max_repeats} a trial.")
+
     def run(self) -> bool:
         """Measure every unfinished trial; True when all finished, False when a stop request ended it."""
         units = [cid for cid in self.sessions[0].states if self.open(cid)]
@@ -224,6 +260,8 @@ class _Loop:
         rng = random.Random(self.sessions[0].meta["order_seed"])
         for w in self.work.values():
             rng.shuffle(w.units)
+        if self.progress:
+            print(self.outlook(), file=sys.stderr)
         with self.bar:
             for w in self.work.values():
                 self.submit(w)
@@ -243,11 +281,9 @@ class _Loop:
     def after(self, side: int, state: TrialState, repeat: int, reply: Any, lane: Lane) -> None:
         """A reply recorded; progress; the summary row of a trial that finished."""
         self.sessions[side].apply(state, repeat, reply, machine=lane.machine, node=lane.node)
-        self.bar.update(1)
         if state.status is not None:
             self.sessions[side].summarize(state)
-        elif len(state.repeats) >= self.spec.min_repeats:
-            self.bar.total += 1  # an adaptive extra repeat
+        self.tick(state)
 
 
 def measure(sessions: Sequence[RunSession], executor: Executor, policy: Adaptive, *, progress: bool = True,
