@@ -1,31 +1,39 @@
-# The two commands of the README: `make run` and `make test`. Both create .venv and install the
-# project into it on first use (and again when pyproject.toml changes).
+# The two commands of the README: `make run` and `make test`. Each creates .venv and installs into it
+# what it needs on first use (again when pyproject.toml changes): a run needs the project, the tests
+# also the test extra (pytest, hypothesis, numba, JAX, Ray, ruff).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test bench lint clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
 
-run: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(TEST_STAMP) $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(PY) -m bench.run $(ARGS)
 
 # unit and end-to-end tests, then every benchmark case once, untimed, so the suite cannot rot
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PY) -m pytest benchmarks --benchmark-disable -q
 
-# the pytest-benchmark suite, timed (see README: CI performance tracking)
-bench: $(STAMP)
+# the pytest-benchmark suite, timed (docs/gate.md)
+bench: $(TEST_STAMP)
 	$(PY) -m pytest benchmarks --benchmark-only $(BENCH_ARGS)
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:

@@ -8,5 +8,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-results/reference-$(date -u +%Y%m%d)}"
 shift || true
-make .venv/.installed >/dev/null
+make .venv/.installed-run >/dev/null
 exec .venv/bin/python -m bench.run --config scripts/reference.toml --out "$out" "$@"

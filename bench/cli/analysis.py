@@ -19,10 +19,16 @@ from bench import cli
 from bench.format import load_run
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI: analyse each run directory."""
+def parser():
+    """The command line."""
     p = cli.parser("python -m bench.analysis", __doc__)
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: analyse each run directory."""
+    p = parser()
     args = p.parse_args(argv)
     return cli.guarded(p.prog, lambda: _main(args))
 

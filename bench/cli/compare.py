@@ -44,8 +44,8 @@ from bench.format.io import atomic_write, check_output, dumps_json
 from bench.format.stats import DEFAULT_THRESHOLD
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI."""
+def parser():
+    """The command line."""
     p = cli.parser("python -m bench.compare", __doc__)
     p.add_argument("baseline", metavar="BASELINE", help="run directory or pytest-benchmark JSON")
     p.add_argument("candidate", metavar="CANDIDATE", help="run directory or pytest-benchmark JSON")
@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="compare even when CPU model, GPU or TensorFlow version differ")
     options.add_markdown(p)
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI."""
+    p = parser()
     args = p.parse_args(argv)
     return cli.guarded(p.prog, lambda: _main(args))
 

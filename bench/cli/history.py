@@ -24,8 +24,8 @@ from bench.format.history import HISTORY_PATH
 from bench.format.io import atomic_write, check_output, dumps_json
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI."""
+def parser():
+    """The command line."""
     p = cli.parser("python -m bench.history", __doc__)
     sub = p.add_subparsers(dest="command", required=True)
     a = sub.add_parser("append", help="add a run's ok trials to the history")
@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("export", help="github-action-benchmark customSmallerIsBetter JSON")
     e.add_argument("run_dir", metavar="RUN_DIR")
     e.add_argument("--out", help="file to write (default: stdout)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI."""
+    p = parser()
     args = p.parse_args(argv)
     return cli.guarded(p.prog, lambda: _main(args))
 

@@ -29,12 +29,18 @@ from bench.format import load_run
 from bench.format.io import check_output
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI."""
+def parser():
+    """The command line."""
 
     p = cli.parser("python -m bench.plot", __doc__)
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by python -m bench.run")
     p.add_argument("--out", metavar="DIR", help="where overlays of several runs go (default RUN_DIR_1/plots/overlay)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI."""
+    p = parser()
     args = p.parse_args(argv)
     return cli.guarded(p.prog, lambda: _main(args))
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench.cli import guarded, parser
+from bench.cli import guarded
+from bench.cli import parser as make_parser
 from bench.format import META_FILE, StoreError, column_dictionary, load_run
 from bench.format.runs import read_any, read_meta
 from bench.format.writer import write_run
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI."""
-    p = parser("python -m bench.store", __doc__)
+def parser():
+    """The command line."""
+    p = make_parser("python -m bench.store", __doc__)
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="read and check run directories")
     c.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
@@ -27,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     u = sub.add_parser("upgrade", help="rewrite a run directory as the current schema into a new directory")
     u.add_argument("old", metavar="OLD")
     u.add_argument("new", metavar="NEW")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI."""
+    p = parser()
     args = p.parse_args(argv)
     return guarded(p.prog, lambda: _run(args))
 
