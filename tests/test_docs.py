@@ -87,6 +87,14 @@ def test_every_shown_command_parses(page, line):
                 _parse("run", argv[3:])
             elif argv[0] == "make" and len(argv) > 1 and argv[1].startswith("ARGS="):
                 _parse("run", shlex.split(argv[1].removeprefix("ARGS=")))
+            elif argv[:2] == ["ray", "start"]:
+                ray = Path(sys.executable).parent / "ray"
+                if not ray.exists():
+                    pytest.skip("Ray is not installed (pip install '.[cluster]')")
+                helptext = subprocess.run([str(ray), "start", "--help"], capture_output=True, text=True,
+                                          timeout=120).stdout
+                for flag in (w.split("=")[0] for w in argv[2:] if w.startswith("--")):
+                    assert flag in helptext, f"{page}: ray start has no {flag}"
             elif len(argv) > 1 and argv[0].endswith("python") and argv[1].startswith("scripts/"):
                 script = ROOT / argv[1]
                 assert script.is_file(), f"{page}: {argv[1]} does not exist"
