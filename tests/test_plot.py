@@ -184,15 +184,25 @@ def test_gflops_points_intervals_and_dtype_markers(runs):
     _check_axes_labels(fig)
 
 
-def test_modes_bars_are_the_medians_at_the_chosen_point(runs):
+def test_modes_dots_are_the_medians_at_the_chosen_point(runs):
+    """A dot per mode at its median, in the registry's order and colour, on a log axis (no bars there)."""
+    import matplotlib.colors as mcolors
+
+    from mlp_core import modes
+
     run = load_run(runs[1])
     fig = _draw(P.fig_modes, run)
     ax = fig.axes[0]
-    heights = sorted(p.get_height() for p in ax.patches)
+    dots = [(c.lines[0].get_xdata()[0], c.lines[0].get_ydata()[0], mcolors.to_hex(c.lines[0].get_color()))
+            for c in ax.containers]  # each errorbar's data point (not its caps)
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    assert names == ["eager", "graph", "numpy"]  # the registry's order
     # no (4, 20) point in the synthetic run: the smallest batch and hidden with every mode, float32
-    want = sorted(step_time("cpu", m, "float32", 16, 8) * N_TRAIN / 16 * 1e3 for m in ("eager", "graph", "numpy"))
-    np.testing.assert_allclose(heights, want, rtol=1e-12)
-    assert ax.get_yscale() == "log" and "log scale" in ax.get_ylabel()
+    for x, y, color in dots:
+        mode = names[round(float(y))]
+        assert x == pytest.approx(step_time("cpu", mode, "float32", 16, 8) * N_TRAIN / 16 * 1e3, rel=1e-12)
+        assert color == modes.color(mode)
+    assert len(dots) == 3 and ax.get_xscale() == "log" and "log scale" in ax.get_xlabel() and not ax.patches
 
 
 def test_a_run_over_two_machines_labels_each_series_with_its_machine(tmp_path):
@@ -210,3 +220,28 @@ def test_a_run_over_two_machines_labels_each_series_with_its_machine(tmp_path):
     assert labels == {"cpu float32 @ aaaaaaaa", "cpu float64-cast @ aaaaaaaa", "gpu float32 @ bbbbbbbb",
                       "gpu float64-cast @ bbbbbbbb"}
     assert "2 machines: aaaaaaaa" in fig._suptitle.get_text() and "bbbbbbbb" in fig._suptitle.get_text()
+
+
+@pytest.mark.parametrize("devices", ["cpu,gpu", "cpu"])
+def test_every_figure_reads_well(tmp_path, devices):
+    """No text over other text or out of the figure, no empty panel, colour bars with three labelled ticks or
+    more, no bars on a log axis, the machine named (tests/figure_lint.py), for every figure a run can draw."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from tests.figure_lint import problems
+
+    matplotlib.use("Agg")
+    run = load_run(make_run(tmp_path / "run", devices=devices, replicas="1,2,4" if devices != "cpu" else "1",
+                            modes="eager,graph,numpy,numba"))
+    drawn = 0
+    with plt.rc_context(P.STYLE):
+        for name, draw in P.FIGURE_FUNCS.items():
+            try:
+                fig = draw([run])
+            except P.NothingToPlot:
+                continue
+            drawn += 1
+            assert problems(fig, [run.label.split(",")[0]]) == [], name
+            plt.close(fig)
+    assert drawn >= (10 if devices != "cpu" else 8)

@@ -11,7 +11,9 @@ from bench.analysis.figstyle import (
     DTYPE_ORDER,
     LINESTYLES,
     MARKERS,
+    RUN_MARKERS,
     NothingToPlot,
+    duration_label,
     figure_title,
     mode_order,
     ordered,
@@ -89,11 +91,11 @@ def fig_mse(runs):
     ax.set_xticks(range(1, last_epoch + 2))
     ax.set_xlabel("epoch (1 = warm-up epoch)")
     ax.set_ylabel("MSE (sample-weighted, linear scale)")
-    ax.set_title(f"mean over the {len(common)} repeats all series have, band: min-max; *: test MSE")
+    ax.set_title(f"mean of {len(common)} repeats, band: min-max; *: test MSE")
     dev.set_yscale("log")
     dev.set_xticks(range(1, last_epoch + 2))
     dev.set_xlabel("epoch")
-    dev.set_ylabel("max relative difference (log scale)")
+    dev.set_ylabel("max rel. difference (log scale)")
     dev.set_title(f"vs {ref_key[0]} {ref_key[1]} {ref_key[2]} (same seeds)")
     if any(k[1] in registry.with_role("baseline") for k in keys):
         dev.text(0.99, 0.55, "numpy mode draws its own shuffle orders\n(tf.data's algorithm, NumPy's generator)",
@@ -104,8 +106,8 @@ def fig_mse(runs):
         dev.text(1, level, text, fontsize=6, va="bottom", color="0.4")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(4, len(keys)), frameon=False,
                fontsize=6)
-    fig.suptitle(f"Train MSE per epoch at batch {point['batch_size']}, hidden {point['hidden']}: every device, mode "
-                 f"and dtype trains the same model\n{run.label}")
+    figure_title(fig, f"Train MSE per epoch at batch {point['batch_size']}, hidden {point['hidden']}: every device, "
+                 "mode and dtype trains the same model", [run])
     return fig
 
 
@@ -184,8 +186,10 @@ def fig_modes(runs):
     modes = mode_order(b[2] for b in bars)
     floors, baselines = registry.with_role("floor"), registry.with_role("baseline")
     marked = "numba floor" if any(m in floors for m in modes) else "NumPy baseline"
-    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(modes) * len(groups), 2.9), constrained_layout=True)
-    width = 0.8 / len(modes)
+    # a dot per mode with its 95% interval on a log axis (epoch times span 100x: bars on a log axis would
+    # make their lengths meaningless); one row per mode in the registry's order, one marker per device/run
+    fig, ax = plt.subplots(figsize=(7.0, 1.1 + 0.3 * len(modes) * len(groups)), constrained_layout=True)
+    spread = 0.7 / len(groups)
     for gi, (i, device) in enumerate(groups):
         floor = None
         for mi, mode in enumerate(modes):
@@ -193,24 +197,29 @@ def fig_modes(runs):
             if not match:
                 continue
             _, _, _, med, lo, hi = match[0]
-            x = gi + (mi - (len(modes) - 1) / 2) * width
-            ax.bar(x, med * 1e3, width=width * 0.9, color=registry.color(mode), label=mode if gi == 0 else None,
-                   yerr=yerr([med * 1e3], [lo * 1e3], [hi * 1e3]), capsize=2, error_kw={"elinewidth": 0.8})
-            top = hi if math.isfinite(hi) else med
-            ax.text(x, top * 1e3 * 1.1, f"{med * 1e3:.3g}", ha="center", va="bottom", fontsize=6)
+            y = mi + (gi - (len(groups) - 1) / 2) * spread
+            ax.errorbar([med * 1e3], [y], xerr=yerr([med * 1e3], [lo * 1e3], [hi * 1e3]), fmt=RUN_MARKERS[gi % 6],
+                        color=registry.color(mode), capsize=2, elinewidth=0.9, markersize=5,
+                        label=(f"{device}" + (f" [{i + 1}]" if len(runs) > 1 else "")) if mi == 0 else None)
+            right = hi if math.isfinite(hi) else med
+            ax.annotate(duration_label(med), xy=(right * 1e3, y), xytext=(5, 0), textcoords="offset points",
+                        va="center", fontsize=6.5)
             if mode in floors or (mode in baselines and floor is None):
                 floor = med
         if floor:
-            ax.hlines(floor * 1e3, gi - 0.45, gi + 0.45, colors="0.2", linestyles=":", linewidth=0.9)
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(groups)), [f"{d}" + (f" [{i + 1}]" if len(runs) > 1 else "") for i, d in groups])
-    ax.set_ylabel("epoch time (ms, log scale)")
-    ax.set_xlabel("device (bars: execution modes)")
-    ax.set_ylim(top=ax.get_ylim()[1] * 3)
-    ax.legend(frameon=False, ncol=min(3, len(modes)), fontsize=6.5, loc="upper right")
-    ax.grid(axis="x", visible=False)
+            ax.axvline(floor * 1e3, color="0.3", linestyle=":", linewidth=0.9)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(modes)), modes)
+    ax.set_ylim(len(modes) - 0.5, -0.5)  # the registry's first mode on top
+    lo_x, hi_x = ax.get_xlim()
+    ax.set_xlim(lo_x, hi_x * 4)  # room for the value labels right of the intervals
+    ax.set_xlabel("epoch time (ms, log scale)")
+    ax.set_ylabel("execution mode")
+    ax.grid(axis="y", visible=False)
+    if len(groups) > 1:
+        ax.legend(frameon=False, fontsize=6.5, loc="lower right", title="device", title_fontsize=6.5)
     figure_title(fig, f"Execution modes at batch {point['batch_size']}, hidden {point['hidden']}, {point['dtype']} "
-                f"(median, 95% CI; dotted: {marked})", runs)
+                f"(median, 95% CI; dotted line: {marked})", runs)
     return fig
 
 

@@ -63,7 +63,7 @@ def _vs_batch(runs, *, throughput: bool):
             ax.set_xlabel("batch size (samples, log scale)")
             ax.xaxis.label.set_visible(row == len(modes) - 1)
             ax.set_ylabel((f"{mode}\n" if col == 0 else "")
-                          + ("throughput (samples/s, log scale)" if throughput else "epoch time (ms, log scale)"))
+                          + ("samples/s (log scale)" if throughput else "epoch time (ms, log scale)"))
             ax.yaxis.label.set_visible(col == 0)  # one label per row on screen; every axis still carries it
     handles = {}
     for ax in axes.flat:
@@ -135,9 +135,14 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
     for idx in range(len(keys), n_rows * n_cols):
         axes[idx // n_cols][idx % n_cols].set_visible(False)
     bar = fig.colorbar(image, ax=axes, shrink=0.9, pad=0.02)
-    step = max(1, math.ceil(2 * math.floor(lim) / 8))
-    ticks = [t for t in range(-math.floor(lim), math.floor(lim) + 1) if t % step == 0] or [0]
-    bar.set_ticks(ticks, labels=[ratio_label(t) for t in ticks])
+    if lim >= 1:
+        step = max(1, math.ceil(2 * math.floor(lim) / 8))
+        ticks = [t for t in range(-math.floor(lim), math.floor(lim) + 1) if t % step == 0]
+        labels = [ratio_label(t) for t in ticks]
+    else:  # a narrow range: the ends and the middle, as ratios
+        ticks = [-lim, 0.0, lim]
+        labels = [f"{2 ** t:.2g}x" for t in ticks]
+    bar.set_ticks(ticks, labels=labels)
     bar.set_label(f"{colorbar_label} (ratio, log2 colour scale)")
     figure_title(fig, f"{title}\nbold: 95% bootstrap CI excludes 1; (parenthesised): not significant", [run])
     return fig
@@ -147,8 +152,8 @@ def _speedup_figure(runs, axis: str, reference: str, candidates, keys: list[str]
                     name: Callable[[dict], str], empty: str):
     """A heatmap figure of analysis.speedups(axis, reference); a panel per `keys` (and thread setting)."""
     run = runs[0]
-    pairs = findings.speedups(run, axis, reference, candidates)
-    if not pairs:
+    pairs = [p for p in findings.speedups(run, axis, reference, candidates) if p.get("replicas", 1) == 1]
+    if not pairs:  # (the replicas axis has its own figure, scaling)
         raise NothingToPlot(empty)
     several = len({p["threads"] for p in pairs}) > 1
     return _heatmaps(run, pairs, keys + (["threads"] if several else []), title, label,
@@ -227,8 +232,8 @@ def fig_cast_overhead(runs):
     ax.set_xlabel("configuration (batch size, hidden units)")
     ax.set_ylabel("overhead of the float64 cast (%)")
     ax.legend(handles=handles, frameon=False, ncol=2)
-    fig.suptitle("Cost of float64 data cast to float32 every step: time(float64-cast)/time(float32) - 1\n"
-                 f"95% bootstrap CI; hollow: not significant. {run.label}")
+    figure_title(fig, "Cost of float64 data cast to float32 every step: time(float64-cast)/time(float32) - 1\n"
+                 "95% bootstrap CI; hollow: not significant", [run])
     return fig
 
 

@@ -100,8 +100,19 @@ def panel_grid(n_rows: int, n_cols: int, *, panel_w: float = 2.3, panel_h: float
     return fig, axes
 
 
+def duration_label(seconds: float) -> str:
+    """'13.5 ms', '183 ms', '2.44 s': three significant figures, never an exponent."""
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
 def figure_title(fig, text: str, runs) -> None:
+    """The figure's question and the machine(s) that measured it, each line wrapped to the figure's width."""
+    import textwrap
+
     machines = "; ".join(dict.fromkeys(r.label for r in runs))
-    fig.suptitle(f"{text}\n{machines}")
+    size = fig.get_figwidth() * 72  # points
+    chars = max(40, int(size / (STYLE.get("figure.titlesize", 9) * 0.52)))
+    lines = [w for line in f"{text}\n{machines}".split("\n") for w in textwrap.wrap(line, chars) or [""]]
+    fig.suptitle("\n".join(lines))
 
 
