@@ -86,3 +86,22 @@ def test_graph_breakdown_needs_whole_batches():
 
     with pytest.raises(ValueError, match="whole batches"):
         measure(make_data(0, n_train=60, n_test=8), TrainConfig(batch_size=8, hidden=8, mode="graph"), rounds=3)
+
+
+def test_the_ladder_figure_reads_well(tmp_path, monkeypatch):
+    """The committed ladder drawn again: dots with intervals on the log axis (no bars), nothing colliding."""
+    import json
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from bench.analysis import ladder as ladder_module
+    from tests.figure_lint import problems
+
+    matplotlib.use("Agg")
+    doc = json.loads((Path(__file__).resolve().parent.parent / "results" / "ladder" / "ladder.json").read_text())
+    figs = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig))
+    ladder_module.figure(doc, tmp_path)
+    drawn = [f for f in figs if f is not None and hasattr(f, "axes")]
+    assert drawn and all(problems(fig, [doc["machine"].split()[0]]) == [] for fig in drawn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -76,20 +77,23 @@ def figure(doc: dict[str, Any], out: Path) -> list[Path]:
                    "arithmetic (the fastest implementation's step)": "#55a868"}
     points = doc["points"]
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(len(points), 2, figsize=(7.0, 0.35 + 0.3 * sum(len(p["modes"]) for p in points)
+        fig, axes = plt.subplots(len(points), 2, figsize=(7.0, 1.0 + 0.3 * sum(len(p["modes"]) for p in points)
                                                           + 0.6 * len(points)),
                                  squeeze=False, constrained_layout=True, width_ratios=[1.25, 1])
         for (lad, split), p in zip(axes, points):
             modes = list(p["modes"])
             ys = range(len(modes))
             vals = [p["modes"][m]["per_step_s"] * 1e6 for m in modes]
-            lad.barh(ys, vals, color=[registry.color(m) for m in modes], height=0.7)
+            # a dot per mode with its interval (a log axis: no bars), its value right of the interval's end
             for y, m, v in zip(ys, modes, vals):
                 ci = p["modes"][m]["ci_s"]
-                if None not in ci:
-                    lad.plot([ci[0] * 1e6, ci[1] * 1e6], [y, y], color="0.15", linewidth=0.8)
+                err = None if None in ci else [[v - ci[0] * 1e6], [ci[1] * 1e6 - v]]
+                lad.errorbar([v], [y], xerr=err, fmt="o", color=registry.color(m), capsize=2, elinewidth=0.9,
+                             markersize=4.5)
                 x = p["modes"][m].get("x_floor")
-                lad.text(v * 1.15, y, _time(v / 1e6) + (f"  ({x:.3g}x)" if x else ""), va="center", fontsize=6)
+                right = ci[1] * 1e6 if None not in ci else v
+                lad.annotate(_time(v / 1e6) + (f"  ({x:.3g}x)" if x else ""), xy=(right, y), xytext=(4, 0),
+                             textcoords="offset points", va="center", fontsize=6)
             lad.set_xscale("log")
             lad.set_yticks(list(ys), modes)
             lad.invert_yaxis()
@@ -112,14 +116,14 @@ def figure(doc: dict[str, Any], out: Path) -> list[Path]:
             split.set_yticks(range(len(tf_modes)), tf_modes)
             split.invert_yaxis()
             split.set_xlim(0, 125)
-            split.set_xlabel("share of (pipeline + step on pre-made tensors), %")
+            split.set_xlabel("share of the measured step (%)")
             split.set_title("TensorFlow modes: where the step goes")
             split.grid(axis="y", visible=False)
             lad.grid(axis="y", visible=False)
         handles, labels = axes[0][1].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False, fontsize=6.5)
-        fig.suptitle(f"The overhead ladder: {doc['machine']}, {doc['n_train']} samples, float32 (median per step, "
-                     "95% CI)")
+        fig.suptitle("\n".join(textwrap.wrap(f"The overhead ladder: {doc['machine']}, {doc['n_train']} samples, "
+                                              "float32 (median per step, 95% CI)", 110)))
         paths = save_figure(fig, out, "ladder")
         plt.close(fig)
     return paths
