@@ -52,7 +52,7 @@ def test_a_bad_ref_is_one_line_and_exit_2(tmp_path):
 def test_the_progress_bar_never_moves_backwards_and_ends_full(tmp_path, monkeypatch):
     """Adaptive trials stop after different numbers of repeats: the bar's total is fixed at the most they may
     take, each trial's unused repeats are counted when it stops, and the bar ends at its total."""
-    from bench.engine import loop
+    from bench.engine import loop, progress
     from tests.fake_executor import FakeExecutor
 
     seen = []
@@ -75,7 +75,7 @@ def test_the_progress_bar_never_moves_backwards_and_ends_full(tmp_path, monkeypa
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(loop, "tqdm", Bar)
+    monkeypatch.setattr(progress, "tqdm", Bar)
     spec = build_spec({"devices": "cpu,gpu", "modes": "numpy", "dtypes": "float32", "batch_sizes": "16,32",
                        "hidden_sizes": "8", "n_train": 64, "n_test": 8, "epochs": 3, "min_repeats": 2,
                        "max_repeats": 7, "target_ci": 0.5, "peak_n": 0})

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SWEEP = ["--devices", "cpu", "--modes", "numpy", "--dtypes", "float32", "--batch-sizes", "8,16", "--hidden-sizes",
          "16,64", "--n-train", "4096", "--n-test", "16", "--epochs", "4", "--repeats", "6", "--peak-n", "0",
          "--quiet", "--no-plots"]
+SMALL = [*SWEEP[:SWEEP.index("--n-train") + 1], "512", *SWEEP[SWEEP.index("--n-train") + 2:]]  # quicker repeats
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -121,7 +122,7 @@ def test_a_full_disk_is_one_clear_error_and_the_run_resumes(tmp_path, monkeypatc
 
     out = tmp_path / "run"
     monkeypatch.setattr(io.os, "write", _failing_write(os.write, 6, target))
-    assert run_cli.main([*SWEEP, "--out", str(out)]) == 1
+    assert run_cli.main([*SMALL, "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"{out / target}: cannot write: No space left on device" in err and f"--resume {out}" in err
     monkeypatch.undo()
@@ -148,7 +149,7 @@ def test_a_full_disk_while_saving_meta_json(tmp_path, monkeypatch, capsys):
         return real(path, text, what=what)
 
     monkeypatch.setattr(io, "atomic_write", atomic_write)
-    assert run_cli.main([*SWEEP, "--out", str(out)]) == 1
+    assert run_cli.main([*SMALL, "--out", str(out)]) == 1
     assert "meta.json: cannot write: No space left on device" in capsys.readouterr().err
     monkeypatch.undo()
     _resume_and_check(out, _rows(out / "repeats.csv"))
@@ -167,6 +168,7 @@ def test_a_real_full_file_system(tmp_path):
         out = mnt / "run"
         big = [*SWEEP[:SWEEP.index("--repeats")], "--repeats", "30", *SWEEP[SWEEP.index("--repeats") + 2:]]
         big[big.index("--epochs") + 1] = "8"
+        big[big.index("--n-train") + 1] = "256"  # rows fill the disk, not arithmetic: small epochs
         proc = subprocess.run([sys.executable, "-m", "bench.run", *big, "--out", str(out)], capture_output=True,
                               text=True, cwd=ROOT, timeout=600)
         assert proc.returncode == 1, proc.stderr[-2000:]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import sys
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -32,11 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from bench.engine.executor import Executor, Lane, LocalExecutor, Refusal
 from bench.engine.node import Checkout
 from bench.engine.pool import WORKER_CMD
+from bench.engine.progress import Progress
 from bench.engine.session import RunSession, TrialState, repeat_task
 from bench.engine.stop import StopRequest
 from bench.format.spec import SweepSpec, Trial
@@ -102,13 +100,6 @@ def expected_cost(trial: Trial, spec: SweepSpec) -> float:
     return spec.min_repeats * spec.epochs * per_epoch
 
 
-def _duration(seconds: float) -> str:
-    """'45 s', '12 min', '3.5 h'."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
-
-
 # ---- the loop ------------------------------------------------------------------------------------
 @dataclass(slots=True)
 class _LaneWork:
@@ -129,15 +120,7 @@ class _Loop:
         self.prior: dict[str, float] = {}
         self.retried: set[str] = set()
         self.in_flight: dict[str, tuple[str, list[int], list[int]]] = {}  # lane -> (config id, sides, repeats)
-        # the bar counts repeats against the most a trial may take (--max-repeats), and skips a trial's unused
-        # ones when it stops earlier: it never moves backwards and ends at 100%
-        self.start = {id(s): len(s.repeats) for session in sessions for s in session.states.values()}
-        self.counted: dict[int, int] = {}
-        self.pending = [s for session in sessions for s in session.states.values() if s.status is None]
-        total = sum(self.spec.max_repeats - len(s.repeats) for s in self.pending)
-        self.progress = progress
-        self.bar = tqdm(total=total, unit="repeat", disable=None if progress else True, dynamic_ncols=True,
-                        desc="measuring")
+        self.progress = Progress(sessions, shown=progress)
 
     def states(self, cid: str) -> list[TrialState]:
         return [s.states[cid] for s in self.sessions]
@@ -174,13 +157,7 @@ class _Loop:
         else:
             state.machine = state.node = ""
         self.sessions[side].summarize(state)
-        self.tick(state)
-
-    def tick(self, state: TrialState) -> None:
-        """Progress: the trial's repeats so far, or all it may take once it is finished."""
-        done = (self.spec.max_repeats if state.status is not None else len(state.repeats)) - self.start[id(state)]
-        self.bar.update(max(done - self.counted.get(id(state), 0), 0))
-        self.counted[id(state)] = max(done, self.counted.get(id(state), 0))
+        self.progress.tick(state)
 
     def next_group(self, w: _LaneWork) -> tuple[str, list[int]] | None:
         """The lane's next trial and sides to run (None: nothing left on it); a new round when one ends."""
@@ -210,7 +187,7 @@ class _Loop:
         trial = self.states(cid)[0].trial
         tasks = [(i, repeat_task(trial, len(self.sessions[i].states[cid].repeats), self.spec)) for i in members]
         where = f" @ {w.lane.node}" if len(self.work) > 1 else ""
-        self.bar.set_description(f"{cid} r{tasks[0][1].repeat}{where}", refresh=True)
+        self.progress.bar.set_description(f"{cid} r{tasks[0][1].repeat}{where}", refresh=True)
         self.executor.submit(w.lane, tasks)
         self.in_flight[w.lane.key] = (cid, members, [t.repeat for _, t in tasks])
 
@@ -236,22 +213,6 @@ class _Loop:
             if self.open(c):
                 self.place(c)
 
-    def outlook(self) -> str:
-        """What is about to be measured, and about how long it will take (a line before the bar)."""
-        spec = self.spec
-        trials = len({s.trial.config_id for s in self.pending})
-        total = len({cid for session in self.sessions for cid in session.states})
-        lanes = [w for w in self.work.values() if w.units]
-        where = f" on {len(lanes)} nodes" if len(self.work) > 1 else ""
-        sides = f" x {len(self.sessions)} sides" if len(self.sessions) > 1 else ""
-        head = f"{trials} of {total} trials to measure{sides}{where}"
-        if spec.min_repeats == spec.max_repeats:
-            return f"{head}, exactly {spec.max_repeats} repeats each."
-        budget = trials * len(self.sessions) * spec.trial_budget_s / max(len(lanes), 1)
-        return (f"{head}: about {_duration(budget)} if each uses its {spec.trial_budget_s:g} s budget (longer where "
-                f"{spec.min_repeats} repeats take longer, shorter where the 95% interval reaches "
-                f"+-{spec.target_ci:.0%} first); the bar counts repeats against at most {spec.max_repeats} a trial.")
-
     def run(self) -> bool:
         """Measure every unfinished trial; True when all finished, False when a stop request ended it."""
         units = [cid for cid in self.sessions[0].states if self.open(cid)]
@@ -260,9 +221,8 @@ class _Loop:
         rng = random.Random(self.sessions[0].meta["order_seed"])
         for w in self.work.values():
             rng.shuffle(w.units)
-        if self.progress:
-            print(self.outlook(), file=sys.stderr)
-        with self.bar:
+        self.progress.outlook(self.sessions, lanes=[w for w in self.work.values() if w.units], nodes=len(self.work))
+        with self.progress.bar:
             for w in self.work.values():
                 self.submit(w)
             while self.in_flight:
@@ -283,7 +243,7 @@ class _Loop:
         self.sessions[side].apply(state, repeat, reply, machine=lane.machine, node=lane.node)
         if state.status is not None:
             self.sessions[side].summarize(state)
-        self.tick(state)
+        self.progress.tick(state)
 
 
 def measure(sessions: Sequence[RunSession], executor: Executor, policy: Adaptive, *, progress: bool = True,
