@@ -24,9 +24,12 @@ $(TEST_STAMP): pyproject.toml | $(PY)
 run: $(RUN_STAMP)
 	$(PY) -m bench.run $(ARGS)
 
-# unit and end-to-end tests, then every benchmark case once, untimed, so the suite cannot rot
+# unit and end-to-end tests on every core (a test file per worker process), then the serial set alone
+# (timed comparisons whose verdicts a busy neighbour could sway, signals, Ray clusters, git worktrees),
+# then every benchmark case once, untimed, so the suite cannot rot
 test: $(TEST_STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --dist loadfile -m "not serial" $(PYTEST_ARGS)
+	$(PY) -m pytest -m serial $(PYTEST_ARGS)
 	$(PY) -m pytest benchmarks --benchmark-disable -q
 
 # the pytest-benchmark suite, timed (docs/gate.md)

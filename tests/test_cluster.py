@@ -16,6 +16,7 @@ from bench.engine.executor import Lane
 from bench.format import load_run
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.serial  # see pyproject.toml's markers
 BASE = ["--devices", "cpu,gpu", "--modes", "numpy", "--dtypes", "float32,float64-cast", "--batch-sizes", "16,64",
         "--hidden-sizes", "8,32", "--n-train", "512", "--n-test", "16", "--epochs", "3", "--peak-n", "0", "--no-plots",
         "--quiet"]

@@ -17,6 +17,7 @@ from bench.format.spec import build_spec
 from tests.synthetic import make_run
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.serial  # see pyproject.toml's markers
 
 
 @pytest.fixture(scope="module")

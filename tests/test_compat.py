@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.serial  # see pyproject.toml's markers
 BEFORE_LAYERS = "820ff83"  # the last commit before bench was split into format / engine / analysis / cli
 
 

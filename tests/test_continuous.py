@@ -14,6 +14,7 @@ from bench.format import load_run
 from bench.format.spec import build_spec
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.serial  # see pyproject.toml's markers
 
 
 def _git_ok() -> bool:

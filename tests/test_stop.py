@@ -21,6 +21,7 @@ import pytest
 from bench.format import load_run
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.serial  # see pyproject.toml's markers
 # NumPy trials (workers start in a fraction of a second); 4 trials x 6 repeats of 4 epochs
 SWEEP = ["--devices", "cpu", "--modes", "numpy", "--dtypes", "float32", "--batch-sizes", "8,16", "--hidden-sizes",
          "16,64", "--n-train", "4096", "--n-test", "16", "--epochs", "4", "--repeats", "6", "--peak-n", "0",

@@ -155,7 +155,7 @@ FAULTY_WORKER = textwrap.dedent("""
 @pytest.mark.slow
 def test_crash_hang_and_divergence_cost_one_trial_each(tmp_path):
     spec = build_spec({**TINY, "devices": "cpu", "modes": "eager", "batch_sizes": "16",
-                       "hidden_sizes": "7,8,9,11", "trial_timeout_s": 20})
+                       "hidden_sizes": "7,8,9,11", "trial_timeout_s": 8})
     rows, _ = run_sweep(spec, tmp_path, argv=["test"], worker_cmd=(sys.executable, "-c", FAULTY_WORKER),
                         progress=False)
     by_hidden = {int(r["hidden"]): r for r in rows}
