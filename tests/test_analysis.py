@@ -130,9 +130,18 @@ def test_fraction_of_the_measured_peak(gpu_run):
     assert row["fraction"] == pytest.approx(4 * step_flops / epoch_s / 1e9 / 100.0)
 
 
-def test_fraction_is_none_without_a_ceiling(gpu_run):
-    rows = [r for r in fraction_of_peak(gpu_run) if r["dtype"] == "float64"]
-    assert rows == []  # (no float64 trials in the synthetic run)
+def test_fraction_is_none_without_a_ceiling_for_that_device_and_dtype(gpu_run):
+    """A trial gets a fraction only from a ceiling of its own device and compute dtype: a float64 ceiling
+    does not serve float32 arithmetic, a CPU ceiling does not serve a GPU trial."""
+    peaks = gpu_run.meta["peak"]
+    cpu32 = [p for p in peaks if p["device"] == "cpu" and p["dtype"] == "float32"]
+    as64 = [{**p, "dtype": "float64"} for p in peaks]  # the same ceilings, measured for float64 only
+    only64 = fraction_of_peak(dataclasses.replace(gpu_run, meta={**gpu_run.meta, "peak": as64}))
+    assert only64 and all(r["peak_gflops"] is None and r["fraction"] is None for r in only64)  # float32 compute
+    cpu_only = fraction_of_peak(dataclasses.replace(gpu_run, meta={**gpu_run.meta, "peak": cpu32}))
+    by_device = {d: [r for r in cpu_only if r["device"] == d] for d in ("cpu", "gpu")}
+    assert by_device["cpu"] and all(r["peak_gflops"] == 100.0 and r["fraction"] > 0 for r in by_device["cpu"])
+    assert by_device["gpu"] and all(r["peak_gflops"] is None and r["fraction"] is None for r in by_device["gpu"])
     meta_less = dataclasses.replace(gpu_run, meta={**gpu_run.meta, "peak": []})
     assert all(r["peak_gflops"] is None and r["fraction"] is None for r in fraction_of_peak(meta_less))
 

@@ -21,6 +21,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tqdm import tqdm
@@ -32,8 +33,10 @@ PARTS = ("total", "pipeline", "premade")
 ROUNDS = 12  # rounds per TF mode (the first is the warm-up)
 
 
-def measure(data: Data, config: TrainConfig, *, rounds: int = 12) -> dict[str, Any]:
-    """Per-step medians (s) of the three measurements, and their rounds."""
+def measure(data: Data, config: TrainConfig, *, rounds: int = 12,
+            clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
+    """Per-step medians (s) of the three measurements, and their rounds. `clock`: seconds, read right after a
+    device sync (a fake one in the tests)."""
     import tensorflow as tf
 
     from mlp_core import tf_train
@@ -101,10 +104,10 @@ def measure(data: Data, config: TrainConfig, *, rounds: int = 12) -> dict[str, A
             order = PARTS[r % 3:] + PARTS[:r % 3]
             for part in order:
                 tf_train.tf_sync()
-                t0 = time.perf_counter()
+                t0 = clock()
                 funcs[part](r)
                 tf_train.tf_sync()
-                times[part].append((time.perf_counter() - t0) / steps)
+                times[part].append((clock() - t0) / steps)
     med = {p: statistics.median(timed(v)) for p, v in times.items()}  # round 0 is the warm-up
     return {"per_step_s": med, "rounds_s": times, "steps": steps,
             "sum_over_total": (med["pipeline"] + med["premade"]) / med["total"]}
