@@ -121,8 +121,11 @@ def dtype_answer(data: Mapping[str, Any]) -> Answer | None:
              + (f" [{c['ci_low']:+.1%}, {c['ci_high']:+.1%}]" if c["ci_low"] is not None else "")
              for c in sorted(casts, key=lambda c: -abs(c["overhead"]))[:6]]
     verdict = (f"Casting float64 data in every step costs a median {np.median(vals):+.1%} (range {min(vals):+.1%} "
-               f"to {max(vals):+.1%}); significant in {len(sig)} of {len(casts)} configurations. Store the data "
-               "as float32 (dtype float32) to avoid it.")
+               f"to {max(vals):+.1%}); significant in {len(sig)} of {len(casts)} configurations.")
+    if any(c["overhead"] > 0 for c in sig):
+        verdict += " Where it costs, store the data as float32 (dtype float32) instead."
+    elif not sig:
+        verdict += " No measurable cost here."
     return Answer("What does the float64 cast cost?", verdict, tuple(lines))
 
 
