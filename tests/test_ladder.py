@@ -137,3 +137,26 @@ def test_the_published_parts_add_up_as_the_docs_say():
               if "sum_over_total" in m.get("breakdown", {})]
     assert ratios and min(ratios) >= 0.85 - 0.005 and max(ratios) <= 1.07 + 0.005, ratios
     assert "0.85-1.07" in (root / "docs" / "ladder.md").read_text()
+
+
+def test_the_harness_cost_ratio_on_planted_timings():
+    """scripts/harness_cost.py's published ratio: the geometric mean of the pairs' ratios, and its t interval,
+    by hand on planted pairs (ratios 1.01, 1.02 and 1.04 of the bare loop)."""
+    import importlib.util
+    import math
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "harness_cost.py"
+    spec = importlib.util.spec_from_file_location("harness_cost", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bare = [0.010, 0.020, 0.015]
+    harness = [0.010 * 1.01, 0.020 * 1.02, 0.015 * 1.04]
+    t975 = 4.302652729911275  # the t distribution's 97.5% point, 2 degrees of freedom (tables)
+    ratio, (lo, hi) = module.paired_ratio(harness, bare, t975)
+    logs = [math.log(1.01), math.log(1.02), math.log(1.04)]
+    mean = sum(logs) / 3
+    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / 2)
+    assert ratio == pytest.approx((1.01 * 1.02 * 1.04) ** (1 / 3), rel=1e-12)
+    half = t975 * sd / math.sqrt(3)
+    assert (lo, hi) == pytest.approx((math.exp(mean - half), math.exp(mean + half)))
+    assert lo < 1.0 < hi  # three pairs this close cannot tell 2% from nothing: the published claim needs many pairs

@@ -66,6 +66,17 @@ def test_shard_and_merge_equal_an_unsharded_run(shards, tmp_path):
     assert sorted(m["shard"]["index"] for m in meta["merged_from"]) == [1, 2, 3]
     for k in (1, 2, 3):  # each shard measured only its share
         assert len(load_run(shards / f"s{k}").summary) in (2, 3)
+    # value by value: NumPy training is deterministic, so every loss of every repeat and epoch is the
+    # unsharded run's (only the times differ); every raw row of a committed repeat is there
+    key = ["config_id", "repeat"]
+    for frame in ("repeats", "raw"):
+        a = getattr(merged, frame).sort_values(key + (["epoch"] if frame == "raw" else [])).reset_index(drop=True)
+        b = getattr(whole, frame).sort_values(key + (["epoch"] if frame == "raw" else [])).reset_index(drop=True)
+        cols = ["config_id", "repeat", "train_mse"] + (["test_mse", "seed", "status", "device_actual", "epochs"]
+                                                       if frame == "repeats" else ["epoch", "is_warmup"])
+        assert a[cols].values.tolist() == b[cols].values.tolist(), frame
+    assert merged.summary.sort_values("config_id")["test_mse_median"].tolist() == \
+        whole.summary.sort_values("config_id")["test_mse_median"].tolist()
 
 
 @pytest.mark.slow
