@@ -1,5 +1,6 @@
 """Every figure renders from a small synthetic run, without a display, into non-empty PNG and SVG files."""
 
+import math
 import os
 import subprocess
 import sys
@@ -245,3 +246,78 @@ def test_every_figure_reads_well(tmp_path, devices):
             assert problems(fig, [run.label.split(",")[0]]) == [], name
             plt.close(fig)
     assert drawn >= (10 if devices != "cpu" else 8)
+
+
+# ---- what the four remaining figures plot, against the synthetic model (issue 21) -------------------------
+def test_throughput_plots_samples_per_second_of_the_model_and_the_run_intervals(runs):
+    run = load_run(runs[0])
+    fig = _draw(P.fig_throughput, run)
+    ok = run.ok.set_index("config_id")
+    modes, hiddens = ["eager", "graph", "numpy"], [8, 64]
+    seen = set()
+    for idx, ax in enumerate(fig.axes):
+        mode, hidden = modes[idx // 2], hiddens[idx % 2]
+        for cont in ax.containers:
+            device, dtype = cont.get_label().split()
+            x, y = (np.asarray(v, dtype=float) for v in (cont.lines[0].get_xdata(), cont.lines[0].get_ydata()))
+            model = [N_TRAIN / (step_time(device, mode, dtype, b, hidden) * N_TRAIN / b) for b in x]
+            np.testing.assert_allclose(y, model, rtol=1e-12)  # samples/s of the model's epoch
+            (bars,) = cont.lines[2]
+            for (bx, lo), (_, hi) in bars.get_segments():
+                cid = f"{device}-{mode}-{dtype}-b{int(bx)}-h{hidden}-t0"
+                # a time's upper bound is the throughput's lower one
+                want = (N_TRAIN / ok.loc[cid, "ci_high_s"], N_TRAIN / ok.loc[cid, "ci_low_s"])
+                assert (lo, hi) == pytest.approx(want)
+                seen.add(cid)
+    assert seen == set(ok.index)
+    _check_axes_labels(fig)
+
+
+def test_gpu_speedup_cells_are_the_model_ratio_and_bold_exactly_where_the_interval_excludes_one(runs):
+    from bench.analysis.findings import speedups
+
+    run = load_run(runs[0])
+    fig = _draw(P.fig_speedup_gpu_cpu, run)
+    pairs = {(p["mode"], p["dtype"], p["batch_size"], p["hidden"]): p for p in speedups(run, "device", "cpu")}
+    cells = 0
+    for ax in (a for a in fig.axes if a.get_label() != "<colorbar>" and a.get_visible()):
+        mode, dtype = ax.get_title().split(", ")
+        hiddens = [int(t.get_text()) for t in ax.get_xticklabels()]
+        batches = [int(t.get_text()) for t in ax.get_yticklabels()]
+        for text in ax.texts:
+            x, y = text.get_position()
+            batch, hidden = batches[round(y)], hiddens[round(x)]
+            p = pairs[(mode, dtype, batch, hidden)]
+            model = step_time("cpu", mode, dtype, batch, hidden) / step_time("gpu", mode, dtype, batch, hidden)
+            value = text.get_text().strip("()")
+            assert float(value) == pytest.approx(model, abs=0.5 if model >= 10 else 0.005)
+            significant = p["ci_low"] > 1 or p["ci_high"] < 1
+            assert (text.get_fontweight() == "bold") == significant and (text.get_text()[0] == "(") != significant
+            if abs(math.log(model)) > math.log(1.5):  # the run's +-2% noise cannot hide a 1.5x difference
+                assert significant
+            cells += 1
+    assert cells == len(pairs)
+
+
+def test_dtype_speedup_cells_are_the_built_in_cast_cost(runs):
+    fig = _draw(P.fig_speedup_dtype, load_run(runs[1]))
+    texts = [t.get_text() for ax in fig.axes if ax.get_label() != "<colorbar>" for t in ax.texts]
+    assert texts and set(texts) == {"1.25"}  # float64-cast is built 1.25x slower, in every cell, significant
+    (bar,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len([t for t in bar.get_yticklabels() if t.get_text()]) >= 3
+
+
+def test_mse_plots_the_mean_trajectory_and_no_difference_between_series(runs):
+    run = load_run(runs[1])
+    fig = _draw(P.fig_mse, run)
+    ax, dev = fig.axes[:2]
+    # synthetic: train MSE 1/(e+1) + 0.01 r for repeat r = 0, 1, 2: the mean over repeats adds 0.01
+    means = [line for line in ax.lines if len(line.get_xdata()) == 4]
+    assert means
+    for line in means:
+        np.testing.assert_allclose(np.asarray(line.get_ydata(), float), [1 / (e + 1) + 0.01 for e in range(4)])
+    # every series trains the same numbers here: the relative difference is 0, drawn at 1e-17
+    for line in dev.lines:
+        if len(line.get_xdata()) == 4:
+            np.testing.assert_allclose(np.asarray(line.get_ydata(), float), 1e-17)
+    assert dev.get_yscale() == "log"
