@@ -21,6 +21,14 @@ def parser(prog: str, doc: str | None, epilog: str | None = None) -> Parser:
     return Parser(prog=prog, description=doc, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def command(make_parser: Callable[[], argparse.ArgumentParser], body: Callable[[argparse.Namespace], int],
+            argv: list[str] | None = None) -> int:
+    """The usual `main`: parse (usage errors: exit 2), then run the body guarded."""
+    p = make_parser()
+    args = p.parse_args(argv)
+    return guarded(p.prog, lambda: body(args))
+
+
 def guarded(prog: str, body: Callable[[], int]) -> int:
     """Run a CLI body; InputError becomes one line on stderr and exit status 2."""
     try:

@@ -28,9 +28,7 @@ def parser():
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: analyse each run directory."""
-    p = parser()
-    args = p.parse_args(argv)
-    return cli.guarded(p.prog, lambda: _main(args))
+    return cli.command(parser, _main, argv)
 
 
 def _main(args) -> int:

@@ -44,9 +44,7 @@ def parser():
 
 def main(argv: list[str] | None = None) -> int:
     """CLI."""
-    p = parser()
-    args = p.parse_args(argv)
-    return cli.guarded(p.prog, lambda: _main(args))
+    return cli.command(parser, _main, argv)
 
 
 def _main(args) -> int:

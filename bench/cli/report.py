@@ -30,8 +30,7 @@ def parser():
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, read every run (checked), write the report."""
-    args = parser().parse_args(argv)
-    return cli.guarded(PROG, lambda: _main(args))
+    return cli.command(parser, _main, argv)
 
 
 def _main(args) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench.cli import guarded
+from bench.cli import command
 from bench.cli import parser as make_parser
 from bench.format import META_FILE, StoreError, column_dictionary, load_run
 from bench.format.runs import read_any, read_meta
@@ -33,9 +33,7 @@ def parser():
 
 def main(argv: list[str] | None = None) -> int:
     """CLI."""
-    p = parser()
-    args = p.parse_args(argv)
-    return guarded(p.prog, lambda: _run(args))
+    return command(parser, _run, argv)
 
 
 def _run(args) -> int:
