@@ -55,9 +55,6 @@ class FakeExecutor:
                 peak_rss_bytes=1)))
         return Arrival(lane, replies)
 
-    def in_flight(self) -> int:
-        return len(self._queue)
-
     def renew(self, lane, cpus=None) -> None:
         self.renewals += 1
         if cpus is not None:

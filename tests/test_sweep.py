@@ -72,6 +72,9 @@ def test_tiny_sweep_end_to_end(tiny_run):
     assert meta["schema_version"] == SCHEMA_VERSION and meta["spec"]["batch_sizes"] == [16, 64]
     assert meta["host"]["cpu_logical_cores"] >= 1 and meta["tensorflow"]["tensorflow"]
     assert meta["finished_at"] and meta["git"]["commit"]
+    # every run writes its report, with the very figures it drew into plots/ (each drawn once)
+    report = (out / "report.html").read_text()
+    assert report.count("data:image/svg+xml;base64,") == len(list((out / "plots").glob("*.svg"))) > 0
     raw = read_csv(out / "raw.csv")
     # 4 CPU trials (eager, numpy x 2 batches) x 2 repeats x 3 epochs; GPU trials measured nothing
     assert len(raw) == 4 * 2 * 3

@@ -49,19 +49,14 @@ def _environment() -> jinja2.Environment:
                               lstrip_blocks=True)
 
 
-def _svg(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
+def figure_entry(name: str, fig: Any) -> dict[str, str]:
+    """A drawn figure as the report shows it: {name, caption, alt, svg_base64} (the figure stays open)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="svg", metadata={"Date": None})
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _title_of(fig: Any) -> str:
-    texts = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) else []
-    texts += [t.get_text() for t in fig.texts]
-    return " ".join(" ".join(t.split()) for t in texts if t.strip())[:300]
+    texts = [fig.get_suptitle(), *(t.get_text() for t in fig.texts)]
+    title = " ".join(" ".join(t.split()) for t in texts if t.strip())[:300]
+    return {"name": name, "caption": QUESTIONS[name], "svg_base64": base64.b64encode(buf.getvalue()).decode("ascii"),
+            "alt": f"{QUESTIONS[name]} Figure: {title}" if title else QUESTIONS[name]}
 
 
 def figures(runs: Sequence[Run], names: Sequence[str]) -> tuple[list[dict[str, str]], list[tuple[str, str]]]:
@@ -79,9 +74,8 @@ def figures(runs: Sequence[Run], names: Sequence[str]) -> tuple[list[dict[str, s
             except NothingToPlot as why:
                 skipped.append((name, str(why)))
                 continue
-            title = _title_of(fig)
-            out.append({"name": name, "caption": QUESTIONS[name], "svg_base64": _svg(fig),
-                        "alt": f"{QUESTIONS[name]} Figure: {title}" if title else QUESTIONS[name]})
+            out.append(figure_entry(name, fig))
+            plt.close(fig)
     return out, skipped
 
 
@@ -128,13 +122,17 @@ def _workload(run: Run) -> str:
             f"apart as the warm-up); modes {', '.join(s.modes)}; dtypes {', '.join(s.dtypes)}.")
 
 
-def context(runs: Sequence[Run], analyses: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+Drawn = tuple[list[dict[str, str]], list[tuple[str, str]]]  # figures(): the entries, and (name, why) not drawn
+
+
+def context(runs: Sequence[Run], analyses: Sequence[Mapping[str, Any]] | None = None,
+            drawn: Sequence[Drawn] | None = None) -> dict[str, Any]:
     """Everything the template shows, as plain data (strings from the runs stay raw: the template escapes).
-    `analyses`: each run's analysis.json content, where already computed."""
+    `analyses`: each run's analysis.json content, and `drawn` its figures, where already made."""
     per_run = []
     for i, run in enumerate(runs):
         data = analyses[i] if analyses else findings.analyse(run)
-        figs, skipped = figures([run], FIGURES)
+        figs, skipped = drawn[i] if drawn else figures([run], FIGURES)
         per_run.append({
             "id": str(run.meta.get("run_id")), "path": str(run.path), "machine": run.label,
             "summary": answers.summarize(run, data), "columns": COLUMNS, "numeric": NUMERIC, "rows": _rows(run),
@@ -155,16 +153,17 @@ def context(runs: Sequence[Run], analyses: Sequence[Mapping[str, Any]] | None = 
     }
 
 
-def render(runs: Sequence[Run], analyses: Sequence[Mapping[str, Any]] | None = None) -> str:
+def render(runs: Sequence[Run], analyses: Sequence[Mapping[str, Any]] | None = None,
+           drawn: Sequence[Drawn] | None = None) -> str:
     """The report's HTML text."""
-    return _environment().get_template("report.html.j2").render(**context(runs, analyses))
+    return _environment().get_template("report.html.j2").render(**context(runs, analyses, drawn))
 
 
 def write_report(runs: Sequence[Run], out: Path | None = None, *,
-                 analyses: Sequence[Mapping[str, Any]] | None = None) -> Path:
+                 analyses: Sequence[Mapping[str, Any]] | None = None, drawn: Sequence[Drawn] | None = None) -> Path:
     """Write the report (default: RUN/report.html of a single run) atomically; returns its path."""
     if out is None:
         if len(runs) != 1:
             raise ValueError("several runs need an output path")
         out = runs[0].path / REPORT_FILE
-    return atomic_write(Path(out), render(runs, analyses), what="--out")
+    return atomic_write(Path(out), render(runs, analyses, drawn), what="--out")

@@ -29,8 +29,10 @@ FIGURE_FUNCS: dict[str, Callable] = {
 }
 
 
-def render(runs: Sequence[Any], out_dir: Path, figures: Sequence[str] = FIGURES) -> tuple[list[Path], dict[str, str]]:
-    """Draw the named figures of the runs into out_dir; returns (files written, {figure: why skipped})."""
+def render(runs: Sequence[Any], out_dir: Path, figures: Sequence[str] = FIGURES, *,
+           on_figure: Callable[[str, Any], None] | None = None) -> tuple[list[Path], dict[str, str]]:
+    """Draw the named figures of the runs into out_dir; returns (files written, {figure: why skipped}).
+    `on_figure(name, fig)` sees each drawn figure before it is saved (the HTML report reuses the drawing)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display needed
@@ -44,15 +46,22 @@ def render(runs: Sequence[Any], out_dir: Path, figures: Sequence[str] = FIGURES)
             except NothingToPlot as why:
                 skipped[name] = str(why)
                 continue
+            if on_figure:
+                on_figure(name, fig)
             written.extend(save_figure(fig, out_dir, name))
     return written, skipped
 
 
-def plot_runs(runs: Sequence[Any], out: Path | None = None, *, log: Callable[[str], None] = print) -> list[Path]:
-    """Figures of each run in its plots/; with several runs, the overlays in `out`."""
+def plot_runs(runs: Sequence[Any], out: Path | None = None, *, log: Callable[[str], None] = print,
+              on_figure: Callable[[str, Any], None] | None = None,
+              not_drawn: dict[str, str] | None = None) -> list[Path]:
+    """Figures of each run in its plots/; with several runs, the overlays in `out`. For each run's own
+    figures, `on_figure` as render's, and `not_drawn` (a dict) is filled with {figure: why not drawn}."""
     written = []
     for run in runs:
-        files, skipped = render([run], run.path / "plots")
+        files, skipped = render([run], run.path / "plots", on_figure=on_figure)
+        if not_drawn is not None:
+            not_drawn.update(skipped)
         written += files
         log(f"{run.path / 'plots'}: {len(files) // len(FORMATS)} figures")
         for name, why in skipped.items():

@@ -34,8 +34,8 @@ def report(run: Run) -> str:
 
 
 def after_run(run_dir: Path, *, plots: bool, prog: str) -> None:
-    """The report, analysis.json, then the figures, all read back through the store; a failure here
-    never costs the measurements (they are on disk)."""
+    """The terminal report, analysis.json, the figures, then report.html (with those same drawings), all read
+    back through the store; a failure here never costs the measurements (they are on disk)."""
     def warn(what: str, exc: Exception, retry: str) -> None:
         print(f"{prog}: warning: {what} failed ({type(exc).__name__}: {exc}); the measurements are "
               f"in {run_dir}; retry with: {retry}", file=sys.stderr)
@@ -50,12 +50,17 @@ def after_run(run_dir: Path, *, plots: bool, prog: str) -> None:
     except Exception as exc:  # noqa: BLE001 - report, keep the run's exit status
         warn("analysis", exc, f"python -m bench.analysis {run_dir}")
         return
-    try:
-        print(f"{html.write_report([run], analyses=[data])}", file=sys.stderr)
-    except Exception as exc:  # noqa: BLE001 - report, keep the run's exit status
-        warn("report.html", exc, f"python -m bench.report {run_dir}")
+    drawn = None  # each figure is drawn once: into plots/, and the same drawing into the report
     if plots:
+        entries: list[dict[str, str]] = []
+        skipped: dict[str, str] = {}
         try:
-            plot.plot_runs([run], log=lambda line: print(line, file=sys.stderr))
+            plot.plot_runs([run], log=lambda line: print(line, file=sys.stderr), not_drawn=skipped,
+                           on_figure=lambda name, fig: entries.append(html.figure_entry(name, fig)))
+            drawn = [(entries, list(skipped.items()))]
         except Exception as exc:  # noqa: BLE001 - report, keep the run's exit status
             warn("plots", exc, f"python -m bench.plot {run_dir}")
+    try:
+        print(f"{html.write_report([run], analyses=[data], drawn=drawn)}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - report, keep the run's exit status
+        warn("report.html", exc, f"python -m bench.report {run_dir}")

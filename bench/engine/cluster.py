@@ -204,9 +204,6 @@ class RayExecutor:
             return Arrival(lane, [NodeReply(status="error", reason=f"repeat {task.repeat}: on node {lane.key}: "
                                             f"{str(exc).strip().splitlines()[-1][:400]}")])
 
-    def in_flight(self) -> int:
-        return len(self._refs)
-
     def renew(self, lane: Lane, cpus: Any = None) -> None:
         if cpus is not None:
             raise ValueError("a Ray node runs one side: no pinning of sides to cores")

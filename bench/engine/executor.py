@@ -69,9 +69,6 @@ class Executor(Protocol):
     def next(self) -> Arrival:
         """Block until a submitted group is done (or its lane is lost)."""
 
-    def in_flight(self) -> int:
-        """Groups submitted and not yet handed back by next()."""
-
     def renew(self, lane: Lane, cpus: Sequence[frozenset[int] | None] | None = None) -> None:
         """Fresh measuring processes on a lane from its next group on; `cpus`: each side's cores."""
 
@@ -116,9 +113,6 @@ class LocalExecutor:
             self.node.ready(side, task.threads)
         early = [self.node.start(side, task) for side, task in group]
         return Arrival(lane, [e if e is not None else self.node.finish(side) for (side, _), e in zip(group, early)])
-
-    def in_flight(self) -> int:
-        return len(self._queue)
 
     def renew(self, lane: Lane, cpus: Sequence[frozenset[int] | None] | None = None) -> None:
         self.node.renew(cpus)
