@@ -15,6 +15,13 @@ from bench.format.runs import check_config_ids
 
 HISTORY_PATH = Path("results") / "history.csv"  # where bench.history keeps it, by default
 
+# the history published on a data branch (`python -m bench.history publish`, the CI history job)
+PAGES_REMOTE = "origin"
+PAGES_BRANCH = "gh-pages"  # beside github-action-benchmark's dashboard
+PAGES_PATH = "history/history.csv"  # on that branch
+PAGES_DASHBOARD = "dev/bench/data.js"  # the action's default benchmark-data-dir-path, and its data file
+PAGES_ATTEMPTS = 10  # pushes tried while the branch keeps moving (the action's own retry count)
+
 # schema 2: no replicas column; schema 1: no schema_version column either, recorded_utc first
 HISTORY_V2 = replace(HISTORY, fields=tuple(f for f in HISTORY.fields if f.name != "replicas"))
 HISTORY_V1 = replace(HISTORY_V2, fields=(HISTORY.field("recorded_utc"), *HISTORY_V2.fields[1:-1]))
