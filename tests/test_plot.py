@@ -312,12 +312,13 @@ def test_mse_plots_the_mean_trajectory_and_no_difference_between_series(runs):
     fig = _draw(P.fig_mse, run)
     ax, dev = fig.axes[:2]
     # synthetic: train MSE 1/(e+1) + 0.01 r for repeat r = 0, 1, 2: the mean over repeats adds 0.01
-    means = [line for line in ax.lines if len(line.get_xdata()) == 4]
-    assert means
-    for line in means:
-        np.testing.assert_allclose(np.asarray(line.get_ydata(), float), [1 / (e + 1) + 0.01 for e in range(4)])
-    # every series trains the same numbers here: the relative difference is 0, drawn at 1e-17
-    for line in dev.lines:
-        if len(line.get_xdata()) == 4:
-            np.testing.assert_allclose(np.asarray(line.get_ydata(), float), 1e-17)
-    assert dev.get_yscale() == "log"
+    (mean,) = [line for line in ax.lines if len(line.get_xdata()) == 4]
+    np.testing.assert_allclose(np.asarray(mean.get_ydata(), float), [1 / (e + 1) + 0.01 for e in range(4)])
+    # every other series trains the same numbers: one labelled row each, its difference 0, drawn at 1e-17
+    series = {(r["device"], r["mode"], r["dtype"]) for r in run.one_device.to_dict("records")}
+    labels = [t.get_text() for t in dev.get_yticklabels()]
+    assert len(labels) == len(series) - 1 and len(set(labels)) == len(labels)
+    points = [line for line in dev.lines if len(line.get_xdata()) == 1 and line.get_linestyle() == "None"]
+    assert len(points) == len(labels)
+    np.testing.assert_allclose([float(line.get_xdata()[0]) for line in points], 1e-17)
+    assert dev.get_xscale() == "log" and not fig.legends  # rows are labelled: no legend to decode

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from bench.analysis import findings
 from bench.analysis.figstyle import (
     DTYPE_ORDER,
-    LINESTYLES,
     MARKERS,
     RUN_MARKERS,
     NothingToPlot,
@@ -38,10 +37,10 @@ def _mse_reference(keys: list[tuple]) -> tuple:
 
 
 def fig_mse(runs):
-    """Train MSE per epoch, mean and range over repeats, per device x mode x dtype; test MSE marked.
-
-    Right panel: each series' largest relative difference from the reference series (same repeat,
-    same seed, same epoch), so "CPU and GPU agree" is a number, not an impression.
+    """Does every device, mode and dtype train the same model? Left: the reference series' train MSE per
+    epoch (mean over repeats) with the band every series and repeat spans, test MSE marked. Right: each other
+    series' largest relative difference from the reference (same repeat, same seed, any epoch), one labelled
+    row per series (no legend to decode), against the float32 and float64 machine epsilons.
     """
     import matplotlib.pyplot as plt
     import numpy as np
@@ -63,49 +62,54 @@ def fig_mse(runs):
                                          DTYPE_ORDER.index(k[2]) if k[2] in DTYPE_ORDER else 9, k[3]))
     ref_key = _mse_reference(keys)
     ref = series[ref_key].set_index(["repeat", "epoch"])["train_mse"]
-    fig, (ax, dev) = plt.subplots(1, 2, figsize=(7.0, 2.9), constrained_layout=True,
-                                  gridspec_kw={"width_ratios": [1.3, 1]})
-    colors = plt.get_cmap("tab10" if len(keys) <= 10 else "tab20").colors
+    others = [k for k in keys if k != ref_key]
+    fig, (ax, dev) = plt.subplots(1, 2, figsize=(7.0, max(2.6, 1.2 + 0.22 * len(others))), constrained_layout=True,
+                                  gridspec_kw={"width_ratios": [1, 1.15]})
     last_epoch = int(sel["epoch"].max())
-    for i, key in enumerate(keys):
-        device, mode, dtype, threads = key
-        g = series[key]
-        per_epoch = g.groupby("epoch")["train_mse"]
-        mean, low, high = per_epoch.mean(), per_epoch.min(), per_epoch.max()
-        color = colors[i % len(colors)]
-        ls = LINESTYLES[i % len(LINESTYLES)]
-        label = f"{device} {mode} {dtype}" + threads_suffix(run, threads)
-        ax.plot(mean.index + 1, mean.values, color=color, linestyle=ls, marker=MARKERS.get(dtype, "o"), label=label)
-        ax.fill_between(mean.index + 1, low.values, high.values, color=color, alpha=0.08, linewidth=0)
-        reps = run.repeats
-        test = reps[reps["config_id"].isin(set(g["config_id"])) & reps["repeat"].isin(common)]["test_mse"]
-        ax.errorbar([last_epoch + 1.4 + 0.08 * i], [test.mean()],
-                    yerr=[[test.mean() - test.min()], [test.max() - test.mean()]], color=color, marker="*",
-                    markersize=6, capsize=1.5, linestyle="none", elinewidth=0.7)
-        if key != ref_key:
-            diff = (g.set_index(["repeat", "epoch"])["train_mse"] - ref).abs() / ref.abs()
-            worst = diff.groupby(level="epoch").max().clip(lower=1e-17)
-            dev.plot(worst.index + 1, worst.values, color=color, linestyle=ls, marker=MARKERS.get(dtype, "o"))
-    ax.axvline(last_epoch + 1.2, color="0.6", linewidth=0.6)
-    ax.text(last_epoch + 1.3, 0.98, "test", transform=ax.get_xaxis_transform(), fontsize=7, va="top")
-    ax.set_xticks(range(1, last_epoch + 2))
+    per_epoch = series[ref_key].groupby("epoch")["train_mse"].mean()
+    span = sel.groupby("epoch")["train_mse"]
+    color = registry.color(ref_key[1])
+    ax.fill_between(per_epoch.index + 1, span.min().values, span.max().values, color=color, alpha=0.15, linewidth=0,
+                    label=f"range over all {len(keys)} series and repeats")
+    ax.plot(per_epoch.index + 1, per_epoch.values, color=color, marker="o", markersize=3,
+            label=f"{' '.join(ref_key[:3])}{threads_suffix(run, ref_key[3])}, mean of {len(common)} repeats")
+    reps = run.repeats
+    picked = reps[reps["config_id"].isin(set(sel["config_id"])) & reps["repeat"].isin(common)]["test_mse"]
+    ref_test = reps[reps["config_id"].isin(set(series[ref_key]["config_id"])) & reps["repeat"].isin(common)]
+    mid = float(ref_test["test_mse"].mean())
+    ax.errorbar([last_epoch + 1.5], [mid], yerr=[[mid - picked.min()], [picked.max() - mid]], color=color,
+                marker="*", markersize=7, capsize=2, linestyle="none", elinewidth=0.8)
+    ax.axvline(last_epoch + 1.25, color="0.6", linewidth=0.6)
+    ax.set_xticks([*range(1, last_epoch + 2), last_epoch + 1.5], [*map(str, range(1, last_epoch + 2)), "test"])
     ax.set_xlabel("epoch (1 = warm-up epoch)")
     ax.set_ylabel("MSE (sample-weighted, linear scale)")
-    ax.set_title(f"mean of {len(common)} repeats, band: min-max; *: test MSE")
-    dev.set_yscale("log")
-    dev.set_xticks(range(1, last_epoch + 2))
-    dev.set_xlabel("epoch")
-    dev.set_ylabel("max rel. difference (log scale)")
-    dev.set_title(f"vs {ref_key[0]} {ref_key[1]} {ref_key[2]} (same seeds)")
-    if any(k[1] in registry.with_role("baseline") for k in keys):
-        dev.text(0.99, 0.55, "numpy mode draws its own shuffle orders\n(tf.data's algorithm, NumPy's generator)",
-                 transform=dev.transAxes, fontsize=6, ha="right", va="center", color="0.3")
-    dev.text(1, 1.3e-17, "bit-identical (0) drawn at 1e-17", fontsize=6, va="bottom", color="0.4")
-    for level, text in ((np.finfo(np.float32).eps, "float32 eps"), (np.finfo(np.float64).eps, "float64 eps")):
-        dev.axhline(level, color="0.5", linewidth=0.6, linestyle=":")
-        dev.text(1, level, text, fontsize=6, va="bottom", color="0.4")
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(4, len(keys)), frameon=False,
-               fontsize=6)
+    ax.legend(frameon=False, fontsize=6, loc="upper right")
+    ax.set_title("training curve; *: test MSE (bar: range over series)", fontsize=8)
+    if others:
+        worst = []
+        for key in others:
+            diff = (series[key].set_index(["repeat", "epoch"])["train_mse"] - ref).abs() / ref.abs()
+            worst.append(max(float(diff.max()), 1e-17))
+        rows = np.arange(len(others))[::-1]
+        for y, key, w in zip(rows, others, worst):
+            dev.plot([w], [y], linestyle="none", marker=MARKERS.get(key[2], "o"), markersize=5,
+                     color=registry.color(key[1]), markerfacecolor="white" if key[0] == "gpu" else None)
+        dev.set_yticks(rows, [f"{d} {m} {t}" + threads_suffix(run, th) for d, m, t, th in others], fontsize=6.5)
+        dev.set_ylim(-0.7, len(others) - 0.3)
+        dev.set_xscale("log")
+        dev.set_xlim(3e-18, max(1.0, max(worst) * 3))
+        for level, text in ((np.finfo(np.float32).eps, "float32 eps"), (np.finfo(np.float64).eps, "float64 eps")):
+            dev.axvline(level, color="0.5", linewidth=0.6, linestyle=":")
+            dev.text(level, 1.0, f" {text}", transform=dev.get_xaxis_transform(), fontsize=6, rotation=90,
+                     va="top", ha="left", color="0.4")
+        dev.axvline(1e-17, color="0.8", linewidth=0.6)
+        dev.set_xlabel("largest rel. difference, any epoch (log; 0 at 1e-17)")
+        dev.set_title(f"vs {' '.join(ref_key[:3])} (same seeds)", fontsize=8)
+        if any(k[1] in registry.with_role("baseline") for k in others):
+            dev.annotate("numpy mode draws its own shuffle orders", xy=(0.99, 0.01), xycoords="axes fraction",
+                         fontsize=5.5, ha="right", va="bottom", color="0.3")
+    else:
+        dev.set_axis_off()
     figure_title(fig, f"Train MSE per epoch at batch {point['batch_size']}, hidden {point['hidden']}: every device, "
                  "mode and dtype trains the same model", [run])
     return fig

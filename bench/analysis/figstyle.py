@@ -82,7 +82,9 @@ def save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
         for ext in FORMATS:
             path = out_dir / f"{stem}.{ext}"
             tmp = out_dir / f".{stem}.{os.getpid()}.tmp.{ext}"
-            fig.savefig(tmp, bbox_inches="tight", format=ext)
+            # no date and salted, repeatable ids in SVG: a figure redrawn from the same run is the same file
+            with plt.rc_context({"svg.hashsalt": f"eager-mlp-bench:{stem}"}):
+                fig.savefig(tmp, bbox_inches="tight", format=ext, metadata={"Date": None} if ext == "svg" else None)
             os.replace(tmp, path)
             paths.append(path)
     except OSError as exc:

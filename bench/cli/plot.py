@@ -15,7 +15,8 @@ Figures (file stems):
   speedup_modes       speed-up of each execution mode over eager, heatmaps
   speedup_dtype       speed-up of float32 over float64-cast (the cost of the article's cast), heatmaps
   cast_overhead       relative overhead of the float64 cast per configuration, with intervals
-  mse                 train MSE per epoch (mean and range over repeats) per device, mode and dtype; test MSE marked
+  mse                 do all devices, modes and dtypes train the same model? the reference's train MSE per
+                      epoch (band: every series), and each series' largest relative difference, one row each
   gflops              achieved GFLOP/s vs FLOPs per step, the measured matmul ceilings drawn
   modes               execution modes side by side at the article's configuration, the floor marked
 """
