@@ -83,11 +83,16 @@ def lpt_makespan(durations: dict[str, float], n: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("probe", type=Path)
+    p.add_argument("probe", type=Path, nargs="?", help="a probe run directory (not needed with --figure-only)")
     p.add_argument("--preset", default="full")
     p.add_argument("--nodes", default="1,2,4,8,16,32")
     p.add_argument("--out", type=Path, default=Path("results/cluster"))
+    p.add_argument("--figure-only", action="store_true", help="redraw the figure from OUT/estimate.json")
     args = p.parse_args(argv)
+    if args.figure_only:
+        doc = json.loads((args.out / "estimate.json").read_text())
+        _figure(doc["rows"], args.out, doc)
+        return 0
     probe = load_run(args.probe)
     target = build_spec({"preset": args.preset, "devices": "cpu"})
     by_id = {t.config_id: t for t in trials(target)}
@@ -123,36 +128,63 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", f"The longest trial, {longest}: {pred[longest][0] / 60:.1f}-{pred[longest][1] / 60:.1f} min "
               "(no schedule can finish sooner)."]
     (args.out / "estimate.md").write_text("\n".join(lines) + "\n")
-    _figure(rows, args.out / "estimate.png", meta)
+    _figure(rows, args.out, meta)
     print("\n".join(lines))
     return 0
 
 
-def _figure(rows, path: Path, meta) -> None:
+TIME_TICKS = ((1, "1 min"), (3, "3 min"), (6, "6 min"), (15, "15 min"), (30, "30 min"), (60, "1 h"), (120, "2 h"),
+              (240, "4 h"), (480, "8 h"), (960, "16 h"))  # minutes: labelled ticks at every scale
+
+
+def draw(rows, meta):
+    """Predicted wall time vs nodes: perfect split, longest-first bound and the Ray executor's placement; the band
+    spans min repeats .. trial budget spent. The y axis is log, labelled in minutes and hours."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bench.analysis.figstyle import STYLE
+
     n = [r["nodes"] for r in rows]
-    fig, ax = plt.subplots(figsize=(4.2, 3.0), constrained_layout=True)
-    for key, label, style in (("perfect", "perfect split (sum / N)", ":"), ("lpt", "longest-first (bound)", "--"),
-                              ("ray", "bench.run --executor ray", "-")):
-        lo, hi = [r[f"{key}_low_h"] for r in rows], [r[f"{key}_high_h"] for r in rows]
-        ax.fill_between(n, lo, hi, alpha=0.15)
-        ax.plot(n, hi, style, marker="o", markersize=3, label=label)
-    ax.axhline(meta["longest_trial"]["high_s"] / 3600, color="0.3", linewidth=0.8, linestyle="-.")
-    ax.annotate("longest trial", xy=(n[0], meta["longest_trial"]["high_s"] / 3600), fontsize=6, va="bottom")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xticks(n, [str(v) for v in n])
-    ax.set_xlabel("nodes (one trial per node at a time)")
-    ax.set_ylabel("wall time (hours, log scale)")
-    ax.set_title(f"`{meta['preset']}` preset, {meta['trials']} CPU trials: predicted wall time\n(band: min repeats "
-                 "... trial budget spent; line: budget spent)", fontsize=8)
-    ax.legend(frameon=False, fontsize=6.5)
-    fig.savefig(path, dpi=200)
-    fig.savefig(path.with_suffix(".svg"))
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(4.6, 3.3), constrained_layout=True)
+        for key, label, style in (("perfect", "perfect split (sum / N)", ":"), ("lpt", "longest-first (bound)", "--"),
+                                  ("ray", "bench.run --executor ray", "-")):
+            lo, hi = [60 * r[f"{key}_low_h"] for r in rows], [60 * r[f"{key}_high_h"] for r in rows]
+            ax.fill_between(n, lo, hi, alpha=0.15)
+            ax.plot(n, hi, style, marker="o", markersize=3, label=label)
+        longest = meta["longest_trial"]["high_s"] / 60
+        ax.axhline(longest, color="0.3", linewidth=0.8, linestyle="-.")
+        ax.annotate(f"longest trial ({longest:.0f} min): no schedule is faster", xy=(n[0], longest), fontsize=6,
+                    va="top", xytext=(0, -2), textcoords="offset points")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(n, [str(v) for v in n])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        values = [60 * r[k] for r in rows for k in r if k.endswith("_h")] + [longest]
+        lo, hi = min(values) / 1.3, max(values) * 1.3
+        ticks = [(t, text) for t, text in TIME_TICKS if lo <= t <= hi]
+        ax.set_ylim(lo, hi)
+        ax.set_yticks([t for t, _ in ticks], [text for _, text in ticks])
+        ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_xlabel("nodes (one trial per node at a time)")
+        ax.set_ylabel("predicted wall time (log scale)")
+        ax.legend(frameon=False, fontsize=6.5)
+        fig.suptitle(f"`{meta['preset']}` preset, {meta['trials']} CPU trials: predicted wall time on N nodes\n"
+                     f"probe on {meta['probe_machine']}; band: min repeats .. budget", fontsize=8)
+    return fig
+
+
+def _figure(rows, out: Path, meta) -> None:
+    import matplotlib.pyplot as plt
+
+    from bench.analysis.figstyle import STYLE, save_figure
+
+    fig = draw(rows, meta)
+    with plt.rc_context(STYLE):
+        save_figure(fig, out, "estimate")
 
 
 if __name__ == "__main__":

@@ -127,7 +127,11 @@ def main() -> int:
     p.add_argument("--planted", default="0.02,0.05,0.10,0.20")
     p.add_argument("--plant-runs", type=int, default=3, help="A/B runs per planted slowdown and mode")
     p.add_argument("--out", default="results/gate", help="where calibration.json and the figure go")
+    p.add_argument("--figure-only", action="store_true", help="redraw the figure from OUT/calibration.json")
     args = p.parse_args()
+    if args.figure_only:
+        figure(json.loads((Path(args.out) / "calibration.json").read_text()), Path(args.out))
+        return 0
     work = Path(tempfile.mkdtemp(prefix="gate-"))
     base = make_tree(work / "base")
     base_copy = make_tree(work / "base-copy-with-a-longer-path")
@@ -142,10 +146,14 @@ def main() -> int:
     for res in result.get("modes", {}).values():
         res.setdefault("command", result.get("command"))
         res.setdefault("matrix", result.get("matrix"))
+    from bench.engine.probe import host_facts
+
     result = {"modes": result.get("modes", {})}
     for mode in modes:
+        # the machine that measures, per mode (modes may be calibrated apart); TF's version is not probed
         res = result["modes"][mode] = {"self": [], "planted": {}, "command": " ".join(sys.argv),
-                                       "matrix": MATRICES[args.matrix], "measured_utc": _now()}
+                                       "matrix": MATRICES[args.matrix], "measured_utc": _now(),
+                                       "machine": {"host": host_facts()}}
         for i in range(args.self_runs):
             # icount: a copy of the baseline in another folder, as two checkouts are (paths are strings the code
             # handles, so a count could feel them)
@@ -191,38 +199,88 @@ def summarise(result: dict) -> None:
               + ", ".join(f"+{float(f):.0%}: {v:.0%}" for f, v in res["detection_rate"].items()), flush=True)
 
 
-def figure(result: dict, out: Path) -> None:
-    """Detection rate vs planted slowdown, one line per gate mode; false alarms in the legend."""
-    import matplotlib
-    import matplotlib.ticker
+def detection_points(res: dict) -> list[dict]:
+    """Per planted size: the measured size (median ratio of the planted comparisons, with its interquartile range)
+    and the detections k of n with a Wilson 95% interval (scipy.stats)."""
+    import numpy as np
+    from scipy.stats import binomtest
 
-    matplotlib.use("Agg")
+    points = []
+    for f, runs in res["planted"].items():
+        rows = [r for run in runs for r in run]
+        ratios = np.array([r["ratio"] for r in rows], float)
+        k, n = sum(r["verdict"] == "slower" for r in rows), len(rows)
+        ci = binomtest(k, n).proportion_ci(method="wilson")
+        q1, med, q3 = np.percentile(ratios, [25, 50, 75])
+        points.append({"nominal": float(f), "measured": float(med) - 1, "measured_q1": float(q1) - 1,
+                       "measured_q3": float(q3) - 1, "k": k, "n": n, "low": float(ci.low), "high": float(ci.high)})
+    return points
+
+
+def false_alarms(res: dict) -> tuple[int, int, float]:
+    """Alarms k of n same-code comparisons and the upper end of the Wilson 95% interval of the rate."""
+    from scipy.stats import binomtest
+
+    rows = [r for run in res["self"] for r in run]
+    k = sum(r["verdict"] in ("slower", "faster") for r in rows)
+    return k, len(rows), binomtest(k, len(rows)).proportion_ci(method="wilson").high
+
+
+def figure(result: dict, out: Path) -> None:
+    """The figure into OUT/calibration.png and .svg."""
     import matplotlib.pyplot as plt
 
     from bench.analysis.plot import STYLE, save_figure
 
+    fig = draw(result)
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(4.2, 2.8), constrained_layout=True)
-        for mode, res in result["modes"].items():
-            xs = [100 * float(f) for f in res["detection_rate"]]
-            ax.plot(xs, [100 * v for v in res["detection_rate"].values()], marker="o",
-                    label=f"{mode}: false alarms {100 * res['false_alarm_rate']:.1f}% of {res['self_comparisons']}")
-        ax.axvline(10, color="0.5", linestyle=":", linewidth=0.8)  # the wall-time gate's threshold
-        if "icount" in result["modes"]:
-            ax.axvline(1, color="0.5", linestyle="--", linewidth=0.8)  # the instruction-count gate's
-        ax.set_xscale("log")
-        ticks = sorted({100 * float(f) for res in result["modes"].values() for f in res["detection_rate"]}
-                       | ({1.0} if "icount" in result["modes"] else set()))
-        ax.set_xticks(ticks, [f"+{t:g}%" for t in ticks])
-        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        ax.set_xlabel("planted slowdown (%, log scale)")
-        ax.set_ylabel("configurations flagged slower (%)")
-        ax.set_ylim(-3, 103)
-        ax.legend(frameon=False, fontsize=6.5)
-        thresholds = "dotted: 10% wall-time threshold" + ("; dashed: 1% icount threshold"
-                                                          if "icount" in result["modes"] else "")
-        fig.suptitle(f"A/B gate on this machine: detection vs planted work\n({thresholds})", fontsize=8)
         save_figure(fig, out, "calibration")
+
+
+def draw(result: dict):
+    """Detection vs the slowdown each plant really caused (measured, not nominal), one line per gate mode, with
+    Wilson 95% intervals on k of n; false alarms (k of n, interval) in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from bench.analysis.plot import STYLE
+    from bench.format.identity import machine_label
+
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(4.8, 3.6), constrained_layout=True)
+        for mode, res in result["modes"].items():
+            pts = detection_points(res)
+            x = np.array([100 * p["measured"] for p in pts])
+            y = np.array([100 * p["k"] / p["n"] for p in pts])
+            xerr = [x - [100 * p["measured_q1"] for p in pts], [100 * p["measured_q3"] for p in pts] - x]
+            yerr = [y - [100 * p["low"] for p in pts], [100 * p["high"] for p in pts] - y]
+            k, n, high = false_alarms(res)
+            unit = "instructions" if mode == "icount" else "wall time"
+            ax.errorbar(x, y, xerr=xerr, yerr=yerr, marker="o", markersize=3.5, capsize=2, elinewidth=0.7,
+                        label=f"{mode} ({unit}): false alarms {k} of {n} (95% CI up to {100 * high:.1f}%)")
+        ax.axvline(10, color="0.5", linestyle=":", linewidth=0.8)
+        ax.annotate("wall-time threshold", xy=(10, 0.5), xycoords=("data", "axes fraction"), rotation=90,
+                    fontsize=6, color="0.4", ha="right", va="center")
+        if "icount" in result["modes"]:
+            ax.axvline(1, color="0.5", linestyle="--", linewidth=0.8)
+            ax.annotate("icount threshold", xy=(1, 0.5), xycoords=("data", "axes fraction"), rotation=90,
+                        fontsize=6, color="0.4", ha="right", va="center")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:+.0f}%"))
+        ax.set_xlabel("slowdown the plant caused (median ratio - 1; bar: quartiles)")
+        ax.set_ylabel("configs flagged slower (%, 95% CI)")
+        ax.set_ylim(-5, 105)
+        fig.legend(frameon=False, fontsize=6, loc="outside lower center", ncol=1)
+        n = {p["n"] for res in result["modes"].values() for p in detection_points(res)}
+        labels = {machine_label(res["machine"]) if res.get("machine") else
+                  "machine not recorded (older calibration.json): the 2-core development machine"
+                  for res in result["modes"].values()}
+        label = "; ".join(sorted(labels))
+        fig.suptitle(f"A/B gate: detection vs the slowdown planted work caused ({'/'.join(map(str, sorted(n)))} "
+                     f"comparisons a point)\n{label}", fontsize=8)
+    return fig
 
 
 if __name__ == "__main__":
