@@ -9,6 +9,16 @@ if os.environ.get("EMB_TEST_GPU") != "1":
 import pytest  # noqa: E402
 
 from mlp_core import make_data  # noqa: E402
+from tests import gpu  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` skip with the reason unless EMB_TEST_GPU=1 and TensorFlow sees a GPU (tests/gpu.py)."""
+    marked = [item for item in items if item.get_closest_marker("gpu")]
+    reason = gpu.skip_reason() if marked else ""
+    for item in marked:
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ class FakeExecutor:
     lanes: list[Lane] = field(default_factory=lambda: [Lane(key="local", machine="0badc0de", node="fake")])
     machines: dict[str, dict[str, Any]] = field(default_factory=lambda: {"0badc0de": {"cpu_model": "fake"}})
     lose: dict[str, int] = field(default_factory=dict)  # lane key -> lose it at its n-th group (1-based)
+    lose_if: Any = None  # (lane, config_id, repeat) -> True: the lane dies with that group in flight
     calls: list = field(default_factory=list)  # (side, task) in the order they ran
     groups: list = field(default_factory=list)
     pins: list = field(default_factory=list)
@@ -41,7 +42,9 @@ class FakeExecutor:
     def next(self) -> Arrival:
         lane, group = self._queue.pop(0)
         self._count[lane.key] = self._count.get(lane.key, 0) + 1
-        if self.lose.get(lane.key) == self._count[lane.key]:
+        first = group[0][1]
+        if self.lose.get(lane.key) == self._count[lane.key] or (
+                self.lose_if is not None and self.lose_if(lane, _cid(first), first.repeat)):
             lane.alive = False
             return Arrival(lane, lost="FakeNodeDied")
         self.groups.append(group)

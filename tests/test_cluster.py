@@ -65,9 +65,9 @@ def cluster():
     from ray.cluster_utils import Cluster
 
     # (the machine's own address: a driver given 127.0.0.1 swaps in the node's IP, where nothing would listen)
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {SLOT: 1},
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0, "resources": {SLOT: 1},
                                                        "include_dashboard": False})
-    c.add_node(num_cpus=1, resources={SLOT: 1})
+    c.add_node(num_cpus=1, num_gpus=0, resources={SLOT: 1})  # no GPU even where one is visible
     c.wait_for_nodes()
     yield c
     c.shutdown()
