@@ -315,9 +315,20 @@ def test_duet_runs_both_sides_at_once_on_their_own_cores(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bench.ab", "--baseline-tree", str(tree), "--candidate-tree",
                            str(tree), "--out", str(out), "--method", "duet", *args], capture_output=True, text=True,
                           timeout=300)
-    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]  # identical code: no regression
     a, b = load_run(out / "baseline"), load_run(out / "candidate")
     assert a.meta["ab"]["mode"] == "duet" and a.meta["ab"]["id"] == b.meta["ab"]["id"]
+    from bench.analysis.compare import compare, load
+
+    (row,) = compare(load(out / "baseline"), load(out / "candidate"))
+    assert row["verdict"] == "same", row  # the same tree on both sides: never `slower` or `faster`
+    # each side on its own core, swapped every round, as each worker itself reported its affinity
+    cores = [",".join(map(str, c)) for c in a.meta["ab"]["cores"]]
+    assert len(cores) == 2 and cores[0] != cores[1]
+    for r in range(4):
+        got = (a.repeats.loc[a.repeats["repeat"] == r, "cpus"].item(),
+               b.repeats.loc[b.repeats["repeat"] == r, "cpus"].item())
+        assert got == (tuple(cores) if r % 2 == 0 else tuple(cores[::-1])), (r, got)
     assert set(a.summary["threads"]) == {1}  # one thread per side
     (cid,) = set(a.repeats["config_id"])
     for r in range(4):

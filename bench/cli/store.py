@@ -1,5 +1,5 @@
 """`python -m bench.store {check,columns,upgrade}`: check a run directory, print the column
-dictionary, or write a schema 1 run directory out as the current schema.
+dictionary, or write an older run directory out as the current schema.
 
   check RUN_DIR [RUN_DIR ...]   read and check each (exit 0 when all are valid, 2 otherwise)
   columns                       the column dictionary of every file (markdown, as in the README)

@@ -42,7 +42,7 @@ def run_repeat(task: RepeatTask, *, clock: Clock = default_clock, sync: Sync | N
         result = train(_DATA_CACHE[key], config, clock=clock, sync=sync)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded status
         return RepeatResult(status=_failure_status(exc), reason=_reason(exc), wall_s=time.perf_counter() - wall0,
-                            worker_pid=pid, started_utc=started)
+                            worker_pid=pid, started_utc=started, cpus=affinity())
     finite = all(math.isfinite(v) for v in (*result.train_mse, result.test_mse))
     return RepeatResult(
         status="ok" if finite else "diverged",
@@ -56,7 +56,24 @@ def run_repeat(task: RepeatTask, *, clock: Clock = default_clock, sync: Sync | N
         test_mse=result.test_mse,
         peak_rss_bytes=peak_rss_bytes(),
         gpu_peak_bytes=gpu.peak() if gpu else None,
+        cpus=affinity(),
     )
+
+
+def affinity() -> str:
+    """This process's CPU affinity as ranges ("0", "0-1", "0,2-3"); "" where the OS does not say."""
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return ""
+    parts, start = [], None
+    for i, c in enumerate(cores):
+        if start is None:
+            start = c
+        if i + 1 == len(cores) or cores[i + 1] != c + 1:
+            parts.append(str(start) if start == c else f"{start}-{c}")
+            start = None
+    return ",".join(parts)
 
 
 def run_peak(task: PeakTask, *, clock: Clock = default_clock, sync: Sync | None = None) -> PeakResult:

@@ -74,7 +74,7 @@ def repeat_row(res: RepeatResult, *, run_id: str, axes: Mapping[str, Any], repea
     return {
         "run_id": run_id, "config_id": axes_config_id(axes), **{k: axes[k] for k in AXIS_NAMES},
         "repeat": repeat, "seed": seed, "status": res.status, "device_actual": res.device_actual,
-        "machine": machine, "node": node, "worker_pid": res.worker_pid,
+        "machine": machine, "node": node, "worker_pid": res.worker_pid, "cpus": res.cpus,
         "epochs": len(epoch_times), "warmup_s": epoch_times[0],
         "median_epoch_s": statistics.median(times) if times else math.nan,
         "train_mse": train_mse[-1] if train_mse else math.nan, "test_mse": res.test_mse,

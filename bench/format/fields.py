@@ -15,6 +15,8 @@ Schema history (SCHEMA_VERSION, in meta.json, in every summary.csv and history.c
      summary.csv, and `node` (the host, or the Ray node) in repeats.csv and summary.csv; a run may
      span machines (bench.run --executor ray, bench.merge). Versions 1 and 2 are read with their one
      machine filled in from meta.json.
+  4: repeats.csv gains `cpus`: the cores the worker process could run on (its CPU affinity), so a duet's
+     "each side on its own cores" and any pinning are on record, row by row. Version 3 reads with it empty.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from dataclasses import dataclass
 
 from mlp_core.enums import Device, DTypeMode
 
-SCHEMA_VERSION = 3
-KNOWN_VERSIONS = (1, 2, 3)
+SCHEMA_VERSION = 4
+KNOWN_VERSIONS = (1, 2, 3, 4)
 
 STATUSES = ("ok", "skipped", "diverged", "error")
 STOP_REASONS = ("precision", "budget", "max_repeats")
@@ -126,6 +128,8 @@ REPEATS = Table(
         DEVICE_ACTUAL, MACHINE, NODE,
         _f("worker_pid", "int", "process id of the worker that measured it (empty: not recorded, schema 1)",
            nullable=True, minimum=1),
+        _f("cpus", "str", "the cores that worker could run on, its CPU affinity (e.g. 0, 0-1; a duet pins each side "
+           "to its own; empty: not recorded, schema < 4)", nullable=True),
         _f("epochs", "int", "epochs trained, warm-up included", minimum=1),
         _f("warmup_s", "float", "epoch 0's wall time", "s", minimum=0),
         _f("median_epoch_s", "float", "median wall time of the timed epochs (1..)", "s", minimum=0),

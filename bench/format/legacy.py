@@ -97,14 +97,21 @@ def _without(table: Table, *names: str) -> Table:
     return replace(table, fields=tuple(f for f in table.fields if f.name not in names))
 
 
-RAW_V2, REPEATS_V2, SUMMARY_V2 = _without(RAW, "machine"), _without(REPEATS, "machine", "node", "replicas"), \
+RAW_V2, REPEATS_V2, SUMMARY_V2 = _without(RAW, "machine"), _without(REPEATS, "machine", "node", "replicas", "cpus"), \
     _without(SUMMARY, "machine", "node", "replicas")
+REPEATS_V3 = _without(REPEATS, "cpus")
 
 
 def read_old(run_dir: Path, meta: dict[str, Any]):
-    """(meta, Tables) of a schema 1 or 2 run directory in the current schema (in memory): its one
-    machine, fingerprinted from meta.json's host facts, on every row and in `machines`."""
+    """(meta, Tables) of a schema 1, 2 or 3 run directory in the current schema (in memory): for 1 and 2 its
+    one machine, fingerprinted from meta.json's host facts, on every row and in `machines`; `cpus` empty."""
     run_dir = Path(run_dir)
+    if meta["schema_version"] == 3:  # only the affinity is missing
+        tables = Tables(read_table(run_dir / RAW.file, RAW), read_table(run_dir / REPEATS.file, REPEATS_V3),
+                        read_table(run_dir / SUMMARY.file, SUMMARY))
+        for row in tables.repeats.rows:
+            row["cpus"] = ""
+        return meta, tables
     if meta["schema_version"] == 1:
         tables = read_v1(run_dir, meta)
     else:
@@ -115,4 +122,6 @@ def read_old(run_dir: Path, meta: dict[str, Any]):
         row["machine"] = mid
     for row in (*tables.repeats.rows, *tables.summary.rows):
         row["machine"], row["node"], row["replicas"] = mid, node, 1
+    for row in tables.repeats.rows:
+        row["cpus"] = ""
     return {**meta, "machines": {mid: facts}}, tables

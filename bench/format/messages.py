@@ -78,6 +78,7 @@ class RepeatResult:
     test_mse: float = math.nan
     peak_rss_bytes: int = 0
     gpu_peak_bytes: int | None = None
+    cpus: str = ""  # the cores the worker could run on (its CPU affinity: "0", "0-1", "0,2"; "": unknown)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
