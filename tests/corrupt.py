@@ -133,7 +133,7 @@ def meta_edit(data: bytes, rng: random.Random) -> tuple[bytes, str]:
         value = rng.choice([[], [1, 2], "meta", 3, None, True])
         return json.dumps(value).encode(), f"meta.json is {value!r}"
     if kind == "version":
-        value = rng.choice([99, 0, -1, "2", None, 2.5, True, 4, 2, 1])  # 2, 1: older readers, wrong columns
+        value = rng.choice([99, 0, -1, "2", None, 2.5, True, 5, 3, 2, 1])  # 3, 2, 1: older readers, wrong columns
         return json.dumps({**meta, "schema_version": value}).encode(), f"schema_version {value!r}"
     if kind == "missing":
         key = rng.choice(["schema_version", "run_id", "spec", "command", "host", "order_seed", "started_at",
