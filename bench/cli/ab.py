@@ -62,6 +62,9 @@ def parser() -> argparse.ArgumentParser:
                    f"{DEFAULT_REPEATS}; not for --method icount)")
     p.add_argument("--processes", type=int, metavar="N", help=f"--method icount: processes per side (default "
                    f"{DEFAULT_PROCESSES})")
+    p.add_argument("--instrument", choices=icount.INSTRUMENT, help="--method icount: what callgrind instruments: "
+                   "counted (default), only the counted epochs, so imports and set-up run at valgrind's "
+                   "uninstrumented speed; all, the whole process (the same counts, slower; for checking)")
     options.add_verdict_options(p, threshold_help=f"; --method icount: the instruction-count threshold, default "
                                 f"{DEFAULT_ICOUNT_THRESHOLD:g}")
     options.add_markdown(p)
@@ -95,6 +98,8 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
             raise SpecError(name, str(tree), "not a checkout of this project (no bench/worker.py)")
     if args.method == "icount":
         return _icount(args, trees, out)
+    if args.instrument is not None:
+        raise SpecError("instrument", args.instrument, "is for --method icount")
     if args.processes is not None:
         raise SpecError("processes", args.processes, "counts processes of --method icount; the timed methods take "
                         "--repeats")
@@ -174,7 +179,7 @@ def _icount(args: argparse.Namespace, trees: list[Path], out: Path) -> int:
           file=sys.stderr)
     doc = icount.count(dict(zip(("baseline", "candidate"), trees)), tasks, [t.config_id for t in chosen], out,
                        processes=processes, threshold=threshold, parallel=len(os.sched_getaffinity(0)),
-                       progress=not args.quiet)
+                       progress=not args.quiet, instrument=args.instrument or "counted")
     print(icount.table(doc), end="")
     if args.markdown:
         atomic_write(Path(args.markdown), icount.table(doc, markdown=True), what="--markdown")

@@ -1,17 +1,26 @@
 """Count the instructions of one trial's timed epochs; run by bench.engine.icount under `valgrind --tool=callgrind`.
 
-    valgrind --tool=callgrind --callgrind-out-file=F python bench/callgrind_worker.py TASKS_JSON
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=F python bench/callgrind_worker.py TASKS_JSON
 
 bench.engine.icount runs it (through runpy) in the side's checkout, with that checkout on PYTHONPATH,
 so the code counted is that side's `mlp_core` while this script is the same on both sides. It imports nothing of
 `bench`: only the standard library, NumPy (through mlp_core) and the side's `mlp_core`.
 
 The counted region is exactly the timed region of `mlp_core.trainer.run_epochs` (the one timed
-loop): the clock read that starts an epoch zeroes callgrind's counters, the one
-that ends it dumps them to F.<k> (k = 1, 2, ...: one per epoch, task after task; TASKS_JSON is a
-JSON list of trials, each a dict of TrainConfig's fields plus data_seed, n_train and n_test).
-Both are valgrind client requests, issued through a few bytes of x86-64 machine code (the magic
-sequence of valgrind.h) called with ctypes, so no compiler is needed; outside valgrind the
+loop), for every epoch after the warm-up (epoch 0, never counted): the clock read that starts an
+epoch zeroes callgrind's counters, the one that ends it dumps them to F.<k> (k = 1, 2, ...: one per
+counted epoch, task after task; TASKS_JSON is a JSON list of trials, each a dict of TrainConfig's
+fields plus data_seed, n_train and n_test).
+
+With --instrument counted (the default, run under valgrind's --instr-atstart=no) nothing is
+instrumented but the counted epochs: instrumentation starts at the clock read that opens a task's
+first counted epoch and stops after its last dump, so the interpreter's start, the imports
+(TensorFlow's take minutes under full instrumentation), data, model and warm-up run at valgrind's
+uninstrumented speed. --instrument all leaves instrumentation on from the start (valgrind's
+default), as before: the same counts, slower; for checking.
+
+The requests are valgrind client requests, issued through a few bytes of x86-64 machine code (the
+magic sequence of valgrind.h) called with ctypes, so no compiler is needed; outside valgrind the
 sequence is a no-op. Prints one JSON line:
 {"running_on_valgrind": bool, "tasks": [{"dumps": epochs counted, "device": where it ran, "error": ""}]}.
 """
@@ -43,6 +52,7 @@ _AMD64_CLIENT_REQUEST = bytes.fromhex(
 RUNNING_ON_VALGRIND = 0x1001
 _CALLGRIND = 0x43540000  # VG_USERREQ_TOOL_BASE('C', 'T'): callgrind.h's requests follow in this order
 DUMP_STATS, ZERO_STATS = _CALLGRIND, _CALLGRIND + 1
+START_INSTRUMENTATION, STOP_INSTRUMENTATION = _CALLGRIND + 4, _CALLGRIND + 5  # after TOGGLE_COLLECT, DUMP_STATS_AT
 
 
 class ClientRequests:
@@ -73,6 +83,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.callgrind_worker", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tasks", metavar="TASKS_JSON", help="a JSON list of trials (run by bench.engine.icount)")
+    parser.add_argument("--instrument", choices=["counted", "all"], default="counted",
+                        help="counted: start and stop instrumentation around the counted epochs (run valgrind "
+                             "with --instr-atstart=no); all: leave it to valgrind (default counted)")
     args = parser.parse_args(argv)
     try:
         tasks = json.loads(args.tasks)
@@ -92,15 +105,21 @@ def main(argv: list[str]) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     done = []
+    counted_only = args.instrument == "counted"
     for task, config in zip(tasks, configs):
         dumps = []  # the epochs counted so far (a task that fails mid-way keeps the dumps it made)
-        marks = iter([ZERO_STATS, DUMP_STATS] * config.epochs)
+        # run_epochs reads the clock (after the sync) at the start and the end of each epoch: the warm-up's
+        # two reads do nothing; each counted epoch's zero, then dump; instrumentation on around them only
+        first = [START_INSTRUMENTATION, ZERO_STATS] if counted_only else [ZERO_STATS]
+        last = [DUMP_STATS, STOP_INSTRUMENTATION] if counted_only else [DUMP_STATS]
+        marks = iter([[], [], first, *([[DUMP_STATS], [ZERO_STATS]] * (config.epochs - 2)), last]
+                     if config.epochs > 1 else [[], []])
 
-        def clock() -> int:  # run_epochs reads it (after the sync) at the start and the end of each epoch
-            mark = next(marks)  # noqa: B023 - called only within this iteration
-            vg.request(mark)
-            if mark == DUMP_STATS:
-                dumps.append(1)  # noqa: B023
+        def clock() -> int:
+            for mark in next(marks):  # noqa: B023 - called only within this iteration
+                vg.request(mark)
+                if mark == DUMP_STATS:
+                    dumps.append(1)  # noqa: B023
             return time.perf_counter_ns()
 
         try:
@@ -109,6 +128,8 @@ def main(argv: list[str]) -> int:
             run_epochs(trainer, config.epochs, clock=clock)
             done.append({"dumps": len(dumps), "device": trainer.finish()[0], "error": ""})
         except Exception as exc:  # noqa: BLE001 - a failing trial is reported, the others go on
+            if counted_only and len(dumps) < config.epochs - 1:
+                vg.request(STOP_INSTRUMENTATION)  # failed mid-count: the next task's set-up stays uncounted
             done.append({"dumps": len(dumps), "device": "", "error": f"{type(exc).__name__}: {exc}"[:300]})
     print(json.dumps({"running_on_valgrind": vg.running_on_valgrind(), "tasks": done}))
     return 0

@@ -3,11 +3,13 @@
 Wall time on a shared machine moves with everything else the machine does; the number of
 instructions a process executes does not. Each side's trials are trained in processes started
 under `valgrind --tool=callgrind` (bench/callgrind_worker.py), which count exactly the timed
-region of every epoch (the one timed loop, mlp_core.trainer.run_epochs) and nothing of the start,
-the imports or the harness. One TensorFlow thread, one BLAS thread and PYTHONHASHSEED=0 make the
-count a property of the code. A process's value for a trial is the median count of its epochs
-after the first (the warm-up, dropped as in every timing); a side's value is the median over its
-processes. Verdicts, per configuration:
+region of every epoch after the warm-up (the one timed loop, mlp_core.trainer.run_epochs) and
+nothing of the start, the imports or the harness; by default only those epochs are instrumented
+at all (`--instr-atstart=no`, instrumentation switched on and off around them), so the rest of the
+process runs at valgrind's uninstrumented speed. One TensorFlow thread, one BLAS thread and
+PYTHONHASHSEED=0 make the count a property of the code. A process's value for a trial is the
+median count of its counted epochs; a side's value is the median over its processes. Verdicts,
+per configuration:
 
   slower   candidate / baseline > 1 + threshold      (a regression: exit status 1)
   faster   candidate / baseline < 1 / (1 + threshold)
@@ -18,8 +20,8 @@ processes. Verdicts, per configuration:
 
 Counts measure CPU work only: not memory stalls, cache misses or GPU kernels, so a change that
 costs time without costing instructions passes this gate (the wall-time gate is for that), and
-GPU trials are refused. valgrind runs a process about 25-50x slower than natively, but the counts
-do not depend on the load, so processes run in parallel, one per core.
+GPU trials are refused. valgrind runs instrumented code about 25-50x slower than natively, but the
+counts do not depend on the load, so processes run in parallel, one per core.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,12 +42,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench.format.derive import timed
 from bench.format.errors import InputError
 from bench.format.io import write_json
 
 DEFAULT_THRESHOLD = 0.01  # README, "The instruction-count gate": ~7x the largest same-code spread measured
 DEFAULT_PROCESSES = 2  # per side: counts are steady, a second process shows that they are
+INSTRUMENT = ("counted", "all")  # what callgrind instruments: the counted epochs only (default), or everything
 
 WORKER = Path(__file__).resolve().parent / "callgrind_worker.py"
 _TOTALS = re.compile(rb"^totals:\s*(\d+)", re.MULTILINE)
@@ -71,21 +74,32 @@ class Job:
     tree: Path
     tasks: list[dict[str, Any]]
     out_dir: Path
-    counts: list[list[int]] = field(default_factory=list)  # per task, per epoch
+    instrument: str = "counted"  # INSTRUMENT
+    counts: list[list[int]] = field(default_factory=list)  # per task, per counted epoch (the warm-up never is)
     task_errors: list[str] = field(default_factory=list)  # per task ("" when counted)
     error: str = ""  # the process failed: no task counted
+    seconds: float = 0.0  # the process's wall time
 
     def failure(self, t: int) -> str:
         """Why task t has no count in this process ('' when it has)."""
         return self.error or self.task_errors[t]
 
     def run(self, valgrind_path: str) -> Job:
-        """Start the process under callgrind, wait, read its dumps (one per epoch, task after task)."""
+        """Start the process under callgrind, wait, read its dumps (one per counted epoch, task after task)."""
+        t0 = time.perf_counter()
+        try:
+            return self._run(valgrind_path)
+        finally:
+            self.seconds = time.perf_counter() - t0
+
+    def _run(self, valgrind_path: str) -> Job:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(self.tree),
                **{var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
         cmd = [valgrind_path, "--tool=callgrind", f"--callgrind-out-file={self.out_dir / 'callgrind.out'}",
-               sys.executable, "-c", _RUN_WORKER.format(str(WORKER)), json.dumps(self.tasks)]
+               *(["--instr-atstart=no"] if self.instrument == "counted" else []),
+               sys.executable, "-c", _RUN_WORKER.format(str(WORKER)), json.dumps(self.tasks),
+               "--instrument", self.instrument]
         proc = subprocess.run(cmd, cwd=self.tree, env=env, capture_output=True, text=True, check=False)
         (self.out_dir / "stderr.txt").write_text(proc.stderr, encoding="utf-8")
         if proc.returncode != 0:
@@ -117,8 +131,8 @@ def _totals(path: Path) -> int:
 
 
 def process_value(epoch_counts: Sequence[int]) -> float:
-    """A process's value for a trial: the median count of its epochs after the warm-up."""
-    return float(statistics.median(timed(epoch_counts)))
+    """A process's value for a trial: the median count of its counted epochs (the warm-up is never counted)."""
+    return float(statistics.median(epoch_counts))
 
 
 def spread(values: Sequence[float]) -> float:
@@ -139,10 +153,12 @@ def verdict(base: Sequence[float], cand: Sequence[float], threshold: float) -> t
 
 
 def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], out: Path, *, processes: int,
-          threshold: float, parallel: int, progress: bool = True) -> dict[str, Any]:
+          threshold: float, parallel: int, progress: bool = True, instrument: str = "counted") -> dict[str, Any]:
     """Count every task on both sides in `processes` processes each; the result document (also OUT/icount.json)."""
+    if instrument not in INSTRUMENT:
+        raise InputError(f"instrument: {instrument!r}: expected one of {', '.join(INSTRUMENT)}")
     path, version = valgrind()
-    jobs = [Job(side, k, tree, tasks, out / "icount" / side / f"process-{k}")
+    jobs = [Job(side, k, tree, tasks, out / "icount" / side / f"process-{k}", instrument=instrument)
             for k in range(processes) for side, tree in trees.items()]
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool, \
             tqdm(total=len(jobs), desc="icount processes", unit="proc", disable=not progress, file=sys.stderr) as bar:
@@ -163,9 +179,12 @@ def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], o
                        spread_baseline=spread(base), spread_candidate=spread(cand), ratio=ratio, verdict=word,
                        reason="")
         rows.append(row)
-    doc = {"gate": "icount", "tool": f"{version} --tool=callgrind", "threshold": threshold,
+    doc = {"gate": "icount", "tool": f"{version} --tool=callgrind" + (" --instr-atstart=no" if instrument == "counted"
+                                                                    else ""), "instrument": instrument,
+           "threshold": threshold,
            "processes_per_side": processes, "trees": {k: str(v) for k, v in trees.items()},
            "unit": "instructions per epoch (median of the epochs after the warm-up; median over processes)",
+           "seconds": {j.side + f"-{j.index}": round(j.seconds, 1) for j in jobs},
            "configs": rows}
     write_json(out / "icount.json", doc, what="--out")
     return doc
