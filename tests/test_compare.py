@@ -352,3 +352,41 @@ def test_no_verdict_is_never_worded_as_a_pass(tmp_path, capsys):
     assert "NO VERDICT" in out and "this is not a pass" in out and "python -m bench.continuous REF" in out
     text = md.read_text()
     assert "**No verdict**" in text and "No regression" not in text
+
+
+def test_the_smallest_detectable_change_follows_the_power_rule():
+    """`detectable`: the slowdown a paired t-test at alpha 0.05 flags 4 times in 5 at the measured noise. By hand
+    with the t tables' quantiles (9 degrees of freedom: 2.2622 and 0.8834), and by simulation: at that true shift
+    the test's power is about 0.8."""
+    import numpy as np
+    from scipy import stats
+
+    from bench.analysis.compare import detectable
+
+    diffs = np.array([0.02, -0.01, 0.03, 0.0, -0.02, 0.01, 0.04, -0.03, 0.02, 0.0])
+    sd = float(np.sqrt(((diffs - diffs.mean()) ** 2).sum() / 9))
+    assert detectable(diffs, None, None, alpha=0.05) == pytest.approx(np.exp((2.2622 + 0.8834) * sd / np.sqrt(10)),
+                                                                       rel=1e-4)
+    rng = np.random.default_rng(7)
+    sigma, n = 0.05, 10
+    shift = (2.2622 + 0.8834) * sigma / np.sqrt(n)  # the rule, at the population's sigma
+    hits = sum(stats.ttest_1samp(rng.normal(shift, sigma, n), 0.0).pvalue < 0.05 for _ in range(4000))
+    assert 0.76 < hits / 4000 < 0.84
+
+
+def test_the_verdict_table_says_what_same_could_not_see(tmp_path):
+    """A `same` verdict comes with the slowdown it could have detected: the threshold where the noise is nil, the
+    power rule's where it is not, and the summary line says that `same` is no evidence of no change."""
+    from bench.analysis.compare import compare, summary_line, table_rows
+    from tests.synthetic import make_run
+
+    a = make_run(tmp_path / "a", devices="cpu")
+    b = make_run(tmp_path / "b", devices="cpu")
+    from bench.analysis.compare import load
+
+    rows = compare(load(a), load(b))
+    assert rows and all(r["verdict"] == "same" for r in rows)
+    assert all(r["detectable"] >= 1.10 for r in rows)  # never below the default threshold: 1 + 10%
+    assert {t["detectable"] for t in table_rows(rows)} <= {f"+{r['detectable'] - 1:.0%}" for r in rows}
+    line = summary_line(rows, threshold=0.10, alpha=0.05)
+    assert "`same` is not evidence of no change" in line and "detected 4 times in 5" in line

@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-COMMANDS = {"run", "ab", "compare", "plot", "history", "merge", "ladder", "analysis", "store", "report", "continuous"}
+COMMANDS = {"run", "ab", "compare", "plot", "history", "merge", "ladder", "analysis", "store", "report", "continuous",
+            "bisect"}
 
 
 def _commands() -> list[tuple[str, str]]:

@@ -90,6 +90,28 @@ def test_the_gate_at_its_threshold(tmp_path):
     assert "slower" in proc.stdout and "cpu-numpy-float32-b32-h16-t1" in proc.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not (HAS_VALGRIND and X86_LINUX),
+                    reason="needs valgrind on Linux x86-64 (apt-get install valgrind)")
+def test_instrumenting_only_the_counted_epochs_counts_what_full_instrumentation_counts(tmp_path):
+    """The default (--instrument counted: valgrind --instr-atstart=no, instrumentation on around the counted
+    epochs) against the whole process instrumented: the same instructions per epoch. Full instrumentation's
+    first counted epoch carries extra instructions of its instrumented start (docs/gate.md), so its later
+    epochs are the comparison; the counted-only epochs agree among themselves from the first."""
+    matrix = ["--batch-sizes", "32", "--epochs", "5", "--processes", "1"]
+    counted = _ab(tmp_path, ROOT, ROOT, *matrix)[1]
+    (tmp_path / f"ab-{ROOT.name}").rename(tmp_path / "counted")
+    proc, full = _ab(tmp_path, ROOT, ROOT, *matrix, "--instrument", "all")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert counted["instrument"] == "counted" and "--instr-atstart=no" in counted["tool"]
+    assert full["instrument"] == "all" and "--instr-atstart" not in full["tool"]
+    (c,), (f,) = counted["configs"][0]["baseline"], full["configs"][0]["baseline"]
+    assert len(c) == len(f) == 4  # 5 epochs, the warm-up never counted
+    assert spread(c) < DEFAULT_THRESHOLD / 10  # steady from the first counted epoch
+    for later in f[1:]:  # within the same-code spread (up to 0.15% between processes and checkouts, docs/gate.md)
+        assert abs(later / process_value(c) - 1) < DEFAULT_THRESHOLD / 5, (c, f)
+
+
 @pytest.mark.parametrize(("extra", "field"), [
     (["--devices", "cpu,gpu"], "devices"),
     (["--epochs", "1"], "epochs"),

@@ -64,18 +64,21 @@ def compare(a: Measured, b: Measured, *, threshold: float = DEFAULT_THRESHOLD,
         # the ratio is of geometric means (paired: over the common repeats), and so are the columns shown
         shift = float(np.mean(y) - np.mean(x)) if len(x) and len(y) else math.nan
         if one_process:  # rounds of one process per side: no test can tell the code from the process
-            p, low, high = math.nan, math.nan, math.nan
+            p, low, high, detect = math.nan, math.nan, math.nan, math.nan
         elif not enough:  # too few repeats: no evidence either way
-            p, low, high = 1.0, math.nan, math.nan
+            p, low, high, detect = 1.0, math.nan, math.nan, math.nan
         elif spread == 0:  # no noise at all (synthetic or quantised data): the shift is exact
             p, low, high = (0.0 if shift != 0 else 1.0), math.exp(shift), math.exp(shift)
+            detect = 1 + threshold
         else:
             res = test()
             ci = res.confidence_interval(confidence_level=1 - alpha)
             p, low, high = float(res.pvalue), math.exp(ci.low), math.exp(ci.high)
+            detect = max(1 + threshold, detectable(diffs if is_paired else None, x, y, alpha=alpha))
         rows.append({"config": cid, "paired": is_paired, "baseline_geomean_s": float(np.exp(np.mean(x))),
                      "candidate_geomean_s": float(np.exp(np.mean(y))), "baseline_n": len(ua),
-                     "candidate_n": len(ub), "ratio": math.exp(shift), "ci_low": low, "ci_high": high, "p": p})
+                     "candidate_n": len(ub), "ratio": math.exp(shift), "ci_low": low, "ci_high": high, "p": p,
+                     "detectable": detect})
     if one_process:
         for r in rows:
             r["p_adjusted"], r["verdict"] = math.nan, NO_VERDICT
@@ -85,6 +88,28 @@ def compare(a: Measured, b: Measured, *, threshold: float = DEFAULT_THRESHOLD,
             r["p_adjusted"] = float(p_adj)
             r["verdict"] = verdict(r["ratio"], float(p_adj), threshold=threshold, alpha=alpha)
     return rows
+
+
+DETECT_POWER = 0.8  # "could have detected": with this probability
+
+
+def detectable(diffs, x, y, *, alpha: float, power: float = DETECT_POWER) -> float:
+    """The smallest slowdown (a time ratio) this configuration's test would flag with probability `power` at
+    level `alpha`, at the noise it measured: exp((t_{1-alpha/2} + t_{power}) x the standard error of the log
+    ratio), the standard power rule of the paired t-test (`diffs`: log candidate - log baseline per pair) or of
+    Welch's test (`x`, `y`: log times). Per configuration, before the Benjamini-Hochberg adjustment (which only
+    makes detection harder when many configurations are compared). The verdict also needs the ratio past the
+    threshold: the caller takes the larger of the two."""
+    from scipy import stats
+
+    if diffs is not None:
+        n = len(diffs)
+        se, df = float(np.std(diffs, ddof=1)) / math.sqrt(n), n - 1
+    else:
+        vx, vy = float(np.var(x, ddof=1)) / len(x), float(np.var(y, ddof=1)) / len(y)
+        se = math.sqrt(vx + vy)
+        df = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1)) if vx + vy > 0 else len(x) + len(y) - 2
+    return math.exp((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * se)
 
 
 def verdict(ratio: float, p_adjusted: float, *, threshold: float, alpha: float) -> str:
@@ -106,10 +131,12 @@ def table_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     out = []
     for r in rows:
         ci = "" if math.isnan(r["ci_low"]) else f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+        det = r.get("detectable", math.nan)
         out.append({"configuration": r["config"], "baseline ms (geo. mean)": _fmt_ms(r["baseline_geomean_s"]),
                     "candidate ms (geo. mean)": _fmt_ms(r["candidate_geomean_s"]),
                     "n": f"{r['baseline_n']}/{r['candidate_n']}", "ratio [95% CI]": f"{r['ratio']:.3f}{ci}",
                     "p (BH)": "-" if math.isnan(r["p_adjusted"]) else f"{r['p_adjusted']:.2g}",
+                    "detectable": "-" if math.isnan(det) else f"+{det - 1:.0%}",
                     "verdict": r["verdict"]})
     return out
 
@@ -120,8 +147,14 @@ def summary_line(rows: Sequence[Mapping[str, Any]], *, threshold: float, alpha: 
         return f"NO VERDICT for {len(rows)} configurations (this is not a pass; ratios only): {ONE_PROCESS}"
     counts = {v: sum(r["verdict"] == v for r in rows) for v in ("slower", "faster", "same")}
     how = "paired A/B repeats" if rows and rows[0]["paired"] else "unpaired runs"
-    return (f"{counts['slower']} slower, {counts['faster']} faster, {counts['same']} same of {len(rows)} "
+    line = (f"{counts['slower']} slower, {counts['faster']} faster, {counts['same']} same of {len(rows)} "
             f"configurations (threshold {threshold:.0%}, alpha {alpha} after Benjamini-Hochberg; {how})")
+    det = [r["detectable"] for r in rows if not math.isnan(r.get("detectable", math.nan))]
+    if det:
+        line += (f". `same` is not evidence of no change: at this run's noise a slowdown had to reach "
+                 f"+{float(np.median(det)) - 1:.0%} (median over configurations; +{min(det) - 1:.0%} to "
+                 f"+{max(det) - 1:.0%}) to be detected 4 times in 5 (column `detectable`)")
+    return line
 
 
 def markdown(rows: Sequence[Mapping[str, Any]], a: Measured, b: Measured, *, threshold: float, alpha: float,

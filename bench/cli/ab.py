@@ -150,11 +150,12 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
     return compare_main(cmp_args)
 
 
-def _icount(args: argparse.Namespace, trees: list[Path], out: Path) -> int:
-    """The instruction-count gate: count both sides' CPU trials under callgrind, print and save the verdicts."""
-    if args.repeats is not None:
-        raise SpecError("repeats", args.repeats, "--method icount counts processes: use --processes")
-    processes = DEFAULT_PROCESSES if args.processes is None else args.processes
+def icount_plan(args: argparse.Namespace, default_processes: int = DEFAULT_PROCESSES):
+    """(tasks, config ids, threshold, processes) of an instruction count from the command line, checked: CPU
+    trials, one thread, one device (bench.ab --method icount, bench.bisect)."""
+    if getattr(args, "repeats", None) is not None:
+        raise SpecError("repeats", args.repeats, "instruction counts take processes, not repeats: use --processes")
+    processes = default_processes if args.processes is None else args.processes
     if processes < 1:
         raise SpecError("processes", processes, "need at least 1")
     threshold = options.check_threshold(args.threshold, DEFAULT_ICOUNT_THRESHOLD, upper=1)
@@ -167,17 +168,23 @@ def _icount(args: argparse.Namespace, trees: list[Path], out: Path) -> int:
     if spec.replicas != (1,):
         raise SpecError("replicas", ",".join(map(str, spec.replicas)), "instructions are counted on one device "
                         "(replicas 1): tf.distribute's copies run on threads callgrind would count as one")
+    chosen = trials(spec)
+    tasks = [asdict(repeat_task(t, 0, spec)) for t in chosen]  # repeat 0's weights, the run's data
+    return tasks, [t.config_id for t in chosen], threshold, processes
+
+
+def _icount(args: argparse.Namespace, trees: list[Path], out: Path) -> int:
+    """The instruction-count gate: count both sides' CPU trials under callgrind, print and save the verdicts."""
+    tasks, ids, threshold, processes = icount_plan(args)
     for name, tree in zip(("baseline_tree", "candidate_tree"), trees):
         if "def make_trainer" not in _read(tree / "mlp_core" / "trainer.py"):
             raise SpecError(name, str(tree), "predates mlp_core.trainer.make_trainer, which the count needs")
     if (out / "icount.json").exists():
         raise SpecError("out", str(out / "icount.json"), "already holds a count")
     icount.valgrind()  # missing valgrind: a clear error before anything runs
-    chosen = trials(spec)
-    tasks = [asdict(repeat_task(t, 0, spec)) for t in chosen]  # repeat 0's weights, the run's data
     print(f"A/B (icount): {len(tasks)} configurations x {processes} processes per side under callgrind",
           file=sys.stderr)
-    doc = icount.count(dict(zip(("baseline", "candidate"), trees)), tasks, [t.config_id for t in chosen], out,
+    doc = icount.count(dict(zip(("baseline", "candidate"), trees)), tasks, ids, out,
                        processes=processes, threshold=threshold, parallel=len(os.sched_getaffinity(0)),
                        progress=not args.quiet, instrument=args.instrument or "counted")
     print(icount.table(doc), end="")

@@ -78,6 +78,25 @@ class ClientRequests:
         return self.request(RUNNING_ON_VALGRIND, 0) > 0
 
 
+def one_thread_pipeline(trainer) -> None:
+    """tf.data as steady as the rest of the counted process: its own pool of one thread, no autotuning (whose
+    background thread wakes on a timer) and no injected prefetch (a second thread filling a buffer), so the
+    instructions tf.data's threads execute do not depend on how they were scheduled. Applied to each side alike;
+    a trainer without a `dataset(epoch)` method is left as it is."""
+    import tensorflow as tf
+
+    if not callable(getattr(trainer, "dataset", None)):
+        return
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = 1
+    options.threading.max_intra_op_parallelism = 1
+    options.autotune.enabled = False
+    options.experimental_optimization.inject_prefetch = False
+    options.deterministic = True
+    made = trainer.dataset
+    trainer.dataset = lambda epoch: made(epoch).with_options(options)
+
+
 def main(argv: list[str]) -> int:
     """Train each task's trial in turn, counting each epoch; print a JSON line of facts."""
     parser = argparse.ArgumentParser(prog="python -m bench.callgrind_worker", description=__doc__,
@@ -125,6 +144,8 @@ def main(argv: list[str]) -> int:
         try:
             data = make_data(task["data_seed"], n_train=task["n_train"], n_test=task["n_test"])
             trainer = make_trainer(data, config)
+            if config.mode.needs_tensorflow:
+                one_thread_pipeline(trainer)
             run_epochs(trainer, config.epochs, clock=clock)
             done.append({"dumps": len(dumps), "device": trainer.finish()[0], "error": ""})
         except Exception as exc:  # noqa: BLE001 - a failing trial is reported, the others go on
