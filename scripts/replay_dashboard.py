@@ -5,7 +5,8 @@
     python scripts/replay_dashboard.py --action /tmp/gab                    # node 20+ and git on PATH
 
 The job is read from .github/workflows/benchmark.yml (or --workflow) and its steps run as GitHub runs them: each
-`run:` with bash -eo pipefail in a fresh clone of the origin at the pushed commit (actions/checkout), with
+`run:` with GitHub's shell (`shell: bash`: bash -eo pipefail; no shell named: bash -e), in a depth-1 fetch of
+the pushed commit into an empty repository (what actions/checkout does), with
 GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, RUNNER_TEMP and the push event's payload; the action's step runs
 `node dist/src/index.js` of the checkout given, with its inputs as INPUT_* variables (its action.yml's defaults
 for the rest) and its pushes to https://github.com/<repo> redirected to the local origin (git's url.insteadOf).
@@ -121,8 +122,12 @@ class Job:
 
     def prepare(self) -> None:
         self.temp.mkdir(parents=True)
-        git(self.world.root, "clone", "--quiet", str(self.world.origin), str(self.work))  # actions/checkout
-        git(self.work, "checkout", "--quiet", "-B", "main", self.sha)
+        # actions/checkout: an empty repository, the pushed commit fetched at depth 1, main checked out there
+        self.work.mkdir(parents=True)
+        git(self.work, "init", "--quiet")
+        git(self.work, "remote", "add", "origin", f"file://{self.world.origin}")
+        git(self.work, "fetch", "--quiet", "--depth=1", "origin", f"+{self.sha}:refs/remotes/origin/main")
+        git(self.work, "checkout", "--quiet", "--force", "-B", "main", "refs/remotes/origin/main")
         self.borrow_venv()
         event = {"repository": {"html_url": f"https://github.com/{REPO}", "full_name": REPO, "private": False},
                  "ref": "refs/heads/main", "after": self.sha,
@@ -190,7 +195,7 @@ class Job:
             try:
                 self.run_step(step)
                 self.ran.append(name)
-            except RuntimeError as e:
+            except Exception as e:  # noqa: BLE001 - any failure fails the job, in a thread too
                 self.failed = self.failed or f"{name}: {e}"
                 self.contexts["ok"] = False
                 self.log.append(f"FAILED: {name}: {e}")
@@ -208,8 +213,8 @@ class Job:
         self.outputs_file.write_text("")
         env = {**self.env, "GITHUB_OUTPUT": str(self.outputs_file)}
         script = self.expr.substitute(step["run"])
-        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
-                              cwd=self.work, env=env, capture_output=True, text=True)
+        done = subprocess.run([*self.world.shell(step), script], cwd=self.work, env=env, capture_output=True,
+                              text=True)
         self.log.append(f"ran: {step.get('name')}: exit {done.returncode}\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
         if done.returncode:
             raise RuntimeError(f"exit {done.returncode}: {done.stderr.strip()[-400:]}")
@@ -242,6 +247,7 @@ class World:
         self.root, self.action = root, action
         flow = yaml.safe_load(workflow.read_text())
         self.job = flow["jobs"]["history"]
+        self.default_shell = ((self.job.get("defaults") or flow.get("defaults") or {}).get("run") or {}).get("shell")
         meta = yaml.safe_load((action / "action.yml").read_text())
         self.action_defaults = {k: as_input(v["default"]) for k, v in meta["inputs"].items() if "default" in v}
         try:
@@ -250,6 +256,7 @@ class World:
             self.action_commit = None
         self.origin = root / "origin.git"
         git(root, "init", "--quiet", "--bare", "--initial-branch=main", str(self.origin))
+        git(self.origin, "config", "uploadpack.allowAnySHA1InWant", "true")  # a fetch by commit, as GitHub allows
         hook = self.origin / "hooks" / "pre-receive"
         hook.write_text(PROTECT)
         hook.chmod(0o755)
@@ -272,6 +279,16 @@ class World:
         git(self.dev, "push", "--quiet", "origin", "gh-pages", developer=True)
         git(self.dev, "switch", "--quiet", "main")
 
+    def shell(self, step: dict) -> list[str]:
+        """How GitHub runs a `run:` step on Linux: `shell: bash` is bash --noprofile --norc -eo pipefail; no
+        shell named at all is bash -e (no pipefail: a failing command before a pipe does not fail the step)."""
+        shell = step.get("shell") or self.default_shell
+        if shell == "bash":
+            return ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
+        if shell is None:
+            return ["bash", "-e", "-c"]
+        raise RuntimeError(f"shell {shell!r}: not replayed")
+
     def push(self, what: str) -> str:
         """A developer's commit pushed to main; its sha."""
         (self.dev / "CHANGES.replay").open("a").write(what + "\n")
@@ -285,13 +302,16 @@ class World:
         main_tip = git(self.origin, "rev-parse", "main")
         history = subprocess.run(["git", "show", "gh-pages:history/history.csv"], cwd=self.origin,
                                  capture_output=True, text=True).stdout
-        commits = [row["commit"] for row in csv.DictReader(io.StringIO(history))]
+        rows = list(csv.DictReader(io.StringIO(history)))
+        commits = [row["commit"] for row in rows]
+        runs_by_commit = {c: sorted({r["run_id"] for r in rows if r["commit"] == c}) for c in dict.fromkeys(commits)}
         data_js = subprocess.run(["git", "show", "gh-pages:dev/bench/data.js"], cwd=self.origin,
                                  capture_output=True, text=True).stdout
         entries = json.loads(data_js.split("=", 1)[1]).get("entries", {}) if data_js else {}
         refused = self.origin / "refused.log"
         return {"main": main_tip, "gh_pages": git(self.origin, "rev-parse", "gh-pages"),
                 "history_rows_by_commit": {c: commits.count(c) for c in dict.fromkeys(commits)},
+                "history_runs_by_commit": runs_by_commit,
                 "dashboard_by_set": {k: [e["commit"]["id"] for e in v] for k, v in entries.items()},
                 "refused_main_pushes": refused.read_text().splitlines() if refused.exists() else []}
 
@@ -307,8 +327,9 @@ def check(world: World, jobs: list[Job], pushed: list[str], main_tip: str) -> li
     rows = s["history_rows_by_commit"]
     if sorted(rows) != sorted(pushed):  # in a burst, in the order the jobs finish (the action's order too)
         problems.append(f"history.csv holds commits {[c[:7] for c in rows]}, expected {[c[:7] for c in pushed]}")
-    if len(set(rows.values())) > 1:
-        problems.append(f"history.csv rows per commit differ (a commit added twice?): {rows}")
+    twice = {c[:7]: runs for c, runs in s["history_runs_by_commit"].items() if len(runs) != 1}
+    if twice:
+        problems.append(f"history.csv holds a commit from more than one run (added twice): {twice}")
     sets = s["dashboard_by_set"]
     if len(sets) != 1:
         problems.append(f"the dashboard holds {len(sets)} benchmark sets, expected 1: {list(sets)}")
@@ -411,6 +432,9 @@ def main(argv=None) -> int:
         return 2
     if shutil.which("node") is None or not (ROOT / ".venv" / "bin" / "python").exists():
         print("error: node and this checkout's .venv (make run) are needed", file=sys.stderr)
+        return 2
+    if args.keep is not None and args.keep.exists():
+        print(f"error: --keep: {str(args.keep)!r} exists; give a new folder", file=sys.stderr)
         return 2
     root = args.keep or Path(tempfile.mkdtemp(prefix="emb-replay-"))
     root.mkdir(parents=True, exist_ok=args.keep is None)

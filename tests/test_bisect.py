@@ -65,7 +65,7 @@ def test_the_bisection_names_the_regression_and_skips_what_does_not_import(histo
     doc = json.loads((out / "bisect.json").read_text())
     assert doc["first_bad"] == shas["regression"] and doc["parent"] == shas["fixed"] and doc["reason"] == ""
     (cid,) = doc["configs"]
-    assert doc["ratios_vs_parent"][cid] > 1.01
+    assert doc["ratios_vs_last_good"][cid] > 1.01 and doc["last_good"] == doc["parent"]
     verdicts = {p["commit"]: p["verdict"] for p in doc["tested"]}
     assert verdicts[shas["good"]] == "good" and verdicts[shas["rename"]] == "bad"
     assert verdicts.get(shas["broken"]) == "skip"  # tested first (the middle), skipped, a neighbour taken
@@ -87,6 +87,9 @@ def test_bad_input_is_one_clear_error(history, tmp_path, capsys):
     assert "devices" in err and "counted on the CPU only" in err
     assert main([shas["good"], shas["rename"], "--repo", str(tmp_path), "--out", str(tmp_path / "o"), *MATRIX]) == 2
     assert "is not a git checkout" in capsys.readouterr().err
+    assert main([shas["good"], shas["rename"], "--repo", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
+                 *MATRIX]) == 2
+    assert "repo: " in capsys.readouterr().err
 
 
 def test_help_answers_without_tensorflow():

@@ -372,6 +372,19 @@ def test_the_smallest_detectable_change_follows_the_power_rule():
     shift = (2.2622 + 0.8834) * sigma / np.sqrt(n)  # the rule, at the population's sigma
     hits = sum(stats.ttest_1samp(rng.normal(shift, sigma, n), 0.0).pvalue < 0.05 for _ in range(4000))
     assert 0.76 < hits / 4000 < 0.84
+    # where the threshold is the larger bar (little noise): the slowdown must clear log(1.1), and 4 in 5 do
+    sigma = 0.02
+    low_noise = rng.normal(0.0, sigma, n)
+    se = float(np.std(low_noise, ddof=1)) / np.sqrt(n)
+    assert detectable(low_noise, None, None, alpha=0.05, threshold=0.1) == pytest.approx(
+        np.exp(np.log(1.1) + 0.8834 * se), rel=1e-4)
+    shift = np.log(1.1) + 0.8834 * sigma / np.sqrt(n)
+
+    def flagged(d):
+        return stats.ttest_1samp(d, 0.0).pvalue < 0.05 and d.mean() > np.log(1.1)
+
+    hits = sum(flagged(rng.normal(shift, sigma, n)) for _ in range(4000))
+    assert 0.76 < hits / 4000 < 0.84
 
 
 def test_the_verdict_table_says_what_same_could_not_see(tmp_path):

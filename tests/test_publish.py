@@ -178,7 +178,7 @@ def test_recorded_reads_the_actions_data_js(tmp_path, origin):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("no-branch", "--branch: 'nowhere': cannot fetch it from 'origin'"),
+    ("no-branch", "--branch: 'nowhere': 'origin' has no such branch; create it once"),
     ("dirty", "measured on a modified work tree"),
     ("no-commit", "the run names no git commit"),
     ("bad-path", "--path: '../x.csv': must be a file path inside the branch"),

@@ -74,7 +74,7 @@ def compare(a: Measured, b: Measured, *, threshold: float = DEFAULT_THRESHOLD,
             res = test()
             ci = res.confidence_interval(confidence_level=1 - alpha)
             p, low, high = float(res.pvalue), math.exp(ci.low), math.exp(ci.high)
-            detect = max(1 + threshold, detectable(diffs if is_paired else None, x, y, alpha=alpha))
+            detect = detectable(diffs if is_paired else None, x, y, alpha=alpha, threshold=threshold)
         rows.append({"config": cid, "paired": is_paired, "baseline_geomean_s": float(np.exp(np.mean(x))),
                      "candidate_geomean_s": float(np.exp(np.mean(y))), "baseline_n": len(ua),
                      "candidate_n": len(ub), "ratio": math.exp(shift), "ci_low": low, "ci_high": high, "p": p,
@@ -93,13 +93,14 @@ def compare(a: Measured, b: Measured, *, threshold: float = DEFAULT_THRESHOLD,
 DETECT_POWER = 0.8  # "could have detected": with this probability
 
 
-def detectable(diffs, x, y, *, alpha: float, power: float = DETECT_POWER) -> float:
-    """The smallest slowdown (a time ratio) this configuration's test would flag with probability `power` at
-    level `alpha`, at the noise it measured: exp((t_{1-alpha/2} + t_{power}) x the standard error of the log
-    ratio), the standard power rule of the paired t-test (`diffs`: log candidate - log baseline per pair) or of
-    Welch's test (`x`, `y`: log times). Per configuration, before the Benjamini-Hochberg adjustment (which only
-    makes detection harder when many configurations are compared). The verdict also needs the ratio past the
-    threshold: the caller takes the larger of the two."""
+def detectable(diffs, x, y, *, alpha: float, threshold: float = 0.0, power: float = DETECT_POWER) -> float:
+    """The smallest slowdown (a time ratio) this configuration would be flagged `slower` for with probability
+    `power`, at the noise it measured. `slower` needs the measured log ratio past both the test's critical
+    value (t_{1-alpha/2} x se, the standard error of the log ratio) and log(1 + threshold); a true shift of
+    that bound + t_{power} x se gets past it with probability `power`: exp(max(log(1 + threshold),
+    t_{1-alpha/2} se) + t_{power} se). The paired t-test (`diffs`: log candidate - log baseline per pair) or
+    Welch's (`x`, `y`: log times); per configuration, before the Benjamini-Hochberg adjustment (which only
+    makes detection harder when many configurations are compared)."""
     from scipy import stats
 
     if diffs is not None:
@@ -109,7 +110,8 @@ def detectable(diffs, x, y, *, alpha: float, power: float = DETECT_POWER) -> flo
         vx, vy = float(np.var(x, ddof=1)) / len(x), float(np.var(y, ddof=1)) / len(y)
         se = math.sqrt(vx + vy)
         df = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1)) if vx + vy > 0 else len(x) + len(y) - 2
-    return math.exp((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * se)
+    bound = max(math.log1p(threshold), stats.t.ppf(1 - alpha / 2, df) * se)
+    return math.exp(bound + stats.t.ppf(power, df) * se)
 
 
 def verdict(ratio: float, p_adjusted: float, *, threshold: float, alpha: float) -> str:

@@ -48,6 +48,10 @@ class Published:
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    if shutil.which("git") is None:
+        raise PublishError("git: not installed")
+    if not Path(repo).is_dir():
+        raise PublishError(f"repo: {str(repo)!r}: not a folder")
     done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
     if check and done.returncode != 0:
         raise PublishError(f"git {' '.join(args)}: {(done.stderr or done.stdout).strip()[-400:]}")
@@ -60,12 +64,12 @@ def _tracking(remote: str, branch: str) -> str:
 
 def fetch(repo: Path, remote: str, branch: str) -> str:
     """Fetch the data branch into its remote-tracking ref; its commit. PublishError when the remote lacks it."""
-    if shutil.which("git") is None:
-        raise PublishError("git: not installed")
     done = _git(repo, "fetch", "--quiet", remote, f"+refs/heads/{branch}:{_tracking(remote, branch)}", check=False)
     if done.returncode != 0:
-        raise PublishError(f"--branch: {branch!r}: cannot fetch it from {remote!r} ({done.stderr.strip()[-300:]}); "
-                           "create it once as docs/workflow.md shows")
+        if "couldn't find remote ref" in done.stderr:
+            raise PublishError(f"--branch: {branch!r}: {remote!r} has no such branch; create it once as "
+                               "docs/workflow.md shows")
+        raise PublishError(f"--remote: {remote!r}: cannot fetch {branch!r} from it: {done.stderr.strip()[-300:]}")
     return _git(repo, "rev-parse", _tracking(remote, branch)).stdout.strip()
 
 
@@ -130,9 +134,12 @@ def _identity(repo: Path) -> list[str]:
 
 
 def _rejected(stderr: str) -> bool:
-    """A push refused because the branch moved meanwhile (another job pushed first)."""
-    return any(s in stderr for s in ("[rejected]", "[remote rejected]", "non-fast-forward", "fetch first",
-                                     "cannot lock ref", "failed to update ref"))
+    """A push refused because the branch moved meanwhile (another job pushed first): worth a fresh fetch and
+    another try. A hook, a branch rule or a missing permission refuses every try alike: not this."""
+    if "(fetch first)" in stderr or "(non-fast-forward)" in stderr:
+        return True
+    return "[remote rejected]" in stderr and any(
+        s in stderr for s in ("cannot lock ref", "failed to update ref", "incorrect old value"))
 
 
 def publish(run_dir: Path, *, repo: Path = Path("."), remote: str = PAGES_REMOTE, branch: str = PAGES_BRANCH,
@@ -171,6 +178,7 @@ def publish(run_dir: Path, *, repo: Path = Path("."), remote: str = PAGES_REMOTE
                 return Published(commit, added, attempt, _git(tree, "rev-parse", "HEAD").stdout.strip())
             if not _rejected(pushed.stderr):
                 raise PublishError(f"--branch: {branch!r}: push to {remote!r} failed: {pushed.stderr.strip()[-400:]}")
-        time.sleep(pause_s * attempt * (0.5 + random.random()))  # another job pushed first: fetch again
+        if attempt < attempts:
+            time.sleep(pause_s * attempt * (0.5 + random.random()))  # another job pushed first: fetch again
     raise PublishError(f"--branch: {branch!r}: {attempts} pushes to {remote!r} were all rejected "
                        "(the branch kept moving); run the job again")

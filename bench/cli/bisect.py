@@ -69,11 +69,16 @@ def _main(args: argparse.Namespace) -> int:
         print(f"no first bad commit: {doc['reason']}")
         return 1
     probe = next(p for p in doc["tested"] if p["commit"] == found)
-    print(f"first bad commit: {found} {probe['subject']}")
-    print(f"  instructions per epoch vs its parent {doc['parent'][:12]} and vs good {doc['good'][:12]}:")
+    if doc["parent"]:
+        print(f"first bad commit: {found} {probe['subject']}")
+        against = f"its parent {doc['parent'][:12]}"
+    else:  # skipped commits in between: the culprit is among them or this one
+        print(f"first bad commit not pinned down: {doc['reason']}")
+        print(f"first known bad commit: {found} {probe['subject']}")
+        against = f"the last good commit counted, {doc['last_good'][:12]}"
+    print(f"  instructions per epoch vs {against} and vs good {doc['good'][:12]}:")
     for cid in ids:
-        print(f"  {cid:34} x{doc['ratios_vs_parent'][cid]:.4f} vs parent   x{probe['ratios'][cid]:.4f} vs good")
-    if doc["reason"]:
-        print(f"  note: {doc['reason']}")
+        print(f"  {cid:34} x{doc['ratios_vs_last_good'][cid]:.4f} vs {'parent' if doc['parent'] else 'last good'}"
+              f"   x{probe['ratios'][cid]:.4f} vs good")
     print(f"{len(doc['tested'])} commits counted in {doc['seconds']:.0f} s; {out / 'bisect.json'}")
-    return 0 if not doc["reason"] else 1
+    return 0 if doc["parent"] else 1

@@ -49,6 +49,10 @@ def commits_between(good: str, bad: str, repo: Path) -> list[tuple[str, str]]:
     """(commit, subject) of BAD's first-parent line after GOOD, oldest first, BAD last."""
     if subprocess.run(["git", "merge-base", "--is-ancestor", good, bad], cwd=repo).returncode != 0:
         raise InputError(f"good: {good[:12]} is not an ancestor of bad {bad[:12]}: nothing to bisect between them")
+    if good not in _git(repo, "rev-list", "--first-parent", bad).split():
+        raise InputError(f"good: {good[:12]} is not on bad's first-parent line (it came in through a merge): the "
+                         "commits before the merge lack its code, so they cannot be ordered against it; give a "
+                         "commit of that line as GOOD")
     lines = _git(repo, "log", "--first-parent", "--reverse", "--format=%H %s", f"{good}..{bad}").splitlines()
     out = [(line[:40], line[41:]) for line in lines if line]
     if not out:
@@ -63,8 +67,11 @@ def count_tree(tree: Path, tasks: list[dict[str, Any]], ids: Sequence[str], out:
     if "def make_trainer" not in _read(tree / "mlp_core" / "trainer.py"):
         return {}, "predates mlp_core.trainer.make_trainer, which the count needs"
     jobs = [icount.Job("tree", k, tree, tasks, out / f"process-{k}", instrument=instrument) for k in range(processes)]
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        list(pool.map(lambda j: j.run(path), jobs))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            list(pool.map(lambda j: j.run(path), jobs))
+    except (OSError, ValueError, KeyError) as exc:  # unreadable dumps or facts: this commit cannot be judged
+        return {}, f"its count could not be read: {type(exc).__name__}: {exc}"
     values = {}
     for t, cid in enumerate(ids):
         failed = [j.failure(t) for j in jobs if j.failure(t)]
@@ -147,9 +154,10 @@ def bisect(good: str, bad: str, tasks: list[dict[str, Any]], ids: Sequence[str],
         found = line[hi][0]
         reason = "" if not between else (f"commits {', '.join(c[:12] for c in between)} could not be counted: the "
                                           f"first bad commit is one of them or {found[:12]}")
-        parent = line[lo][0] if lo >= 0 else good
-        doc["parent"] = parent
-        doc["ratios_vs_parent"] = {cid: probes[found].values[cid] / probes[parent].values[cid] for cid in ids}
+        last_good = line[lo][0] if lo >= 0 else good  # counted, and good
+        doc["last_good"] = last_good
+        doc["parent"] = last_good if not between else None  # the culprit's own parent, when it was counted
+        doc["ratios_vs_last_good"] = {cid: probes[found].values[cid] / probes[last_good].values[cid] for cid in ids}
     doc.update(first_bad=found, reason=reason, seconds=round(time.perf_counter() - t0, 1),
                tested=[asdict(p) for p in probes.values()])
     write_json(out / "bisect.json", doc, what="--out")

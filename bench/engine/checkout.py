@@ -25,6 +25,8 @@ def resolve(ref: str, repo: Path = ROOT) -> str:
     """The commit a ref names; InputError when git, the repository or the ref is missing."""
     if shutil.which("git") is None:
         raise InputError("ref: git is not installed")
+    if not Path(repo).is_dir():
+        raise InputError(f"repo: {str(repo)!r}: not a folder")
     if _git(repo, "rev-parse", "--git-dir").returncode != 0:
         raise InputError(f"ref: {repo} is not a git checkout")
     found = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")

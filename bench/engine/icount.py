@@ -1,4 +1,4 @@
-"""The instruction-count gate (`python -m bench.ab --mode icount`): instructions per epoch under callgrind.
+"""The instruction-count gate (`python -m bench.ab --method icount`): instructions per epoch under callgrind.
 
 Wall time on a shared machine moves with everything else the machine does; the number of
 instructions a process executes does not. Each side's trials are trained in processes started
@@ -115,6 +115,8 @@ class Job:
             counts = [_totals(self.out_dir / f"callgrind.out.{next(dump)}") for _ in range(task["dumps"])]
             if task["error"]:
                 self.task_errors.append(task["error"])
+            elif not counts:
+                self.task_errors.append("no epoch was counted (the trainer read the clock other than twice an epoch?)")
             elif task["device"] != "cpu:0":
                 self.task_errors.append(f"ran on {task['device']!r}, not cpu:0")
             else:
