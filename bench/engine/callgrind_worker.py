@@ -147,6 +147,11 @@ def main(argv: list[str]) -> int:
             if config.mode.needs_tensorflow:
                 one_thread_pipeline(trainer)
             run_epochs(trainer, config.epochs, clock=clock)
+            if next(marks, None) is not None or len(dumps) != max(0, config.epochs - 1):
+                if counted_only:
+                    vg.request(STOP_INSTRUMENTATION)
+                raise RuntimeError(f"the trainer's loop read the clock other than twice an epoch ({len(dumps)} "
+                                   f"epochs counted of {config.epochs - 1}): its counts would be misaligned")
             done.append({"dumps": len(dumps), "device": trainer.finish()[0], "error": ""})
         except Exception as exc:  # noqa: BLE001 - a failing trial is reported, the others go on
             if counted_only and len(dumps) < config.epochs - 1:
