@@ -115,25 +115,32 @@ def _check_axes_labels(fig):
             assert ("log" in text) == (scale == "log"), (text, scale)
 
 
+def _line_panels(fig):
+    """Each plotted line of a batch-size figure (panels: mode rows x hidden columns of the synthetic run): (ax,
+    mode, hidden, device, dtype, batch sizes, values, [(batch, bar low, bar high)])."""
+    modes, hiddens = ["eager", "graph", "numpy"], [8, 64]
+    for idx, ax in enumerate(fig.axes):
+        for cont in ax.containers:
+            device, dtype = cont.get_label().split()
+            x, y = (np.asarray(v, dtype=float) for v in (cont.lines[0].get_xdata(), cont.lines[0].get_ydata()))
+            (bars,) = cont.lines[2]
+            yield (ax, modes[idx // 2], hiddens[idx % 2], device, dtype, x, y,
+                   [(bx, lo, hi) for (bx, lo), (_, hi) in bars.get_segments()])
+
+
 def test_epoch_time_plots_the_model_medians_and_the_run_intervals(runs):
     run = load_run(runs[0])
     fig = _draw(P.fig_epoch_time, run)
     ok = run.ok.set_index("config_id")
-    modes, hiddens = ["eager", "graph", "numpy"], [8, 64]
     seen = set()
-    for idx, ax in enumerate(fig.axes):
-        mode, hidden = modes[idx // 2], hiddens[idx % 2]
+    for ax, mode, hidden, device, dtype, x, y, bars in _line_panels(fig):
         assert list(ax.get_xticks()) == list(BATCHES)  # the measured sizes: no 1024 tick for a largest of 800
-        for cont in ax.containers:
-            device, dtype = cont.get_label().split()
-            x, y = (np.asarray(v, dtype=float) for v in (cont.lines[0].get_xdata(), cont.lines[0].get_ydata()))
-            model = [step_time(device, mode, dtype, b, hidden) * N_TRAIN / b * 1e3 for b in x]
-            np.testing.assert_allclose(y, model, rtol=1e-12)  # the model's epoch time (median noise is 1)
-            (bars,) = cont.lines[2]
-            for (bx, lo), (_, hi) in bars.get_segments():
-                cid = f"{device}-{mode}-{dtype}-b{int(bx)}-h{hidden}-t0"
-                assert (lo, hi) == pytest.approx((ok.loc[cid, "ci_low_s"] * 1e3, ok.loc[cid, "ci_high_s"] * 1e3))
-                seen.add(cid)
+        model = [step_time(device, mode, dtype, b, hidden) * N_TRAIN / b * 1e3 for b in x]
+        np.testing.assert_allclose(y, model, rtol=1e-12)  # the model's epoch time (median noise is 1)
+        for bx, lo, hi in bars:
+            cid = f"{device}-{mode}-{dtype}-b{int(bx)}-h{hidden}-t0"
+            assert (lo, hi) == pytest.approx((ok.loc[cid, "ci_low_s"] * 1e3, ok.loc[cid, "ci_high_s"] * 1e3))
+            seen.add(cid)
     assert seen == set(ok.index)  # every ok trial is on the figure, once per panel
     _check_axes_labels(fig)
 
@@ -253,22 +260,16 @@ def test_throughput_plots_samples_per_second_of_the_model_and_the_run_intervals(
     run = load_run(runs[0])
     fig = _draw(P.fig_throughput, run)
     ok = run.ok.set_index("config_id")
-    modes, hiddens = ["eager", "graph", "numpy"], [8, 64]
     seen = set()
-    for idx, ax in enumerate(fig.axes):
-        mode, hidden = modes[idx // 2], hiddens[idx % 2]
-        for cont in ax.containers:
-            device, dtype = cont.get_label().split()
-            x, y = (np.asarray(v, dtype=float) for v in (cont.lines[0].get_xdata(), cont.lines[0].get_ydata()))
-            model = [N_TRAIN / (step_time(device, mode, dtype, b, hidden) * N_TRAIN / b) for b in x]
-            np.testing.assert_allclose(y, model, rtol=1e-12)  # samples/s of the model's epoch
-            (bars,) = cont.lines[2]
-            for (bx, lo), (_, hi) in bars.get_segments():
-                cid = f"{device}-{mode}-{dtype}-b{int(bx)}-h{hidden}-t0"
-                # a time's upper bound is the throughput's lower one
-                want = (N_TRAIN / ok.loc[cid, "ci_high_s"], N_TRAIN / ok.loc[cid, "ci_low_s"])
-                assert (lo, hi) == pytest.approx(want)
-                seen.add(cid)
+    for _ax, mode, hidden, device, dtype, x, y, bars in _line_panels(fig):
+        model = [N_TRAIN / (step_time(device, mode, dtype, b, hidden) * N_TRAIN / b) for b in x]
+        np.testing.assert_allclose(y, model, rtol=1e-12)  # samples/s of the model's epoch
+        for bx, lo, hi in bars:
+            cid = f"{device}-{mode}-{dtype}-b{int(bx)}-h{hidden}-t0"
+            # a time's upper bound is the throughput's lower one
+            want = (N_TRAIN / ok.loc[cid, "ci_high_s"], N_TRAIN / ok.loc[cid, "ci_low_s"])
+            assert (lo, hi) == pytest.approx(want)
+            seen.add(cid)
     assert seen == set(ok.index)
     _check_axes_labels(fig)
 
