@@ -177,8 +177,9 @@ def _icount(args: argparse.Namespace, trees: list[Path], out: Path) -> int:
     """The instruction-count gate: count both sides' CPU trials under callgrind, print and save the verdicts."""
     tasks, ids, threshold, processes = icount_plan(args)
     for name, tree in zip(("baseline_tree", "candidate_tree"), trees):
-        if "def make_trainer" not in _read(tree / "mlp_core" / "trainer.py"):
-            raise SpecError(name, str(tree), "predates mlp_core.trainer.make_trainer, which the count needs")
+        why = icount.uncountable(tree)
+        if why:
+            raise SpecError(name, str(tree), why)
     if (out / "icount.json").exists():
         raise SpecError("out", str(out / "icount.json"), "already holds a count")
     icount.valgrind()  # missing valgrind: a clear error before anything runs
@@ -193,8 +194,3 @@ def _icount(args: argparse.Namespace, trees: list[Path], out: Path) -> int:
     return icount.status(doc)
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        return ""

@@ -15,7 +15,6 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,12 +63,12 @@ def count_tree(tree: Path, tasks: list[dict[str, Any]], ids: Sequence[str], out:
                parallel: int, instrument: str, threshold: float) -> tuple[dict[str, float], str]:
     """The tree's instructions per epoch for each configuration, or "" and why it cannot be judged."""
     path, _ = icount.valgrind()
-    if "def make_trainer" not in _read(tree / "mlp_core" / "trainer.py"):
-        return {}, "predates mlp_core.trainer.make_trainer, which the count needs"
+    why = icount.uncountable(tree)
+    if why:
+        return {}, why
     jobs = [icount.Job("tree", k, tree, tasks, out / f"process-{k}", instrument=instrument) for k in range(processes)]
     try:
-        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-            list(pool.map(lambda j: j.run(path), jobs))
+        icount.run_jobs(jobs, path, parallel=parallel)
     except (OSError, ValueError, KeyError) as exc:  # unreadable dumps or facts: this commit cannot be judged
         return {}, f"its count could not be read: {type(exc).__name__}: {exc}"
     values = {}
@@ -82,13 +81,6 @@ def count_tree(tree: Path, tasks: list[dict[str, Any]], ids: Sequence[str], out:
             return {}, f"{cid}: its processes differ by {icount.spread(per_process):.2%} (unsteady)"
         values[cid] = statistics.median(per_process)
     return values, ""
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""
 
 
 def bisect(good: str, bad: str, tasks: list[dict[str, Any]], ids: Sequence[str], out: Path, *, threshold: float,

@@ -125,6 +125,24 @@ class Job:
         return self
 
 
+def uncountable(tree: Path) -> str:
+    """Why a checkout's trainer cannot be counted ("" when it can): the counting worker needs its
+    mlp_core.trainer.make_trainer."""
+    try:
+        text = (tree / "mlp_core" / "trainer.py").read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    return "" if "def make_trainer" in text else "predates mlp_core.trainer.make_trainer, which the count needs"
+
+
+def run_jobs(jobs: Sequence[Job], valgrind_path: str, *, parallel: int, progress: bool = False) -> None:
+    """Run the processes, `parallel` at a time (counts do not depend on the load)."""
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool, \
+            tqdm(total=len(jobs), desc="icount processes", unit="proc", disable=not progress, file=sys.stderr) as bar:
+        for _ in pool.map(lambda j: j.run(valgrind_path), jobs):
+            bar.update(1)
+
+
 def _totals(path: Path) -> int:
     match = _TOTALS.search(path.read_bytes())
     if match is None:
@@ -162,10 +180,7 @@ def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], o
     path, version = valgrind()
     jobs = [Job(side, k, tree, tasks, out / "icount" / side / f"process-{k}", instrument=instrument)
             for k in range(processes) for side, tree in trees.items()]
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool, \
-            tqdm(total=len(jobs), desc="icount processes", unit="proc", disable=not progress, file=sys.stderr) as bar:
-        for _ in pool.map(lambda j: j.run(path), jobs):
-            bar.update(1)
+    run_jobs(jobs, path, parallel=parallel, progress=progress)
     rows = []
     for t, cid in enumerate(ids):
         row: dict[str, Any] = {"config_id": cid}
