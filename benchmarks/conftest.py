@@ -7,6 +7,12 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def pytest_addoption(parser):
+    """--workload NAME: the workload the suite times (bench.run's --workload; default the article's MLP)."""
+    parser.addoption("--workload", default="mlp", help="workload to time: mlp (default), cnn, or "
+                     "package.module:factory (as bench.run --workload)")
+
+
 def pytest_benchmark_update_machine_info(config, machine_info):
     """Add TensorFlow's version and build, the CPU model and the GPUs TensorFlow sees."""
     from bench.engine.probe import cpu_model, tensorflow_facts

@@ -1,6 +1,8 @@
-"""One training epoch of the article's MLP, per device x execution mode x dtype mode x (batch, hidden).
+"""One training epoch of a workload (the article's MLP by default), per device x execution mode x dtype mode x
+(batch, size).
 
     pytest benchmarks --benchmark-only                       # measure
+    pytest benchmarks --benchmark-only --workload cnn        # another workload (or package.module:factory)
     pytest benchmarks --benchmark-only --benchmark-autosave --benchmark-save-data
     pytest benchmarks --benchmark-only --benchmark-compare --benchmark-compare-fail=median:10%
     pytest benchmarks --benchmark-disable                    # run each case once, untimed (CI)
@@ -11,6 +13,8 @@ allocator warm-up), then each round is one epoch ending with the trainer's devic
 clock stops when the work is done; zeroing the loss sums is pedantic's untimed `setup`.
 Case ids are the runner's config ids (bench.format.config_id) and samples/s, GFLOP/s its
 throughput (bench.format.throughput), so a case and a sweep trial of the same configuration match.
+`--workload` (benchmarks/conftest.py) loads any workload as bench.run does: its TF modes at its first and last
+default size; the MLP's cases are those of its own modes at (32, 20) and (256, 256).
 GPU cases skip, with the reason, where TensorFlow (or JAX, for its modes) sees no GPU, and the
 numba and JAX cases where those libraries are not installed. The NumPy baseline, the numba floor
 and the JAX peers run beside the TF modes.
@@ -23,27 +27,51 @@ import itertools
 import pytest
 
 from bench.format import config_id, throughput
-from mlp_core import Device, DTypeMode, ExecMode, TrainConfig, make_data, modes
+from mlp_core import Device, DTypeMode, ExecMode, TrainConfig, modes, workloads
 from mlp_core.trainer import make_trainer
 
 N_TRAIN, N_TEST = 800, 200  # the article's sizes
-POINTS = [(32, 20), (256, 256)]  # (batch, hidden): the article's hidden size at a small batch, and a wider model
-# every mode of the registry (a plug-in's too, EMB_PLUGINS) but the article's loop, which is the sweep's business
-MODES = [ExecMode(m.name) for m in modes.all_modes() if m.role != "article"]
+MLP_POINTS = [(32, 20), (256, 256)]  # (batch, hidden): the article's hidden size at a small batch, and a wider model
 DTYPES = [DTypeMode.FLOAT32, DTypeMode.FLOAT64_CAST]
 ROUNDS, WARMUP_ROUNDS = 5, 1
 THREADS = 0  # TensorFlow's default thread pools, as a sweep's default trial
 
-CASES = [
-    pytest.param(device, mode, dtype, batch, hidden, id=config_id(device, mode, dtype, batch, hidden, THREADS))
-    for device, mode, dtype, (batch, hidden) in itertools.product(Device, MODES, DTYPES, POINTS)
-    if not (mode.cpu_only and device is not Device.CPU)
-]
+
+def cases(workload: workloads.Workload) -> list:
+    """The workload's cases: every mode it trains in but the article's loop (the sweep's business), on each device
+    a mode runs on, at two (batch, size) points."""
+    if workload.name == workloads.DEFAULT:  # every mode of the registry, a plug-in's too (EMB_PLUGINS)
+        names, points = [m.name for m in modes.all_modes() if m.role != "article"], MLP_POINTS
+    else:
+        names = list(workload.mode_names())
+        points = [(32, workload.default_sizes[0]), (256, workload.default_sizes[-1])]
+    return [
+        pytest.param(device, mode, dtype, batch, size,
+                     id=config_id(device, mode, dtype, batch, size, THREADS, workload=workload.name))
+        for device, mode, dtype, (batch, size) in itertools.product(Device, map(ExecMode, names), DTYPES, points)
+        if not (mode.cpu_only and device is not Device.CPU) and str(dtype) in workload.dtypes
+    ]
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize test_epoch by the workload `--workload` names (loaded once; a bad name is a usage error)."""
+    if "size" in metafunc.fixturenames:
+        spec = metafunc.config.getoption("workload")
+        try:
+            workload = workloads.get(spec)
+        except workloads.WorkloadError as exc:
+            raise pytest.UsageError(f"--workload: {exc}") from None
+        metafunc.parametrize(("device", "mode", "dtype", "batch", "size"), cases(workload))
 
 
 @pytest.fixture(scope="module")
-def data():
-    return make_data(0, n_train=N_TRAIN, n_test=N_TEST)
+def workload(request):
+    return workloads.get(request.config.getoption("workload"))
+
+
+@pytest.fixture(scope="module")
+def data(workload):
+    return workload.data(0, N_TRAIN, N_TEST)
 
 
 def _skip_unavailable(config, data):
@@ -65,9 +93,9 @@ def _skip_unavailable(config, data):
     return make_trainer(data, config)
 
 
-@pytest.mark.parametrize(("device", "mode", "dtype", "batch", "hidden"), CASES)
-def test_epoch(benchmark, data, device, mode, dtype, batch, hidden):
-    config = TrainConfig(hidden=hidden, batch_size=batch, dtype=dtype, mode=mode, device=device, seed=0)
+def test_epoch(benchmark, workload, data, device, mode, dtype, batch, size):
+    config = TrainConfig(workload=workload.spec, size=size, batch_size=batch, dtype=dtype, mode=mode, device=device,
+                         seed=0, learning_rate=workload.learning_rate)
     trainer = _skip_unavailable(config, data)
     epochs = itertools.count()
 
@@ -75,7 +103,7 @@ def test_epoch(benchmark, data, device, mode, dtype, batch, hidden):
         trainer.epoch(next(epochs))
         trainer.sync()  # inside the timed function: GPU work is asynchronous
 
-    benchmark.group = f"b{batch}-h{hidden}"
+    benchmark.group = f"{workload.name}-b{batch}-{workload.size_name}{size}"
     with trainer.placement():  # hard placement held around all rounds, outside every timing
         benchmark.pedantic(one_epoch, setup=trainer.begin_epoch, rounds=ROUNDS, warmup_rounds=WARMUP_ROUNDS,
                            iterations=1)
@@ -84,11 +112,12 @@ def test_epoch(benchmark, data, device, mode, dtype, batch, hidden):
     actual, _ = trainer.finish()  # PlacementError unless every result is on the requested device
     assert actual == f"{device}:0"
     assert mse == mse and mse < 1e6  # finite: the epoch trained
-    benchmark.extra_info.update({"config_id": config_id(device, mode, dtype, batch, hidden, THREADS),
+    benchmark.extra_info.update({"config_id": config_id(device, mode, dtype, batch, size, THREADS,
+                                                        workload=workload.name), "workload": workload.name,
                                  "device": str(device), "device_actual": actual, "mode": str(mode),
-                                 "dtype": str(dtype), "batch_size": batch, "hidden": hidden, "n_train": N_TRAIN,
+                                 "dtype": str(dtype), "batch_size": batch, "size": size, "n_train": N_TRAIN,
                                  "train_mse_last_epoch": mse})
     stats = getattr(benchmark, "stats", None)
     if stats is not None:  # None under --benchmark-disable
-        rates = throughput(stats.stats.median, N_TRAIN, batch, hidden)
+        rates = throughput(stats.stats.median, N_TRAIN, batch, workload.epoch_flops(N_TRAIN, batch, size))
         benchmark.extra_info.update(samples_per_s=rates["samples_per_s"], gflops=rates["gflops"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlp_core import workloads
 from mlp_core.enums import Device, DTypeMode, ExecMode
 from mlp_core.params import Params
 
@@ -18,7 +19,8 @@ ARTICLE_SHUFFLE_BUFFER = 10
 class TrainConfig:
     """One training run; defaults are the article's settings."""
 
-    hidden: int = ARTICLE_HIDDEN
+    workload: str = "mlp"  # the model (mlp_core.workloads): a built-in's name or "package.module:factory"
+    size: int = ARTICLE_HIDDEN  # the workload's size axis: the MLP's hidden width, the CNN's channels
     epochs: int = ARTICLE_EPOCHS
     batch_size: int = ARTICLE_BATCH_SIZE
     learning_rate: float = ARTICLE_LEARNING_RATE
@@ -33,8 +35,13 @@ class TrainConfig:
     soft_placement: bool = False
     replicas: int = 1  # devices to train on at once (mlp_core.distributed; modes eager and function)
 
+    @property
+    def hidden(self) -> int:
+        """The MLP's hidden width (its size axis)."""
+        return self.size
+
     def __post_init__(self) -> None:
-        for name in ("hidden", "epochs", "batch_size", "shuffle_buffer"):
+        for name in ("size", "epochs", "batch_size", "shuffle_buffer"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -48,6 +55,14 @@ class TrainConfig:
         if self.replicas > 1 and not self.mode.distributable:
             raise ValueError(f"mode {self.mode.value!r} does not run on replicas (eager and function do), "
                              f"got replicas {self.replicas}")
+        if self.workload != workloads.DEFAULT:
+            known = workloads.get(self.workload).mode_names()  # WorkloadError (a ValueError): cannot load
+            if self.mode.value not in known:
+                raise ValueError(f"workload {self.workload!r} does not train in mode {self.mode.value!r} "
+                                 f"(it does: {', '.join(known)})")
+            if self.replicas > 1:
+                raise ValueError(f"replicas are the MLP's (mlp_core.distributed), got {self.replicas} for workload "
+                                 f"{self.workload!r}")
         if self.mode.cpu_only and self.device is not Device.CPU:
             raise ValueError(f"mode {self.mode.value!r} runs on the CPU only, got device {self.device.value!r}")
 
@@ -59,7 +74,7 @@ class TrainResult:
     epoch_times_s: tuple[float, ...]  # wall time of each epoch, synced; epoch 0 includes warm-up
     train_mse: tuple[float, ...]  # true sample-weighted MSE of each epoch (losses before each update)
     test_mse: float  # MSE of the final weights over the test set
-    params: Params  # final weights, float64 copies
+    params: Params | tuple  # final weights, float64 copies (a workload's: its model's variables in order)
     device: str  # where the ops really ran, read from the result tensors: "cpu:0", "gpu:0"
     # The article's printed metrics (sum of per-batch mean losses / n_train): article and numpy modes.
     article_train_metric: tuple[float, ...] | None = None

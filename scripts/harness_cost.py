@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.format.derive import timed  # noqa: E402 - the warm-up rule of every timing
 
-CONFIG = {"batch_size": 4, "hidden": 20, "dtype": "float32", "n_train": 800, "n_test": 200, "epochs": 6}
+CONFIG = {"batch_size": 4, "size": 20, "dtype": "float32", "n_train": 800, "n_test": 200, "epochs": 6}
 
 
 def bare(mode: str) -> float:
@@ -44,7 +44,7 @@ def bare(mode: str) -> float:
     from mlp_core.trainer import make_trainer
 
     data = make_data(0, n_train=CONFIG["n_train"], n_test=CONFIG["n_test"])
-    trainer = make_trainer(data, TrainConfig(hidden=CONFIG["hidden"], batch_size=CONFIG["batch_size"],
+    trainer = make_trainer(data, TrainConfig(size=CONFIG["size"], batch_size=CONFIG["batch_size"],
                                              dtype=CONFIG["dtype"], mode=mode, epochs=CONFIG["epochs"]))
     times = []
     with trainer.placement():
@@ -64,7 +64,7 @@ def in_process(mode: str) -> float:
     from bench.format.messages import RepeatTask
 
     task = RepeatTask(device="cpu", mode=mode, dtype=CONFIG["dtype"], batch_size=CONFIG["batch_size"],
-                      hidden=CONFIG["hidden"], threads=0, repeat=0, seed=0, data_seed=0, epochs=CONFIG["epochs"],
+                      size=CONFIG["size"], threads=0, repeat=0, seed=0, data_seed=0, epochs=CONFIG["epochs"],
                       n_train=CONFIG["n_train"], n_test=CONFIG["n_test"], learning_rate=1e-4)
     res = run_repeat(task)
     if res.status != "ok":
@@ -75,7 +75,7 @@ def in_process(mode: str) -> float:
 def harness(mode: str, out: Path) -> float:
     """One repeat through bench.run; its median epoch (s)."""
     cmd = [sys.executable, "-m", "bench.run", "--devices", "cpu", "--modes", mode, "--dtypes", CONFIG["dtype"],
-           "--batch-sizes", str(CONFIG["batch_size"]), "--hidden-sizes", str(CONFIG["hidden"]), "--n-train",
+           "--batch-sizes", str(CONFIG["batch_size"]), "--hidden-sizes", str(CONFIG["size"]), "--n-train",
            str(CONFIG["n_train"]), "--n-test", str(CONFIG["n_test"]), "--epochs", str(CONFIG["epochs"]),
            "--repeats", "1", "--peak-n", "0", "--no-plots", "--quiet", "--out", str(out)]
     subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)

@@ -128,13 +128,18 @@ def csv_edit(data: bytes, table, rng: random.Random, kinds=CSV_KINDS) -> tuple[b
 def meta_edit(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     """A meta.json the store must refuse."""
     meta = json.loads(data)
-    kind = rng.choice(["type", "version", "missing", "spec", "host", "peak", "nan", "tf", "machines"])
+    kind = rng.choice(["type", "version", "missing", "spec", "host", "peak", "nan", "tf", "machines", "workload"])
     if kind == "type":
         value = rng.choice([[], [1, 2], "meta", 3, None, True])
         return json.dumps(value).encode(), f"meta.json is {value!r}"
     if kind == "version":
-        value = rng.choice([99, 0, -1, "2", None, 2.5, True, 5, 3, 2, 1])  # 3, 2, 1: older readers, wrong columns
+        value = rng.choice([99, 0, -1, "2", None, 2.5, True, 6, 4, 3, 2, 1])  # 4..1: older readers, wrong columns
         return json.dumps({**meta, "schema_version": value}).encode(), f"schema_version {value!r}"
+    if kind == "workload":  # the workload's record, read in place of its module: typed
+        key, value = rng.choice([("name", 5), ("size_name", None), ("has_flops", "yes"), ("spec", [])])
+        facts = {**(meta.get("workload") or {"name": "mlp", "spec": "mlp", "summary": "", "size_name": "hidden",
+                                              "size_doc": "", "has_flops": True}), key: value}
+        return json.dumps({**meta, "workload": facts}).encode(), f"workload.{key} = {value!r}"
     if kind == "missing":
         key = rng.choice(["schema_version", "run_id", "spec", "command", "host", "order_seed", "started_at",
                           "machines"])

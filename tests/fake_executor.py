@@ -73,4 +73,4 @@ class FakeExecutor:
 def _cid(task) -> str:
     from bench.format.derive import config_id
 
-    return config_id(task.device, task.mode, task.dtype, task.batch_size, task.hidden, task.threads, task.replicas)
+    return config_id(task.device, task.mode, task.dtype, task.batch_size, task.size, task.threads, task.replicas)

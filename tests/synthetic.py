@@ -24,6 +24,7 @@ from bench.format.io import Rows, Tables
 from bench.format.messages import RepeatResult
 from bench.format.spec import build_spec, trials
 from bench.format.writer import write_run
+from mlp_core.flops import epoch_flops
 
 N_TRAIN = 4096
 BATCHES = (16, 64, 256, 1024)
@@ -58,7 +59,7 @@ def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowd
     machine_of = machine_of or (lambda t: SYNTHETIC_MACHINE)
     run_dir = Path(run_dir)
     spec = build_spec({"devices": devices, "modes": modes, "dtypes": "float32,float64-cast",
-                       "batch_sizes": ",".join(map(str, BATCHES)), "hidden_sizes": "8,64", "n_train": N_TRAIN,
+                       "batch_sizes": ",".join(map(str, BATCHES)), "sizes": "8,64", "n_train": N_TRAIN,
                        "n_test": 1024, "epochs": 4, "min_repeats": repeats, "replicas": replicas})
     meta = {"run_id": run_dir.name, "command": ["synthetic"], "spec": spec.to_dict(), "order_seed": 0,
             "started_at": WHEN, "finished_at": WHEN, "git": {"commit": commit, "dirty": False},
@@ -72,7 +73,7 @@ def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowd
     raw, reps, summary = [], [], []
     for trial in trials(spec):
         t = trial.to_dict()
-        epoch = step_time(t["device"], t["mode"], t["dtype"], t["batch_size"], t["hidden"]) * N_TRAIN / t["batch_size"]
+        epoch = step_time(t["device"], t["mode"], t["dtype"], t["batch_size"], t["size"]) * N_TRAIN / t["batch_size"]
         epoch *= slowdown(t) if slowdown else 1.0
         epoch /= t["replicas"] * EFFICIENCY[t["replicas"]]
         mine, times_all = [], []
@@ -93,6 +94,7 @@ def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowd
         reps += mine
         summary.append(summary_row(run_id=run_dir.name, axes=t, status="ok", reason="", stop_reason="max_repeats",
                                    repeats=mine, samples=times_all, n_train=N_TRAIN, threads_in_force=(2, 2),
-                                   elapsed_s=13 * epoch * repeats, finished_utc=WHEN))
+                                   elapsed_s=13 * epoch * repeats, finished_utc=WHEN,
+                                   epoch_flops=epoch_flops(N_TRAIN, t["batch_size"], 3, t["size"])))
     write_run(run_dir, meta, Tables(*(Rows(rows, []) for rows in (raw, reps, summary))))
     return run_dir

@@ -39,15 +39,15 @@ def _fit(run, **key):
     return fit
 
 
-@pytest.mark.parametrize(("device", "mode", "dtype", "hidden", "overhead", "per_sample"), [
+@pytest.mark.parametrize(("device", "mode", "dtype", "size", "overhead", "per_sample"), [
     ("cpu", "eager", "float32", 8, 1e-4, 1e-6),
     ("cpu", "eager", "float32", 64, 1e-4, 2e-6),
     ("cpu", "eager", "float64-cast", 8, 1.25e-4, 1.25e-6),  # the cast's 25% scales both terms
     ("cpu", "graph", "float32", 8, 2.5e-5, 2.5e-7),  # graph: a quarter of eager
     ("gpu", "eager", "float32", 64, 5e-4, 1e-8),
 ])
-def test_fit_recovers_the_overhead_and_per_sample_cost(gpu_run, device, mode, dtype, hidden, overhead, per_sample):
-    fit = _fit(gpu_run, device=device, mode=mode, dtype=dtype, hidden=hidden, threads=0)
+def test_fit_recovers_the_overhead_and_per_sample_cost(gpu_run, device, mode, dtype, size, overhead, per_sample):
+    fit = _fit(gpu_run, device=device, mode=mode, dtype=dtype, size=size, threads=0)
     # the warm-up epochs (10x slower) are not in the samples, or these would be far off
     assert fit["overhead_s"] == pytest.approx(overhead, rel=1e-6)
     assert fit["per_sample_s"] == pytest.approx(per_sample, rel=1e-6)
@@ -64,7 +64,7 @@ def test_fit_of_two_points_is_exact_and_has_no_error_estimate():
 
 
 def test_crossover_where_the_gpu_starts_to_win(gpu_run):
-    by_hidden = {c["hidden"]: c for c in analyse(gpu_run)["crossover"] if (c["mode"], c["dtype"]) ==
+    by_hidden = {c["size"]: c for c in analyse(gpu_run)["crossover"] if (c["mode"], c["dtype"]) ==
                  ("eager", "float32")}
     # (5e-4 - 1e-4) / (1e-6 - 1e-8) and (5e-4 - 1e-4) / (2e-6 - 1e-8)
     assert by_hidden[8]["batch"] == pytest.approx(404.0404, rel=1e-5)
@@ -103,7 +103,7 @@ def test_speedups_carry_bootstrap_intervals(gpu_run):
 
 
 def test_gpu_vs_cpu_speedup_values(gpu_run):
-    (s,) = [s for s in speedups(gpu_run, "device", "cpu") if (s["mode"], s["dtype"], s["batch_size"], s["hidden"])
+    (s,) = [s for s in speedups(gpu_run, "device", "cpu") if (s["mode"], s["dtype"], s["batch_size"], s["size"])
             == ("eager", "float32", 1024, 8)]
     assert s["speedup"] == pytest.approx((1e-4 + 1024e-6) / (5e-4 + 1024e-8))
     assert s["reference_config_id"] == "cpu-eager-float32-b1024-h8-t0"
@@ -154,7 +154,7 @@ def test_headline_and_json_file(gpu_run):
     assert head["cast_overhead_median"] == pytest.approx(0.25)
     assert head["cast_overhead_significant"] == head["cast_overhead_compared"] == len(data["cast_overhead"])
     # no batch-4 configuration: the point with the most modes, smallest batch and hidden first
-    assert head["modes_at"] == {"batch_size": 16, "hidden": 8, "dtype": "float32"}
+    assert head["modes_at"] == {"batch_size": 16, "size": 8, "size_name": "hidden", "dtype": "float32"}
     assert head["modes_over_baseline"] == pytest.approx({"eager": 10.0, "graph": 2.5, "numpy": 1.0})
     assert "modes_over_floor" not in head  # no numba trial in this run
     assert data["machine"] == "Synthetic x2, Synthetic GPU, TF 2.99.0"
@@ -205,7 +205,7 @@ def test_scaling_efficiency_recovers_the_planted_one(tmp_path):
     assert weak and all(r["one_device_batch"] * r["replicas"] == r["global_batch"] for r in weak)
     for r in weak:
         def epoch(b, r=r):
-            return step_time("cpu", "eager", r["dtype"], b, r["hidden"]) * N_TRAIN / b
+            return step_time("cpu", "eager", r["dtype"], b, r["size"]) * N_TRAIN / b
 
         expected = EFFICIENCY[r["replicas"]] * epoch(r["one_device_batch"]) / epoch(r["global_batch"])
         assert r["efficiency"] == pytest.approx(expected, rel=1e-9)

@@ -245,7 +245,7 @@ def test_interleave_runs_abba(tmp_path):
     from tests.fake_executor import FakeExecutor
 
     spec = build_spec({"devices": "cpu", "modes": "numpy", "dtypes": "float32", "batch_sizes": "16,32",
-                       "hidden_sizes": "8", "n_train": 64, "n_test": 8, "epochs": 3, "min_repeats": 3,
+                       "sizes": "8", "n_train": 64, "n_test": 8, "epochs": 3, "min_repeats": 3,
                        "max_repeats": 3, "peak_n": 0, "workers": "round"})
     fake = FakeExecutor()
     dirs = [tmp_path / "a", tmp_path / "b"]
@@ -268,7 +268,7 @@ def test_duet_policy_starts_both_sides_together_on_swapped_cores(tmp_path):
     from tests.fake_executor import FakeExecutor
 
     spec = build_spec({"devices": "cpu", "modes": "numpy", "dtypes": "float32", "batch_sizes": "16",
-                       "hidden_sizes": "8", "n_train": 64, "n_test": 8, "epochs": 3, "min_repeats": 4,
+                       "sizes": "8", "n_train": 64, "n_test": 8, "epochs": 3, "min_repeats": 4,
                        "max_repeats": 4, "peak_n": 0, "threads": "1"})
     fake = FakeExecutor()
     cores = (frozenset({0}), frozenset({1}))

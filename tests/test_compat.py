@@ -28,7 +28,7 @@ def test_the_entry_points_an_older_or_newer_checkout_uses():
     from mlp_core.trainer import make_trainer, run_epochs  # what every icount counting script calls
 
     assert callable(load_run) and callable(worker_main) and callable(train)
-    config = TrainConfig(hidden=4, epochs=2, batch_size=8, mode="numpy")
+    config = TrainConfig(size=4, epochs=2, batch_size=8, mode="numpy")
     times, mses, _ = run_epochs(make_trainer(make_data(0, n_train=32, n_test=8), config), config.epochs)
     assert len(times) == len(mses) == 2
     for module in ("bench.run", "bench.ab", "bench.compare", "bench.plot", "bench.history", "bench.merge",

@@ -78,7 +78,7 @@ def test_the_progress_bar_never_moves_backwards_and_ends_full(tmp_path, monkeypa
 
     monkeypatch.setattr(progress, "tqdm", Bar)
     spec = build_spec({"devices": "cpu,gpu", "modes": "numpy", "dtypes": "float32", "batch_sizes": "16,32",
-                       "hidden_sizes": "8", "n_train": 64, "n_test": 8, "epochs": 3, "min_repeats": 2,
+                       "sizes": "8", "n_train": 64, "n_test": 8, "epochs": 3, "min_repeats": 2,
                        "max_repeats": 7, "target_ci": 0.5, "peak_n": 0})
     rows, done = loop.run_sweep(spec, tmp_path / "run", argv=["test"], executor=FakeExecutor(), progress=True)
     assert done and {r["status"] for r in rows} == {"ok"}

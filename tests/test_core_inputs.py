@@ -31,7 +31,7 @@ def test_params_from_arrays_checks_shapes():
         Params(W_xh=np.ones((3, 2)), b_h=np.ones((1, 3)), W_hy=np.ones((2, 1)), b_y=np.ones((1, 1)))
 
 
-@pytest.mark.parametrize(("field", "value"), [("hidden", 0), ("batch_size", -4), ("epochs", 1.5)])
+@pytest.mark.parametrize(("field", "value"), [("size", 0), ("batch_size", -4), ("epochs", 1.5)])
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=f"{field} must be a positive integer, got {value!r}"):
         TrainConfig(**{field: value})

@@ -68,7 +68,7 @@ def test_jax_modes_train_on_gpu_to_the_reference(small_data, reference, mode):
 
 def test_a_gpu_repeat_reads_a_positive_gpu_peak():
     spec = build_spec({"devices": "gpu", "modes": "eager", "dtypes": "float32", "batch_sizes": "64",
-                       "hidden_sizes": "256", "epochs": 2, "n_train": 1024, "n_test": 64})
+                       "sizes": "256", "epochs": 2, "n_train": 1024, "n_test": 64})
     from bench.format.spec import trials
 
     (trial,) = trials(spec)

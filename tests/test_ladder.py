@@ -71,7 +71,7 @@ def test_breakdown_measures_every_part(mode):
     from bench.engine.breakdown import PARTS, measure
     from mlp_core import TrainConfig, make_data
 
-    res = measure(make_data(0, n_train=64, n_test=8), TrainConfig(batch_size=8, hidden=8, dtype="float32", mode=mode),
+    res = measure(make_data(0, n_train=64, n_test=8), TrainConfig(batch_size=8, size=8, dtype="float32", mode=mode),
                   rounds=3)
     assert res["steps"] == 8
     assert all(len(res["rounds_s"][p]) == 3 and all(t > 0 for t in res["rounds_s"][p]) for p in PARTS)
@@ -83,7 +83,7 @@ def test_graph_breakdown_needs_whole_batches():
     from mlp_core import TrainConfig, make_data
 
     with pytest.raises(ValueError, match="whole batches"):
-        measure(make_data(0, n_train=60, n_test=8), TrainConfig(batch_size=8, hidden=8, mode="graph"), rounds=3)
+        measure(make_data(0, n_train=60, n_test=8), TrainConfig(batch_size=8, size=8, mode="graph"), rounds=3)
 
 
 def test_the_ladder_figure_reads_well(tmp_path, monkeypatch):
@@ -120,7 +120,7 @@ def test_breakdown_arithmetic_on_a_fake_clock():
             ticks += [now, now + planted[part][r] * steps]
             now += planted[part][r] * steps + 1.0
     clock = iter(ticks).__next__
-    res = measure(make_data(0, n_train=64, n_test=8), TrainConfig(batch_size=8, hidden=8, dtype="float32",
+    res = measure(make_data(0, n_train=64, n_test=8), TrainConfig(batch_size=8, size=8, dtype="float32",
                                                                   mode="eager"), rounds=rounds, clock=clock)
     assert res["steps"] == steps
     # by hand: the medians of rounds 1..3

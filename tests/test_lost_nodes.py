@@ -20,7 +20,7 @@ from bench.format.spec import build_spec
 from tests.fake_executor import FakeExecutor
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = {"devices": "cpu", "modes": "numpy", "dtypes": "float32", "batch_sizes": "16,32,64", "hidden_sizes": "8",
+SPEC = {"devices": "cpu", "modes": "numpy", "dtypes": "float32", "batch_sizes": "16,32,64", "sizes": "8",
         "n_train": 64, "n_test": 8, "epochs": 3, "min_repeats": 4, "max_repeats": 4, "peak_n": 0}
 X = "cpu-numpy-float32-b32-h8-t0"
 

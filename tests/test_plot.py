@@ -279,7 +279,7 @@ def test_gpu_speedup_cells_are_the_model_ratio_and_bold_exactly_where_the_interv
 
     run = load_run(runs[0])
     fig = _draw(P.fig_speedup_gpu_cpu, run)
-    pairs = {(p["mode"], p["dtype"], p["batch_size"], p["hidden"]): p for p in speedups(run, "device", "cpu")}
+    pairs = {(p["mode"], p["dtype"], p["batch_size"], p["size"]): p for p in speedups(run, "device", "cpu")}
     cells = 0
     for ax in (a for a in fig.axes if a.get_label() != "<colorbar>" and a.get_visible()):
         mode, dtype = ax.get_title().split(", ")

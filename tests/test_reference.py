@@ -48,7 +48,7 @@ def test_gradients_match_finite_differences(seed):
 def test_one_full_batch_step_is_plain_gradient_descent():
     data = make_data(seed=5, n_train=6, n_test=3)
     p = init_params(3, 4, seed=9)
-    cfg = TrainConfig(hidden=4, epochs=1, batch_size=6, shuffle=False, dtype="float64", mode="numpy",
+    cfg = TrainConfig(size=4, epochs=1, batch_size=6, shuffle=False, dtype="float64", mode="numpy",
                       learning_rate=0.01)
     res = train_numpy(data, cfg, p)
     loss, g = loss_and_gradients(p, data.X_train, data.y_train[:, None])

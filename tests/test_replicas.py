@@ -32,17 +32,17 @@ data = make_data(seed=3, n_train=100, n_test=20)   # batch 24: four full batches
 out = {}
 for mode in ("eager", "function"):
     for replicas in (1, 2, 4):
-        cfg = TrainConfig(hidden=16, epochs=3, batch_size=24, dtype="float64", mode=mode, replicas=replicas,
+        cfg = TrainConfig(size=16, epochs=3, batch_size=24, dtype="float64", mode=mode, replicas=replicas,
                           learning_rate=0.01, seed=5)
         res = train(data, cfg)
         out[f"{mode}-{replicas}"] = {"mse": list(res.train_mse), "test": res.test_mse, "device": res.device,
                                      "W_xh": res.params.W_xh.tolist(), "b_y": res.params.b_y.tolist()}
-cfg = TrainConfig(hidden=16, epochs=3, batch_size=24, dtype="float64", mode="numpy", learning_rate=0.01, seed=5)
+cfg = TrainConfig(size=16, epochs=3, batch_size=24, dtype="float64", mode="numpy", learning_rate=0.01, seed=5)
 ref = train_numpy(data, cfg, orders=shuffle_orders(100, cfg.shuffle_buffer, 3))
 out["numpy"] = {"mse": list(ref.train_mse), "test": ref.test_mse, "W_xh": ref.params.W_xh.tolist(),
                 "b_y": ref.params.b_y.tolist()}
 try:
-    train(data, TrainConfig(hidden=16, epochs=2, batch_size=24, mode="function", replicas=8))
+    train(data, TrainConfig(size=16, epochs=2, batch_size=24, mode="function", replicas=8))
 except UnavailableError as exc:
     out["too_many"] = str(exc)
 print(json.dumps(out))
@@ -78,13 +78,13 @@ def test_too_few_devices_is_a_skip_that_says_why(trained):
 
 def test_the_axis_in_the_matrix():
     spec = build_spec({"devices": "cpu,gpu", "modes": "eager,function,graph,numpy", "batch_sizes": "8,32",
-                       "hidden_sizes": "8", "dtypes": "float32", "replicas": "1,2"})
+                       "sizes": "8", "dtypes": "float32", "replicas": "1,2"})
     ts = trials(spec)
     multi = [t for t in ts if t.replicas > 1]
     assert {t.mode.value for t in multi} == {"eager", "function"}  # the modes tf.distribute runs
     assert {t.config_id for t in multi} >= {"cpu-function-float32-b32-h8-t0-r2", "gpu-eager-float32-b8-h8-t0-r2"}
     assert all(not t.config_id.endswith("-r1") for t in ts)  # one device: the ids of runs before the axis
-    weak = trials(build_spec({"devices": "cpu", "modes": "function", "batch_sizes": "8", "hidden_sizes": "8",
+    weak = trials(build_spec({"devices": "cpu", "modes": "function", "batch_sizes": "8", "sizes": "8",
                               "dtypes": "float32", "replicas": "1,2,4", "scaling": "weak"}))
     assert [(t.replicas, t.batch_size) for t in weak] == [(1, 8), (2, 16), (4, 32)]  # per replica 8
     with pytest.raises(SpecError, match="replicas: 4: weak scaling makes a global batch of 1024"):

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_default_is_the_quick_preset():
     spec = build_spec({})
     assert spec.devices == (Device.CPU, Device.GPU)
-    assert (spec.batch_sizes, spec.hidden_sizes) == ((4, 32, 256), (20, 256, 2048))
+    assert (spec.batch_sizes, spec.sizes) == ((4, 32, 256), (20, 256, 2048))
     assert [d.value for d in spec.dtypes] == ["float32", "float64-cast"]
     assert spec.modes == (ExecMode.EAGER,) and spec.epochs == 3 and (spec.n_train, spec.n_test) == (800, 200)
     assert spec.min_repeats == 3 and spec.trial_budget_s == 1.5  # 6 timed epochs a trial, at least
@@ -24,7 +24,7 @@ def test_default_is_the_quick_preset():
 
 def test_article_preset_is_the_article():
     spec = build_spec({"preset": "article"})
-    assert (spec.batch_sizes, spec.hidden_sizes, spec.epochs) == ((4,), (20,), 5)
+    assert (spec.batch_sizes, spec.sizes, spec.epochs) == ((4,), (20,), 5)
     assert [m.value for m in spec.modes] == ["article", "eager"]
     assert [d.value for d in spec.dtypes] == ["float64-cast"]
 
@@ -43,7 +43,7 @@ def test_layers_merge_later_wins(tmp_path):
 
 
 def test_thread_axis_is_cpu_only():
-    ts = trials(build_spec({"threads": "1,2", "batch_sizes": "4", "hidden_sizes": "20", "dtypes": "float32"}))
+    ts = trials(build_spec({"threads": "1,2", "batch_sizes": "4", "sizes": "20", "dtypes": "float32"}))
     assert sorted((t.device.value, t.threads) for t in ts) == [("cpu", 1), ("cpu", 2), ("gpu", 0)]
     assert len({t.config_id for t in ts}) == 3
 
@@ -56,8 +56,8 @@ def test_thread_axis_is_cpu_only():
         ({"modes": "eager,turbo"}, "modes: 'turbo': unknown value"),
         ({"batch_sizes": "4,0"}, "batch_sizes: 0: must be positive"),
         ({"batch_sizes": "4,2.5"}, "batch_sizes: '2.5': expected an integer"),
-        ({"hidden_sizes": "-3"}, "hidden_sizes: -3: must be positive"),
-        ({"hidden_sizes": ""}, "hidden_sizes: '': expected a non-empty comma-separated list"),
+        ({"sizes": "-3"}, "sizes: -3: must be positive"),
+        ({"sizes": ""}, "sizes: '': expected a non-empty comma-separated list"),
         ({"batch_sizes": "4,4"}, "batch_sizes: '4,4': duplicate values"),
         ({"batch_sizes": "1000"}, "batch_sizes: 1000: larger than the training set (n_train=800)"),
         ({"epochs": "1"}, "epochs: 1: need at least 2"),

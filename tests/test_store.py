@@ -7,6 +7,7 @@ import json
 import math
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +27,16 @@ from bench.format import (
 )
 from bench.format.identity import legacy_machine
 from bench.format.io import dumps_json, read_json, read_table, repair_torn_tail
-from bench.format.messages import Hello, PeakResult, PeakTask, RepeatResult, RepeatTask, decode, encode
+from bench.format.messages import (
+    Hello,
+    PeakResult,
+    PeakTask,
+    ProtocolError,
+    RepeatResult,
+    RepeatTask,
+    decode,
+    encode,
+)
 from tests.synthetic import make_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +63,7 @@ def test_load_run_types_the_frames(pristine):
     assert str(s["batch_size"].dtype) == "int64" and str(s["median_s"].dtype) == "float64"
     assert set(s["reason"]) == {""} and s["reason"].dtype != float  # empty reasons read as empty text
     assert r["gpu_peak_bytes"].isna().all() and str(r["gpu_peak_bytes"].dtype) == "Int64"  # CPU trials: no GPU peak
-    assert str(raw["is_warmup"].dtype) == "bool" and set(raw.columns) >= {"device", "mode", "hidden"}
+    assert str(raw["is_warmup"].dtype) == "bool" and set(raw.columns) >= {"workload", "device", "mode", "size"}
     # summary MSEs are named for what they are: median, min, max over the 3 repeats (hand-built: 0.25 + 0.01 r)
     row = s.set_index("config_id").loc["cpu-eager-float32-b16-h8-t0"]
     assert (row["train_mse_median"], row["train_mse_min"], row["train_mse_max"]) == pytest.approx((0.26, 0.25, 0.27))
@@ -98,7 +108,7 @@ def test_unknown_schema_version_is_refused_naming_the_file_and_versions(run_dir,
     with pytest.raises(StoreError, match=r"meta\.json: schema_version") as err:
         load_run(run_dir)
     if version == 99:
-        assert "99 is not one this eager-mlp-bench reads (1, 2, 3, 4)" in str(err.value)
+        assert "99 is not one this eager-mlp-bench reads (1, 2, 3, 4, 5)" in str(err.value)
 
 
 def _edit(path: Path, fn) -> None:
@@ -237,7 +247,7 @@ def test_appending_to_a_table_keeps_its_declared_columns(tmp_path):
 
 
 def test_protocol_round_trip_and_the_legacy_dialect():
-    task = RepeatTask(device="cpu", mode="eager", dtype="float32", batch_size=4, hidden=20, threads=0, repeat=1,
+    task = RepeatTask(device="cpu", mode="eager", dtype="float32", batch_size=4, size=20, threads=0, repeat=1,
                       seed=1, data_seed=0, epochs=5, n_train=800, n_test=200, learning_rate=1e-4)
     for message in (task, PeakTask(device="cpu", dtype="float32", n=64),
                     Hello(pid=7, devices=["cpu:0"], tf={"tensorflow": "2.21.0"}),
@@ -250,6 +260,15 @@ def test_protocol_round_trip_and_the_legacy_dialect():
     assert old["trial"] == {"device": "cpu", "mode": "eager", "dtype": "float32", "batch_size": 4, "hidden": 20,
                             "threads": 0} and old["repeat"] == 1 and "type" not in old
     assert json.loads(encode(PeakTask(device="gpu", dtype="float64", n=8), legacy=True))["kind"] == "peak"
+    # a typed worker from before workloads (its hello has no protocol: 1) reads the MLP's size as `hidden`, and is
+    # never handed another workload's task (it would train the MLP under that name)
+    assert decode('{"type": "hello", "pid": 3, "devices": [], "tf": {}}').protocol == 1
+    assert json.loads(encode(task, protocol=1))["hidden"] == 20
+    cnn = replace(task, workload="cnn")
+    for kw in ({"protocol": 1}, {"legacy": True}):
+        with pytest.raises(ProtocolError, match="predates workloads.*'cnn'"):
+            encode(cnn, **kw)
+    assert json.loads(encode(cnn))["workload"] == "cnn"
     hello = decode('{"event": "hello", "pid": 3, "devices": ["cpu:0"], "tf": {}}')
     assert isinstance(hello, Hello) and hello.pid == 3
     res = decode('{"event": "result", "status": "ok", "reason": "", "wall_s": 2.0, "device_actual": "cpu:0"}',

@@ -24,7 +24,7 @@ from mlp_core.reference import train_numpy
 from tests import gpu
 
 TINY = {"n_train": 64, "n_test": 16, "epochs": 3, "min_repeats": 2, "max_repeats": 2, "dtypes": "float32",
-        "batch_sizes": "16", "hidden_sizes": "8"}
+        "batch_sizes": "16", "sizes": "8"}
 
 
 def read_csv(path):
@@ -36,21 +36,21 @@ def test_run_repeat_with_fake_clock_and_sync():
     """The timing loop with a fake clock: exact epoch times, a sync before every read."""
     ticks = iter(range(0, 10**12, 3_000_000))  # each read advances 3 ms
     calls = []
-    spec = build_spec({**TINY, "devices": "cpu", "modes": "numpy", "batch_sizes": "16", "hidden_sizes": "8"})
-    trial = Trial(device=Device.CPU, mode=ExecMode.NUMPY, dtype=DTypeMode.FLOAT32, batch_size=16, hidden=8, threads=0)
+    spec = build_spec({**TINY, "devices": "cpu", "modes": "numpy", "batch_sizes": "16", "sizes": "8"})
+    trial = Trial(device=Device.CPU, mode=ExecMode.NUMPY, dtype=DTypeMode.FLOAT32, batch_size=16, size=8, threads=0)
     res = run_repeat(repeat_task(trial, 1, spec), clock=lambda: next(ticks), sync=lambda: calls.append(1))
     assert res.status == "ok" and res.epoch_times_s == [0.003, 0.003, 0.003]
     assert res.worker_pid == os.getpid() and res.started_utc.endswith("+00:00")
     assert len(calls) == 6
     # repeat 1 starts from the weights of seed 0 + 1; its MSE is the NumPy float64 reference's
     ref = train_numpy(make_data(0, n_train=64, n_test=16),
-                      TrainConfig(hidden=8, epochs=3, batch_size=16, dtype=DTypeMode.FLOAT64, mode=ExecMode.NUMPY),
+                      TrainConfig(size=8, epochs=3, batch_size=16, dtype=DTypeMode.FLOAT64, mode=ExecMode.NUMPY),
                       init_params(3, 8, seed=1))
     np.testing.assert_allclose(res.train_mse, ref.train_mse, rtol=1e-4)
 
 
 def test_run_repeat_reports_divergence():
-    trial = Trial(device=Device.CPU, mode=ExecMode.EAGER, dtype=DTypeMode.FLOAT32, batch_size=16, hidden=8, threads=0)
+    trial = Trial(device=Device.CPU, mode=ExecMode.EAGER, dtype=DTypeMode.FLOAT32, batch_size=16, size=8, threads=0)
     res = run_repeat(dataclasses.replace(repeat_task(trial, 0, build_spec(TINY)), learning_rate=1e12))
     assert res.status == "diverged" and res.reason == "non-finite loss (NaN or inf)"
 
@@ -115,7 +115,7 @@ def test_tiny_sweep_end_to_end(tiny_run):
     # and the same sample order (TF's shuffle order for eager; NumPy's own for the numpy mode)
     tf_train = pytest.importorskip("mlp_core.tf_train")
     data = make_data(0, n_train=64, n_test=16)
-    cfg = TrainConfig(hidden=8, epochs=3, batch_size=16, dtype=DTypeMode.FLOAT64, mode=ExecMode.NUMPY)
+    cfg = TrainConfig(size=8, epochs=3, batch_size=16, dtype=DTypeMode.FLOAT64, mode=ExecMode.NUMPY)
     for mode, orders in (("eager", tf_train.shuffle_orders(64, 10, 3)), ("numpy", None)):
         for repeat in (0, 1):
             ref = train_numpy(data, cfg, init_params(3, 8, seed=repeat), orders=orders)
@@ -155,11 +155,11 @@ FAULTY_WORKER = textwrap.dedent("""
     real = m.run_repeat
     import dataclasses
     def faulty(task, **kw):
-        if task.hidden == 7:
+        if task.size == 7:
             os.kill(os.getpid(), signal.SIGKILL)     # a crash (what an OOM kill looks like)
-        if task.hidden == 9:
+        if task.size == 9:
             time.sleep(3600)                          # a hang
-        if task.hidden == 11:
+        if task.size == 11:
             task = dataclasses.replace(task, learning_rate=1e12)    # divergence
         return real(task, **kw)
     m.run_repeat = faulty
@@ -171,17 +171,17 @@ FAULTY_WORKER = textwrap.dedent("""
 @pytest.mark.slow
 def test_crash_hang_and_divergence_cost_one_trial_each(tmp_path):
     spec = build_spec({**TINY, "devices": "cpu", "modes": "eager", "batch_sizes": "16",
-                       "hidden_sizes": "7,8,9,11", "trial_timeout_s": 8})
+                       "sizes": "7,8,9,11", "trial_timeout_s": 8})
     rows, _ = run_sweep(spec, tmp_path, argv=["test"], worker_cmd=(sys.executable, "-c", FAULTY_WORKER),
                         progress=False)
-    by_hidden = {int(r["hidden"]): r for r in rows}
+    by_hidden = {int(r["size"]): r for r in rows}
     assert by_hidden[8]["status"] == "ok" and by_hidden[8]["repeats"] == 2
     assert by_hidden[7]["status"] == "error" and "worker killed by SIGKILL (out of memory?)" in by_hidden[7]["reason"]
     assert by_hidden[9]["status"] == "error" and "timed out" in by_hidden[9]["reason"]
     assert by_hidden[11]["status"] == "diverged" and "non-finite" in by_hidden[11]["reason"]
-    assert {r["hidden"] for r in read_csv(tmp_path / "repeats.csv")} == {"8", "11"}  # the diverged repeat is kept
+    assert {r["size"] for r in read_csv(tmp_path / "repeats.csv")} == {"8", "11"}  # the diverged repeat is kept
     run = load_run(tmp_path)
-    assert set(run.raw["hidden"]) == {8, 11} and run.repeats.set_index("hidden").loc[11, "status"] == "diverged"
+    assert set(run.raw["size"]) == {8, 11} and run.repeats.set_index("size").loc[11, "status"] == "diverged"
 
 
 def test_two_runs_never_share_a_directory(tmp_path):

@@ -91,7 +91,7 @@ def test_the_toy_mode_in_analysis_and_figures(toy_run):
     # against the baseline, from the same run's medians
     run = load_run(out)
     at = head["modes_at"]
-    rows = run.summary[(run.summary["batch_size"] == at["batch_size"]) & (run.summary["hidden"] == at["hidden"])]
+    rows = run.summary[(run.summary["batch_size"] == at["batch_size"]) & (run.summary["size"] == at["size"])]
     med = dict(zip(rows["mode"], rows["median_s"]))
     assert head["modes_over_baseline"]["toy"] == pytest.approx(med["toy"] / med["numpy"], rel=1e-9)
     # the modes figure draws it, in its registry colour

@@ -54,12 +54,12 @@ def ratio_text(value: float | None, low: float | None, high: float | None) -> st
     return f"{value:.2f}x{ci}"
 
 
-def _point(r: Mapping[str, Any]) -> str:
-    return f"batch {r['batch_size']}, hidden {r['hidden']}"
+def _point(r: Mapping[str, Any], size: str) -> str:
+    return f"batch {r['batch_size']}, {size} {r['size']}"
 
 
 def gpu_answer(run: Run, data: Mapping[str, Any]) -> Answer:
-    """Is the GPU worth it, by batch and hidden size, with intervals."""
+    """Is the GPU worth it, by batch and size, with intervals."""
     q = "Is the GPU worth it?"
     pairs = data["gpu_vs_cpu"]
     if not pairs:
@@ -74,13 +74,13 @@ def gpu_answer(run: Run, data: Mapping[str, Any]) -> Answer:
     losses = sum(1 for p in pairs if p["significant"] and p["speedup"] < 1)
     groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
     for p in pairs:
-        groups[(p["mode"], p["dtype"], p["hidden"])].append(p)
+        groups[(p["mode"], p["dtype"], p["size"])].append(p)
     for (mode, dtype, hidden), ps in sorted(groups.items(), key=lambda kv: (registry.order_key(kv[0][0]), kv[0][1:])):
         cells = ", ".join(f"batch {p['batch_size']}: {ratio_text(p['speedup'], p['ci_low'], p['ci_high'])}"
                           for p in sorted(ps, key=lambda p: p["batch_size"]))
-        lines.append(f"{mode} {dtype}, hidden {hidden}: GPU/CPU speed-up {cells}")
+        lines.append(f"{mode} {dtype}, {run.workload.size_name} {hidden}: GPU/CPU speed-up {cells}")
     for c in data["crossover"]:
-        lines.append(f"{c['mode']} {c['dtype']}, hidden {c['hidden']}: {c['text']}")
+        lines.append(f"{c['mode']} {c['dtype']}, {run.workload.size_name} {c['size']}: {c['text']}")
     verdict = (f"The GPU was faster in {wins} of {len(pairs)} configurations and slower in {losses} (95% interval "
                f"excluding 1); {len(pairs) - wins - losses} could not be told apart.")
     return Answer(q, verdict, tuple(lines))
@@ -101,7 +101,8 @@ def modes_answer(data: Mapping[str, Any]) -> Answer | None:
         vals = [p["speedup"] for p in ps]
         best = max(ps, key=lambda p: p["speedup"])
         lines.append(f"{mode}: median {np.median(vals):.2f}x eager over {len(ps)} configurations (range "
-                     f"{min(vals):.2f}-{max(vals):.2f}x); at {_point(best)} {best['device']} {best['dtype']}: "
+                     f"{min(vals):.2f}-{max(vals):.2f}x); at {_point(best, data['workload']['size_name'])} "
+                     f"{best['device']} {best['dtype']}: "
                      f"{ratio_text(best['speedup'], best['ci_low'], best['ci_high'])}")
     fastest = max(by_mode, key=lambda m: np.median([p["speedup"] for p in by_mode[m]]))
     med = float(np.median([p["speedup"] for p in by_mode[fastest]]))
@@ -117,7 +118,7 @@ def dtype_answer(data: Mapping[str, Any]) -> Answer | None:
         return None
     vals = [c["overhead"] for c in casts]
     sig = [c for c in casts if c["significant"]]
-    lines = [f"{c['device']} {c['mode']}, {_point(c)}: {c['overhead']:+.1%}"
+    lines = [f"{c['device']} {c['mode']}, {_point(c, data['workload']['size_name'])}: {c['overhead']:+.1%}"
              + (f" [{c['ci_low']:+.1%}, {c['ci_high']:+.1%}]" if c["ci_low"] is not None else "")
              for c in sorted(casts, key=lambda c: -abs(c["overhead"]))[:6]]
     verdict = (f"Casting float64 data in every step costs a median {np.median(vals):+.1%} (range {min(vals):+.1%} "

@@ -17,6 +17,7 @@ from bench.analysis.figstyle import (
     mode_order,
     ordered,
     panel_grid,
+    size_name,
     threads_suffix,
     yerr,
 )
@@ -50,7 +51,7 @@ def fig_mse(runs):
     if point is None:
         raise NothingToPlot("no trial finished ok")
     raw = run.raw
-    sel = raw[(raw["batch_size"] == point["batch_size"]) & (raw["hidden"] == point["hidden"])
+    sel = raw[(raw["batch_size"] == point["batch_size"]) & (raw["size"] == point["size"])
               & raw["config_id"].isin(set(run.one_device["config_id"]))]
     if sel.empty:
         raise NothingToPlot("no raw rows at the chosen configuration")
@@ -110,7 +111,8 @@ def fig_mse(runs):
                          fontsize=5.5, ha="right", va="bottom", color="0.3")
     else:
         dev.set_axis_off()
-    figure_title(fig, f"Train MSE per epoch at batch {point['batch_size']}, hidden {point['hidden']}: every device, "
+    figure_title(fig, f"Train MSE per epoch at batch {point['batch_size']}, {size_name(runs)} {point['size']}: "
+                      "every device, "
                  "mode and dtype trains the same model", [run])
     return fig
 
@@ -121,6 +123,9 @@ def fig_gflops(runs):
     ceiling of each device. Colour: execution mode; marker: dtype mode; hollow: GPU."""
     import matplotlib.pyplot as plt
 
+    without = [r.workload.name for r in runs if not r.workload.has_flops]
+    if without:
+        raise NothingToPlot(f"workload {without[0]} gives no FLOPs per step (mlp_core.workloads: step_flops)")
     fig, ax = plt.subplots(figsize=(4.6, 3.2), constrained_layout=True)
     drawn = 0
     for i, run in enumerate(runs):
@@ -180,7 +185,7 @@ def fig_modes(runs):
     bars = []  # (run index, device, mode, median, low, high)
     for i, run in enumerate(runs):
         ok = run.one_device
-        sel = ok[(ok["batch_size"] == point["batch_size"]) & (ok["hidden"] == point["hidden"])
+        sel = ok[(ok["batch_size"] == point["batch_size"]) & (ok["size"] == point["size"])
                  & (ok["dtype"] == point["dtype"]) & (ok["threads"] == ok["threads"].min())]
         for _, r in sel.iterrows():
             bars.append((i, r["device"], r["mode"], r["median_s"], r["ci_low_s"], r["ci_high_s"]))
@@ -222,13 +227,14 @@ def fig_modes(runs):
     ax.grid(axis="y", visible=False)
     if len(groups) > 1:
         ax.legend(frameon=False, fontsize=6.5, loc="lower right", title="device", title_fontsize=6.5)
-    figure_title(fig, f"Execution modes at batch {point['batch_size']}, hidden {point['hidden']}, {point['dtype']} "
+    figure_title(fig, f"Execution modes at batch {point['batch_size']}, {size_name(runs)} {point['size']}, "
+                      f"{point['dtype']} "
                 f"(median, 95% CI; dotted line: {marked})", runs)
     return fig
 
 
 def fig_scaling(runs):
-    """Scaling efficiency over the number of replicas: a panel per hidden size (rows) and mode (columns);
+    """Scaling efficiency over the number of replicas: a panel per size (rows) and mode (columns);
     colour: the one-device batch (strong: the global batch; weak: the per-replica batch), line: strong
     or weak, marker: dtype; 95% bootstrap intervals; 1 = perfect (dotted)."""
     import matplotlib.pyplot as plt
@@ -239,7 +245,7 @@ def fig_scaling(runs):
     if not rows:
         raise NothingToPlot("no trial on several replicas with a one-device partner (--replicas 1,2,...)")
     modes = mode_order(r["mode"] for r in rows)
-    hiddens = sorted({r["hidden"] for r in rows})
+    hiddens = sorted({r["size"] for r in rows})
     batches = sorted({r["one_device_batch"] for r in rows})
     cmap = plt.get_cmap("viridis")
     color = {b: cmap(0.85 * i / max(len(batches) - 1, 1)) for i, b in enumerate(batches)}
@@ -251,7 +257,7 @@ def fig_scaling(runs):
             ax = axes[ri][ci]
             series: dict[tuple, list[dict]] = {}
             for r in rows:
-                if (r["mode"], r["hidden"]) == (mode, hidden):
+                if (r["mode"], r["size"]) == (mode, hidden):
                     series.setdefault((r["kind"], r["device"], r["dtype"], r["one_device_batch"]), []).append(r)
             for (kind, _device, dtype, batch), pts in sorted(series.items()):
                 pts.sort(key=lambda p: p["replicas"])
@@ -265,7 +271,7 @@ def fig_scaling(runs):
             ax.set_xscale("log", base=2)
             ax.set_xticks(ticks, [str(t) for t in ticks])
             ax.set_ylim(bottom=0)
-            ax.set_title(f"{mode}, hidden {hidden}", fontsize=7.5)
+            ax.set_title(f"{mode}, {size_name(runs)} {hidden}", fontsize=7.5)
             ax.set_xlabel("replicas (devices)")
             ax.set_ylabel("scaling efficiency\ntime(1) / (N x time(N))")
     handles = [Line2D([], [], color="0.3", linestyle=styles[k], label=k) for k in styles

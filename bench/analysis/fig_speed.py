@@ -18,6 +18,8 @@ from bench.analysis.figstyle import (
     panel_grid,
     ratio_label,
     series_color,
+    size_label,
+    size_name,
     threads_suffix,
     yerr,
 )
@@ -32,14 +34,14 @@ def _vs_batch(runs, *, throughput: bool):
     if not frames:
         raise NothingToPlot("no trial finished ok")
     modes = mode_order(m for _, _, ok in frames for m in ok["mode"])
-    hiddens = sorted({int(h) for _, _, ok in frames for h in ok["hidden"]})
+    hiddens = sorted({int(h) for _, _, ok in frames for h in ok["size"]})
     batches = sorted({int(b) for _, _, ok in frames for b in ok["batch_size"]})
     fig, axes = panel_grid(len(modes), len(hiddens), sharex=True, sharey=True)
     for (row, mode) in enumerate(modes):
         for (col, hidden) in enumerate(hiddens):
             ax = axes[row][col]
             for i, run, ok in frames:
-                sel = ok[(ok["mode"] == mode) & (ok["hidden"] == hidden)]
+                sel = ok[(ok["mode"] == mode) & (ok["size"] == hidden)]
                 for (device, dtype, threads, machine), g in sel.groupby(["device", "dtype", "threads", "machine"],
                                                                          sort=False):
                     g = g.sort_values("batch_size")
@@ -59,7 +61,7 @@ def _vs_batch(runs, *, throughput: bool):
             ax.set_xticks(batches, [f"{b:g}" for b in batches])  # the measured sizes, no others
             ax.xaxis.set_minor_locator(mticker.NullLocator())
             if row == 0:
-                ax.set_title(f"hidden {hidden}")
+                ax.set_title(f"{size_name(runs)} {hidden}")
             ax.set_xlabel("batch size (samples, log scale)")
             ax.xaxis.label.set_visible(row == len(modes) - 1)
             ax.set_ylabel((f"{mode}\n" if col == 0 else "")
@@ -105,7 +107,7 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
     n_cols = min(3, len(keys))
     n_rows = math.ceil(len(keys) / n_cols)
     batches = sorted({p["batch_size"] for p in pairs})
-    hiddens = sorted({p["hidden"] for p in pairs})
+    hiddens = sorted({p["size"] for p in pairs})
     logs = [math.log2(p["speedup"]) for p in pairs if p["speedup"]]
     lim = max(0.1, max(abs(v) for v in logs)) if logs else 1.0
     norm = mcolors.TwoSlopeNorm(vmin=-lim, vcenter=0.0, vmax=lim)
@@ -116,19 +118,19 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
         grid = np.full((len(batches), len(hiddens)), np.nan)
         for p in panels[key]:
             if p["speedup"]:
-                grid[batches.index(p["batch_size"]), hiddens.index(p["hidden"])] = math.log2(p["speedup"])
+                grid[batches.index(p["batch_size"]), hiddens.index(p["size"])] = math.log2(p["speedup"])
         image = ax.imshow(grid, cmap="RdBu", norm=norm, aspect="auto", origin="lower")
         for p in panels[key]:
             if not p["speedup"]:
                 continue
-            y, x = batches.index(p["batch_size"]), hiddens.index(p["hidden"])
+            y, x = batches.index(p["batch_size"]), hiddens.index(p["size"])
             text = f"{p['speedup']:.2f}" if round(p["speedup"], 2) < 10 else f"{p['speedup']:.0f}"
             strong = abs(math.log2(p["speedup"])) > 0.6 * lim
             ax.text(x, y, text if p["significant"] else f"({text})", ha="center", va="center", fontsize=6.5,
                     color="white" if strong else "black", fontweight="bold" if p["significant"] else "normal")
         ax.set_xticks(range(len(hiddens)), [str(h) for h in hiddens])
         ax.set_yticks(range(len(batches)), [str(b) for b in batches])
-        ax.set_xlabel("hidden size (units)")
+        ax.set_xlabel(size_label([run]))
         ax.set_ylabel("batch size (samples)")
         ax.set_title(panel_name(dict(zip(panel_keys, key))))
         ax.grid(False)
@@ -161,7 +163,7 @@ def _speedup_figure(runs, axis: str, reference: str, candidates, keys: list[str]
 
 
 def fig_speedup_gpu_cpu(runs):
-    """GPU speed-up over the CPU, batch x hidden (CPU thread setting in the title when several)."""
+    """GPU speed-up over the CPU, batch x size (CPU thread setting in the title when several)."""
     return _speedup_figure(runs, "device", "cpu", None, ["mode", "dtype"],
                            "GPU speed-up over CPU: time(CPU) / time(GPU); blue: GPU faster", "speed-up (GPU over CPU)",
                            lambda k: f"{k['mode']}, {k['dtype']}",
@@ -200,13 +202,13 @@ def fig_cast_overhead(runs):
     for r in rows:
         groups.setdefault((r["device"], r["mode"], r["threads"]), []).append(r)
     keys = sorted(groups, key=lambda k: (k[0], registry.order_key(k[1]), k[2]))
-    configs = sorted({(r["batch_size"], r["hidden"]) for r in rows})
+    configs = sorted({(r["batch_size"], r["size"]) for r in rows})
     fig, ax = plt.subplots(figsize=(3.5 + 0.12 * len(configs), 2.8), constrained_layout=True)
     width = 0.8 / len(keys)
     colors = plt.get_cmap("tab10").colors
     handles = []
     for gi, key in enumerate(keys):
-        by_cfg = {(r["batch_size"], r["hidden"]): r for r in groups[key]}
+        by_cfg = {(r["batch_size"], r["size"]): r for r in groups[key]}
         xs, ys, lo, hi, sig = [], [], [], [], []
         for ci, cfg in enumerate(configs):
             if cfg in by_cfg:
@@ -229,7 +231,7 @@ def fig_cast_overhead(runs):
                                                                 ("white", "hollow: not significant"))]
     ax.axhline(0, color="0.3", linewidth=0.8)
     ax.set_xticks(range(len(configs)), [f"b{b}\nh{h}" for b, h in configs])
-    ax.set_xlabel("configuration (batch size, hidden units)")
+    ax.set_xlabel(f"configuration (batch size, {size_name(runs)})")
     ax.set_ylabel("overhead of the float64 cast (%)")
     ax.legend(handles=handles, frameon=False, ncol=2)
     figure_title(fig, "Cost of float64 data cast to float32 every step: time(float64-cast)/time(float32) - 1\n"

@@ -107,11 +107,30 @@ def duration_label(seconds: float) -> str:
     return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
+def size_name(runs) -> str:
+    """The name of the runs' size axis ('hidden' for the MLP, 'channels' for the CNN; 'size' where runs of
+    several workloads are drawn together)."""
+    names = {r.workload.size_name for r in runs}
+    return names.pop() if len(names) == 1 else "size"
+
+
+def size_label(runs) -> str:
+    """The size axis's label with its meaning: 'hidden (hidden-layer width, units)'."""
+    docs = {r.workload.size_doc for r in runs}
+    return f"{size_name(runs)} ({docs.pop()})" if len(docs) == 1 else "size (each workload's own)"
+
+
+def workload_line(runs) -> str:
+    """'workload cnn (a small CNN ...)': which model the figure shows."""
+    return "; ".join(dict.fromkeys(f"workload {r.workload.name}" for r in runs))
+
+
 def figure_title(fig, text: str, runs) -> None:
-    """The figure's question and the machine(s) that measured it, each line wrapped to the figure's width."""
+    """The figure's question, the workload and the machine(s) that measured it, each line wrapped to the figure's
+    width."""
     import textwrap
 
-    machines = "; ".join(dict.fromkeys(r.label for r in runs))
+    machines = workload_line(runs) + " on " + "; ".join(dict.fromkeys(r.label for r in runs))
     size = fig.get_figwidth() * 72  # points
     chars = max(40, int(size / (STYLE.get("figure.titlesize", 9) * 0.52)))
     lines = [w for line in f"{text}\n{machines}".split("\n") for w in textwrap.wrap(line, chars) or [""]]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,14 +16,13 @@ from bench.format import ANALYSIS_FILE, SCHEMA_VERSION, Run, write_json
 from bench.format.derive import AXIS_NAMES as KEY
 from bench.format.stats import ratio_of_medians_ci
 from mlp_core import modes
-from mlp_core.data import ARTICLE_N_FEATURES
 from mlp_core.enums import DTypeMode
-from mlp_core.flops import train_step_flops
+from mlp_core.flops import steps_per_epoch
 
 if TYPE_CHECKING:
     import pandas as pd
 
-ARTICLE_POINT = {"batch_size": 4, "hidden": 20, "dtype": "float64-cast"}
+ARTICLE_POINT = {"batch_size": 4, "size": 20, "dtype": "float64-cast"}
 
 
 def _key(row: Mapping[str, Any], fields: Iterable[str]) -> tuple:
@@ -73,7 +73,7 @@ def cast_overhead(run: Run) -> list[dict[str, Any]]:
     for s in speedups(run, "dtype", "float64-cast", ["float32"]):
         # here "speedup" = time(float64-cast) / time(float32): the overhead is that ratio minus one
         minus1 = {k: None if s[k] is None else s[k] - 1 for k in ("speedup", "ci_low", "ci_high")}
-        out.append({"device": s["device"], "mode": s["mode"], "batch_size": s["batch_size"], "hidden": s["hidden"],
+        out.append({"device": s["device"], "mode": s["mode"], "batch_size": s["batch_size"], "size": s["size"],
                     "threads": s["threads"], "float32_config_id": s["candidate_config_id"],
                     "cast_config_id": s["reference_config_id"], "overhead": minus1["speedup"],
                     "ci_low": minus1["ci_low"], "ci_high": minus1["ci_high"], "significant": s["significant"]})
@@ -116,7 +116,7 @@ def step_cost_fits(run: Run) -> list[dict[str, Any]]:
     or more batch sizes."""
     st = step_times(run)
     out = []
-    keys = ["device", "mode", "dtype", "hidden", "threads", "machine"]
+    keys = ["device", "mode", "dtype", "size", "threads", "machine"]
     for key, g in st.groupby(keys, sort=True):  # (step_times: one-device trials only)
         if g["batch_size"].nunique() < 2:
             continue
@@ -153,21 +153,21 @@ def crossovers(fits: Sequence[Mapping[str, Any]], gpu_vs_cpu: Sequence[Mapping[s
     `measured_win_from`: the smallest measured batch from which every larger one has a GPU speed-up
     whose interval lies above 1 (None when there is no such batch).
     """
-    gpu = {(f["mode"], f["dtype"], f["hidden"]): f for f in fits if f["device"] == "gpu"}
+    gpu = {(f["mode"], f["dtype"], f["size"]): f for f in fits if f["device"] == "gpu"}
     out = []
     for f in fits:
-        if f["device"] != "cpu" or (f["mode"], f["dtype"], f["hidden"]) not in gpu:
+        if f["device"] != "cpu" or (f["mode"], f["dtype"], f["size"]) not in gpu:
             continue
-        g = gpu[(f["mode"], f["dtype"], f["hidden"])]
+        g = gpu[(f["mode"], f["dtype"], f["size"])]
         wins = sorted((s["batch_size"], s["ci_low"] is not None and s["ci_low"] > 1) for s in gpu_vs_cpu
-                      if (s["mode"], s["dtype"], s["hidden"], s["threads"]) ==
-                      (f["mode"], f["dtype"], f["hidden"], f["threads"]))
+                      if (s["mode"], s["dtype"], s["size"], s["threads"]) ==
+                      (f["mode"], f["dtype"], f["size"], f["threads"]))
         first = None
         for batch, win in reversed(wins):
             if not win:
                 break
             first = batch
-        out.append({"mode": f["mode"], "dtype": f["dtype"], "hidden": f["hidden"], "threads": f["threads"],
+        out.append({"mode": f["mode"], "dtype": f["dtype"], "size": f["size"], "threads": f["threads"],
                     "cpu_machine": f["machine"] or None, "gpu_machine": g["machine"] or None,
                     **crossover(f, g), "measured_win_from": first})
     return out
@@ -184,7 +184,7 @@ def scaling(run: Run) -> list[dict[str, Any]]:
     device at B (strong), or takes N x fewer steps of N x the samples (weak): in both cases perfect
     scaling is an N x shorter epoch, so one formula serves."""
     ok = run.ok
-    single = {(r["device"], r["mode"], r["dtype"], r["hidden"], r["threads"], r["batch_size"]): r
+    single = {(r["device"], r["mode"], r["dtype"], r["size"], r["threads"], r["batch_size"]): r
               for _, r in ok[ok["replicas"] == 1].iterrows()}
     out = []
     for _, r in ok[ok["replicas"] > 1].iterrows():
@@ -193,13 +193,13 @@ def scaling(run: Run) -> list[dict[str, Any]]:
         if r["batch_size"] % n == 0:
             partners.append(("weak", int(r["batch_size"]) // n))
         for kind, batch in partners:
-            ref = single.get((r["device"], r["mode"], r["dtype"], r["hidden"], r["threads"], batch))
+            ref = single.get((r["device"], r["mode"], r["dtype"], r["size"], r["threads"], batch))
             if ref is None:
                 continue
             ratio, low, high = ratio_of_medians_ci(run.samples[ref["config_id"]], run.samples[r["config_id"]])
             out.append({
                 "kind": kind, "device": r["device"], "mode": r["mode"], "dtype": r["dtype"],
-                "hidden": _plain1(r["hidden"]), "threads": _plain1(r["threads"]), "replicas": n,
+                "size": _plain1(r["size"]), "threads": _plain1(r["threads"]), "replicas": n,
                 "global_batch": _plain1(r["batch_size"]), "per_replica_batch": _plain1(r["batch_size"]) / n,
                 "one_device_batch": batch, "reference_config_id": ref["config_id"],
                 "candidate_config_id": r["config_id"], "speedup": _finite(ratio),
@@ -232,7 +232,9 @@ def fraction_of_peak(run: Run) -> list[dict[str, Any]]:
     for _, r in run.one_device.iterrows():  # (a ceiling is one device's)
         peak = peak_for(run, r["device"], DTypeMode(r["dtype"]).compute_dtype, int(r["threads"]), r["machine"])
         out.append({"config_id": r["config_id"], **{k: _plain1(r[k]) for k in KEY},
-                    "flops_per_step": train_step_flops(int(r["batch_size"]), ARTICLE_N_FEATURES, int(r["hidden"])),
+                    # the workload's FLOPs of an epoch, as the store derived GFLOP/s from them, over its steps
+                    "flops_per_step": _finite(r["gflops"] * 1e9 * r["median_s"]
+                                              / steps_per_epoch(run.n_train, int(r["batch_size"]))),
                     "gflops": _finite(r["gflops"]), "peak_gflops": peak,
                     "fraction": None if peak is None else _finite(r["gflops"] / peak)})
     return out
@@ -261,6 +263,7 @@ def analyse(run: Run) -> dict[str, Any]:
         "run_id": run.meta.get("run_id"),
         "machine": run.label,
         "machines": run.machines,
+        "workload": dataclasses.asdict(run.workload),
         "conventions": {
             "speedup": "time(reference) / time(candidate), medians of non-warm-up epochs; >1: candidate faster",
             "interval": "95% bootstrap (percentile) from the raw samples; significant = interval excludes 1 (0)",
@@ -287,7 +290,7 @@ def headline(run: Run, data: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     eager = [f for f in data["step_cost_fits"] if f["mode"] == "eager"]
     if eager:
-        out["eager_overhead_per_step_s"] = {f"{f['device']}-{f['dtype']}-h{f['hidden']}-t{f['threads']}":
+        out["eager_overhead_per_step_s"] = {f"{f['device']}-{f['dtype']}-{_letter(run)}{f['size']}-t{f['threads']}":
                                             f["overhead_s"] for f in eager}
     casts = [c["overhead"] for c in data["cast_overhead"] if c["overhead"] is not None]
     if casts:
@@ -298,7 +301,7 @@ def headline(run: Run, data: Mapping[str, Any]) -> dict[str, Any]:
     point = article_point(run)
     if point is not None:
         one = run.one_device
-        rows = one[(one["batch_size"] == point["batch_size"]) & (one["hidden"] == point["hidden"])
+        rows = one[(one["batch_size"] == point["batch_size"]) & (one["size"] == point["size"])
                    & (one["dtype"] == point["dtype"]) & (one["device"] == "cpu")]
         out["modes_at"] = point
         out["modes_epoch_s"] = {r["mode"]: float(r["median_s"]) for _, r in rows.iterrows()}
@@ -309,8 +312,13 @@ def headline(run: Run, data: Mapping[str, Any]) -> dict[str, Any]:
             if ref:
                 out[key] = {m: t / out["modes_epoch_s"][ref] for m, t in out["modes_epoch_s"].items()}
     if data["crossover"]:
-        out["crossover"] = {f"{c['mode']}-{c['dtype']}-h{c['hidden']}": c["text"] for c in data["crossover"]}
+        out["crossover"] = {f"{c['mode']}-{c['dtype']}-{_letter(run)}{c['size']}": c["text"] for c in data["crossover"]}
     return out
+
+
+def _letter(run: Run) -> str:
+    """The size's letter in headline keys, as in configuration ids: h for the MLP's hidden width, s otherwise."""
+    return "h" if run.workload.name == "mlp" else "s"
 
 
 def article_point(run: Run) -> dict[str, Any] | None:
@@ -320,14 +328,14 @@ def article_point(run: Run) -> dict[str, Any] | None:
         ok = run.one_device
     if ok.empty:
         return None
-    counts = ok.groupby(["batch_size", "hidden", "dtype"])["mode"].nunique()
-    art = (ARTICLE_POINT["batch_size"], ARTICLE_POINT["hidden"], ARTICLE_POINT["dtype"])
-    if art in counts.index and counts[art] == counts.max():
+    counts = ok.groupby(["batch_size", "size", "dtype"])["mode"].nunique()
+    art = (ARTICLE_POINT["batch_size"], ARTICLE_POINT["size"], ARTICLE_POINT["dtype"])
+    if run.workload.name == "mlp" and art in counts.index and counts[art] == counts.max():
         b, h, d = art
     else:
         best = counts[counts == counts.max()].index.min()  # smallest batch, then hidden, among the widest
         b, h, d = best
-    return {"batch_size": int(b), "hidden": int(h), "dtype": str(d)}
+    return {"batch_size": int(b), "size": int(h), "size_name": run.workload.size_name, "dtype": str(d)}
 
 
 def write_analysis(run: Run) -> tuple[Path, dict[str, Any]]:
@@ -356,7 +364,7 @@ def format_headline(head: Mapping[str, Any]) -> str:
                      else (head.get("modes_over_baseline", {}), "the NumPy baseline"))
         parts = [f"{m} {t * 1e3:.3g} ms" + (f" ({ref[m]:.1f}x {name})" if m in ref else "")
                  for m, t in sorted(head["modes_epoch_s"].items(), key=lambda kv: -kv[1])]
-        lines.append(f"  epoch time at batch {at['batch_size']}, hidden {at['hidden']}, {at['dtype']}: "
+        lines.append(f"  epoch time at batch {at['batch_size']}, {at['size_name']} {at['size']}, {at['dtype']}: "
                      + ", ".join(parts))
     for name, text in (head.get("crossover") or {}).items():
         lines.append(f"  crossover {name}: {text}")

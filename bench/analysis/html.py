@@ -28,7 +28,7 @@ from bench.format.io import atomic_write
 REPORT_FILE = "report.html"
 # the question each figure answers: its caption, and the start of its alternative text
 QUESTIONS = {
-    "epoch_time": "How does the epoch time grow with the batch size, per mode and hidden size?",
+    "epoch_time": "How does the epoch time grow with the batch size, per mode and size?",
     "throughput": "How many samples per second does training reach at each batch size?",
     "speedup_gpu_cpu": "Where is the GPU faster than the CPU, and by how much?",
     "speedup_modes": "How much faster than the eager loop is each execution mode?",
@@ -116,9 +116,9 @@ def _facts(run: Run) -> list[tuple[str, str]]:
 
 
 def _workload(run: Run) -> str:
-    s = run.spec
-    return (f"The article's MLP (3 inputs -> hidden ReLU layer -> 1 output, MSE, plain gradient descent at learning "
-            f"rate {s.learning_rate:g}) on {s.n_train} training samples, {s.epochs} epochs a repeat (the first kept "
+    s, w = run.spec, run.workload
+    return (f"Workload {w.name}: {w.summary} (size axis: {w.size_name}, {w.size_doc}; learning rate "
+            f"{s.learning_rate:g}) on {s.n_train} training samples, {s.epochs} epochs a repeat (the first kept "
             f"apart as the warm-up); modes {', '.join(s.modes)}; dtypes {', '.join(s.dtypes)}.")
 
 

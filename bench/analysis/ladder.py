@@ -18,7 +18,7 @@ def ladder(run) -> dict[str, Any]:
     ok = ok[(ok["device"] == "cpu") & (ok["dtype"] == "float32")]
     ok = ok[ok["threads"] == ok["threads"].min()] if len(ok) else ok
     points = []
-    for (batch, hidden), rows in ok.groupby(["batch_size", "hidden"]):
+    for (batch, hidden), rows in ok.groupby(["batch_size", "size"]):
         steps = steps_per_epoch(run.spec.n_train, int(batch))
         modes = {}
         for _, r in rows.iterrows():

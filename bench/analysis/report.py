@@ -20,7 +20,8 @@ def report(run: Run) -> str:
         lines.append("scaling efficiency, time(1) / (N x time(N)) [95% CI] (1 = perfect):")
         for s in scaled:
             ci = "" if s["ci_low"] is None else f" [{s['ci_low']:.2f}, {s['ci_high']:.2f}]"
-            lines.append(f"  {s['kind']:6} {s['device']} {s['mode']} {s['dtype']} h{s['hidden']} global batch "
+            lines.append(f"  {s['kind']:6} {s['device']} {s['mode']} {s['dtype']} "
+                         f"{run.workload.size_name} {s['size']} global batch "
                          f"{s['global_batch']}, {s['replicas']} replicas: {s['efficiency']:.2f}{ci}")
         lines.append("")
     counts = Counter(r["status"] for r in rows)

@@ -54,7 +54,7 @@ def speedup_table(summary: Sequence[Mapping[str, Any]], samples: Mapping[str, Se
         if r["device"] != "cpu":
             continue
         g = gpu.get(tuple(str(r[k]) for k in KEY))
-        line = {"mode": r["mode"], "dtype": r["dtype"], "batch": r["batch_size"], "hidden": r["hidden"],
+        line = {"mode": r["mode"], "dtype": r["dtype"], "batch": r["batch_size"], "size": r["size"],
                 "threads": threads_label(r["threads"]), **({"replicas": r["replicas"]} if replicas else {}),
                 "CPU epoch ms [95% CI]": _ms(r)}
         note = r["reason"] if r["status"] != "ok" else ""
@@ -75,7 +75,7 @@ def speedup_table(summary: Sequence[Mapping[str, Any]], samples: Mapping[str, Se
     cpu_keys = {tuple(str(r[k]) for k in KEY) for r in rows if r["device"] == "cpu"}
     for key, g in gpu.items():
         if key not in cpu_keys:
-            lines.append({"mode": g["mode"], "dtype": g["dtype"], "batch": g["batch_size"], "hidden": g["hidden"],
+            lines.append({"mode": g["mode"], "dtype": g["dtype"], "batch": g["batch_size"], "size": g["size"],
                           "threads": threads_label(g["threads"]), **({"replicas": g["replicas"]} if replicas else {}),
                           "CPU epoch ms [95% CI]": "-",
                           "GPU epoch ms [95% CI]": _ms(g), "GPU speed-up [95% CI]": "-",

@@ -15,9 +15,9 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from bench.format.errors import InputError
-from bench.format.spec import PRESETS, SpecError, SweepSpec, build_spec, load_toml
+from bench.format.spec import PRESETS, WORKLOAD_DEFAULTS, SpecError, SweepSpec, build_spec, load_toml
 from bench.format.stats import DEFAULT_ALPHA, DEFAULT_THRESHOLD  # noqa: F401 - DEFAULT_THRESHOLD: for callers
-from mlp_core import modes
+from mlp_core import modes, workloads
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class SweepOption:
     help: str
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
+    aliases: tuple[str, ...] = ()  # other spellings of the same flag (older names)
 
 
 def _modes_help() -> str:
@@ -45,7 +46,8 @@ SWEEP_OPTIONS = (
     SweepOption("--devices", "devices", "matrix", "cpu,gpu (a GPU trial where none is visible is skipped, with "
                 "the reason)"),
     SweepOption("--batch-sizes", "batch_sizes", "matrix", "samples per step, e.g. 4,32,256"),
-    SweepOption("--hidden-sizes", "hidden_sizes", "matrix", "hidden-layer widths, e.g. 20,256,2048"),
+    SweepOption("--sizes", "sizes", "matrix", "the workload's size axis: the MLP's hidden-layer widths (e.g. "
+                "20,256,2048), the CNN's channels (e.g. 8,32)", aliases=("--hidden-sizes",)),
     SweepOption("--dtypes", "dtypes", "matrix", "dtype modes: float32, float64-cast (float64 data cast to float32 "
                 "in every step: the article's), float64"),
     SweepOption("--modes", "modes", "matrix", "execution modes: " + "{modes}"),
@@ -54,10 +56,13 @@ SWEEP_OPTIONS = (
                 "eager, function); e.g. 1,2,4 (on a CPU: logical CPU devices sharing the cores)"),
     SweepOption("--scaling", "scaling", "matrix", "strong: --batch-sizes are global batches split over the "
                 "replicas; weak: they are per replica (global = replicas x batch)", choices=("strong", "weak")),
+    SweepOption("--workload", "workload", "workload", "the model to measure: {workloads}, or a user's own as "
+                "package.module:factory (README: Bring your own model)", metavar="NAME"),
     SweepOption("--epochs", "epochs", "workload", "epochs per repeat; epoch 0 is the warm-up, stored apart"),
     SweepOption("--n-train", "n_train", "workload", "training samples"),
     SweepOption("--n-test", "n_test", "workload", "test samples"),
-    SweepOption("--learning-rate", "learning_rate", "workload", "plain gradient descent's step size"),
+    SweepOption("--learning-rate", "learning_rate", "workload", "the step size (plain gradient descent's, or the "
+                "workload's own optimiser's)"),
     SweepOption("--seed", "seed", "workload", "data seed; repeat r draws its weights from seed + r"),
     SweepOption("--min-repeats", "min_repeats", "repeats", "repeats every trial gets at least"),
     SweepOption("--max-repeats", "max_repeats", "repeats", "repeats a trial gets at most"),
@@ -85,9 +90,13 @@ def _shown(value: Any) -> str:
 
 def default_text(key: str, command_defaults: Mapping[str, Any]) -> str:
     """'default X' as the command applies it: its own default, else the quick preset's (bench.run's default
-    preset), with what the other presets set where they differ."""
+    preset), with what the other presets set where they differ; the workload's own for its size and step."""
     if key in command_defaults:
         return f"default {_shown(command_defaults[key])}"
+    if key in WORKLOAD_DEFAULTS:
+        attr = "default_sizes" if key == "sizes" else key
+        return "default: the workload's: " + "; ".join(f"{w.name} {_shown(getattr(w, attr))}"
+                                                      for w in workloads.BUILTIN.values())
     base = PRESETS["quick"].get(key, SPEC_DEFAULTS[key])
     other = [f"--preset {name}: {_shown(p.get(key, SPEC_DEFAULTS[key]))}" for name, p in PRESETS.items()
              if name != "quick" and _shown(p.get(key, SPEC_DEFAULTS[key])) != _shown(base)]
@@ -106,7 +115,8 @@ def add_sweep_options(p: argparse.ArgumentParser, *, command_defaults: Mapping[s
         text = o.help.replace("{modes}", _modes_help()) if "{modes}" in o.help else o.help
         metavar = o.metavar or (None if o.choices else "LIST" if o.group == "matrix" else
                                 "S" if o.key.endswith("_s") else "X" if o.key in FLOAT_KEYS else "N")
-        groups[o.group].add_argument(o.flag, dest=o.key, metavar=metavar, choices=o.choices,
+        text = text.replace("{workloads}", ", ".join(f"{w.name} ({w.summary})" for w in workloads.BUILTIN.values()))
+        groups[o.group].add_argument(o.flag, *o.aliases, dest=o.key, metavar=metavar, choices=o.choices,
                                      help=f"{text} ({default_text(o.key, command_defaults)})")
 
 

@@ -120,7 +120,7 @@ def add_breakdown(run, doc: dict[str, Any], *, rounds: int) -> None:
     data = make_data(run.spec.seed, n_train=run.spec.n_train, n_test=run.spec.n_test)
     jobs = [(p, m) for p in doc["points"] for m in p["modes"] if ExecMode(m).needs_tensorflow]
     for point, mode in tqdm(jobs, desc="breakdown", unit="mode", file=sys.stderr):
-        config = TrainConfig(hidden=point["hidden"], batch_size=point["batch_size"], dtype="float32", mode=mode,
+        config = TrainConfig(size=point["hidden"], batch_size=point["batch_size"], dtype="float32", mode=mode,
                              epochs=rounds, learning_rate=run.spec.learning_rate)
         try:
             res = measure(data, config, rounds=rounds)

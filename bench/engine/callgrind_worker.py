@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import dataclasses
 import json
 import mmap
 import os
@@ -114,11 +115,9 @@ def main(argv: list[str]) -> int:
         parser.exit(2, f"{parser.prog}: error: TASKS_JSON: {str(exc).splitlines()[0]}\n")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     vg = ClientRequests()
-    configs = [TrainConfig(hidden=t["hidden"], epochs=t["epochs"], batch_size=t["batch_size"],
-                           learning_rate=t["learning_rate"], dtype=t["dtype"], mode=t["mode"], device=t["device"],
-                           seed=t["seed"], **({"replicas": t["replicas"]} if t.get("replicas", 1) != 1 else {}))
-               for t in tasks]
-    if any(c.mode.needs_tensorflow for c in configs):  # one TF thread: a spinning pool would count its spins
+    configs = [_config(t) for t in tasks]  # an exception in place of a task's config that cannot be made here
+    # one TF thread: a spinning pool would count its spins
+    if any(isinstance(c, TrainConfig) and c.mode.needs_tensorflow for c in configs):
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -126,6 +125,9 @@ def main(argv: list[str]) -> int:
     done = []
     counted_only = args.instrument == "counted"
     for task, config in zip(tasks, configs):
+        if not isinstance(config, TrainConfig):
+            done.append({"dumps": 0, "device": "", "error": f"{type(config).__name__}: {config}"[:300]})
+            continue
         dumps = []  # the epochs counted so far (a task that fails mid-way keeps the dumps it made)
         # run_epochs reads the clock (after the sync) at the start and the end of each epoch: the warm-up's
         # two reads do nothing; each counted epoch's zero, then dump; instrumentation on around them only
@@ -142,7 +144,7 @@ def main(argv: list[str]) -> int:
             return time.perf_counter_ns()
 
         try:
-            data = make_data(task["data_seed"], n_train=task["n_train"], n_test=task["n_test"])
+            data = _data(task)
             trainer = make_trainer(data, config)
             if config.mode.needs_tensorflow:
                 one_thread_pipeline(trainer)
@@ -159,6 +161,37 @@ def main(argv: list[str]) -> int:
             done.append({"dumps": len(dumps), "device": "", "error": f"{type(exc).__name__}: {exc}"[:300]})
     print(json.dumps({"running_on_valgrind": vg.running_on_valgrind(), "tasks": done}))
     return 0
+
+
+def _config(t: dict) -> TrainConfig | Exception:
+    """The task's TrainConfig, or the exception that says why this side cannot make it."""
+    try:
+        return TrainConfig(**_size_and_workload(t), epochs=t["epochs"], batch_size=t["batch_size"],
+                           learning_rate=t["learning_rate"], dtype=t["dtype"], mode=t["mode"], device=t["device"],
+                           seed=t["seed"], **({"replicas": t["replicas"]} if t.get("replicas", 1) != 1 else {}))
+    except Exception as exc:  # noqa: BLE001 - reported as the task's error
+        return exc
+
+
+def _size_and_workload(task: dict) -> dict:
+    """The TrainConfig keywords of a task's size and workload, as this side's mlp_core names them: a checkout
+    from before workloads calls the MLP's size `hidden` and trains nothing else."""
+    size = task.get("size", task.get("hidden"))
+    workload = task.get("workload", "mlp")
+    if "size" in {f.name for f in dataclasses.fields(TrainConfig)}:
+        return {"size": size, "workload": workload}
+    if workload != "mlp":
+        raise ValueError(f"this checkout's mlp_core predates workloads: it trains the MLP only, not {workload!r}")
+    return {"hidden": size}
+
+
+def _data(task: dict):
+    """The task's data, drawn by its workload (this side's)."""
+    try:
+        from mlp_core import workloads
+    except ImportError:  # a checkout from before workloads: the MLP's data
+        return make_data(task["data_seed"], n_train=task["n_train"], n_test=task["n_test"])
+    return workloads.get(task.get("workload", "mlp")).data(task["data_seed"], task["n_train"], task["n_test"])
 
 
 if __name__ == "__main__":

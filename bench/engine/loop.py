@@ -23,6 +23,7 @@ ends the loop; everything measured is on disk and `--resume` finishes the run.
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import uuid
 from collections import deque
@@ -38,9 +39,8 @@ from bench.engine.progress import Progress
 from bench.engine.session import RunSession, TrialState, repeat_task
 from bench.engine.stop import StopRequest
 from bench.format.spec import SweepSpec, Trial
-from mlp_core import modes
-from mlp_core.data import ARTICLE_N_FEATURES
-from mlp_core.flops import epoch_flops, steps_per_epoch
+from mlp_core import modes, workloads
+from mlp_core.flops import steps_per_epoch
 
 NOMINAL_FLOPS = 20e9  # FLOP/s for the arithmetic part of the placement prior
 
@@ -96,8 +96,13 @@ def expected_cost(trial: Trial, spec: SweepSpec) -> float:
     prior + the epoch's FLOPs at a nominal rate). Wrong in scale, right in order (the probe of the `full`
     preset: log-correlation 0.75 with the measured durations): what the placement needs."""
     per_epoch = steps_per_epoch(spec.n_train, trial.batch_size) * modes.get(trial.mode).step_cost_s \
-        + epoch_flops(spec.n_train, trial.batch_size, ARTICLE_N_FEATURES, trial.hidden) / NOMINAL_FLOPS
+        + _finite_or_zero(workloads.get(spec.workload).epoch_flops(spec.n_train, trial.batch_size, trial.size)) \
+        / NOMINAL_FLOPS
     return spec.min_repeats * spec.epochs * per_epoch
+
+
+def _finite_or_zero(x: float) -> float:
+    return x if math.isfinite(x) else 0.0  # a workload without FLOPs: the step cost prior alone
 
 
 # ---- the loop ------------------------------------------------------------------------------------

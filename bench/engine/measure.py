@@ -11,21 +11,22 @@ from typing import Any
 from bench.engine.memory import peak_rss_bytes, reset_peak_rss
 from bench.format.derive import now_utc
 from bench.format.messages import PeakResult, PeakTask, RepeatResult, RepeatTask
-from mlp_core import Data, Device, TrainConfig, make_data, train
+from mlp_core import Data, Device, TrainConfig, train, workloads
 from mlp_core.errors import UnavailableError, missing_library
 from mlp_core.timing import Clock, Sync, default_clock
 
-_DATA_CACHE: dict[tuple[int, int, int], Data] = {}
+_DATA_CACHE: dict[tuple[str, int, int, int], Data] = {}
 
 
 def run_repeat(task: RepeatTask, *, clock: Clock = default_clock, sync: Sync | None = None) -> RepeatResult:
     """Train once as the task says; never raises for a failing trial, reports it instead."""
     started, wall0, pid = now_utc(), time.perf_counter(), os.getpid()
-    key = (task.data_seed, task.n_train, task.n_test)
-    if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = make_data(task.data_seed, n_train=task.n_train, n_test=task.n_test)
+    key = (task.workload, task.data_seed, task.n_train, task.n_test)
     try:
-        config = TrainConfig(hidden=task.hidden, epochs=task.epochs, batch_size=task.batch_size,
+        if key not in _DATA_CACHE:  # the workload's own data (a failure to load or draw it: this trial's error)
+            _DATA_CACHE[key] = workloads.get(task.workload).data(task.data_seed, task.n_train, task.n_test)
+        config = TrainConfig(workload=task.workload, size=task.size, epochs=task.epochs,
+                             batch_size=task.batch_size,
                              learning_rate=task.learning_rate, dtype=task.dtype, mode=task.mode, device=task.device,
                              seed=task.seed, replicas=task.replicas)
         # TensorFlow's peak-memory counter (JAX's cannot be reset per repeat: no GPU peak for its modes)

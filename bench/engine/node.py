@@ -20,7 +20,7 @@ from bench.engine.pool import WORKER_CMD, WorkerFailure, WorkerPool, WorkerProce
 from bench.engine.probe import this_machine
 from bench.format import now_utc
 from bench.format.identity import machine_id
-from bench.format.messages import NodeReply, PeakResult, PeakTask, RepeatTask
+from bench.format.messages import NodeReply, PeakResult, PeakTask, ProtocolError, RepeatTask
 from bench.format.spec import SweepSpec, trials
 from mlp_core.enums import Device, ExecMode
 
@@ -126,6 +126,8 @@ class Node:
             worker.send(task)
         except WorkerFailure as exc:
             return self._reply(side, task, "error", f"repeat {task.repeat}: {exc}")
+        except ProtocolError as exc:  # a task this checkout's worker cannot run (an older checkout)
+            return self._reply(side, task, "error", str(exc))
         self._in_flight[side] = (worker, task)
         return None
 

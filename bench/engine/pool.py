@@ -103,7 +103,7 @@ class WorkerProcess:
     def send(self, task: Any) -> None:
         """Hand the worker a task (it starts at once); receive() collects the reply."""
         try:
-            self.proc.stdin.write((encode(task, legacy=self.legacy) + "\n").encode())
+            self.proc.stdin.write((encode(task, legacy=self.legacy, protocol=self.hello.protocol) + "\n").encode())
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise WorkerFailure(self._death_reason()) from None

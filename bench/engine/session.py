@@ -24,6 +24,7 @@ from bench.format.messages import NodeReply, RepeatResult, RepeatTask
 from bench.format.spec import SweepSpec, Trial, shard_trials, trials
 from bench.format.stats import stop_reason
 from bench.format.writer import check_resumable
+from mlp_core import workloads
 
 
 @dataclass(slots=True)
@@ -80,7 +81,8 @@ def decide(state: TrialState, spec: SweepSpec) -> bool:
 
 def repeat_task(trial: Trial, repeat: int, spec: SweepSpec) -> RepeatTask:
     """The message a worker gets for one repeat: fresh weights from seed + repeat, the run's data."""
-    return RepeatTask(**trial.to_dict(), repeat=repeat, seed=spec.seed + repeat, data_seed=spec.seed,
+    return RepeatTask(**{**trial.to_dict(), "workload": spec.workload}, repeat=repeat, seed=spec.seed + repeat,
+                      data_seed=spec.seed,
                       epochs=spec.epochs, n_train=spec.n_train, n_test=spec.n_test, learning_rate=spec.learning_rate)
 
 
@@ -147,6 +149,7 @@ class RunSession:
                 "order_seed": random.randrange(2**32), "started_at": now_utc(), "finished_at": None,
                 "git": git_commit(self.tree), "host": host_facts(), "tensorflow": None,
                 "machines": {}, "executor": {}, "modes": {m: m.info.facts() for m in self.spec.modes},
+                "workload": workloads.get(self.spec.workload).facts(),
                 **({"shard": self.shard} if self.shard else {}),
             })
             self.states = {t.config_id: TrialState(trial=t) for t in shard_trials(trials(self.spec), self.shard)}
@@ -218,7 +221,9 @@ class RunSession:
             run_id=self.meta["run_id"], axes=state.trial.to_dict(), status=state.status, reason=state.reason,
             stop_reason=state.stop_reason, repeats=state.repeats, samples=state.samples, n_train=self.spec.n_train,
             threads_in_force=self.in_force.get((state.last_machine or state.machine, state.trial.threads)),
-            elapsed_s=state.elapsed_s, finished_utc=now_utc()))
+            elapsed_s=state.elapsed_s, finished_utc=now_utc(),
+            epoch_flops=workloads.get(self.spec.workload).epoch_flops(self.spec.n_train, state.trial.batch_size,
+                                                                       state.trial.size)))
 
     def finish(self, worker_starts: int) -> list[dict[str, Any]]:
         """Every trial measured: summary.csv in the matrix's order, the finish time; the summary rows."""

@@ -39,6 +39,7 @@ def merge(out: Path, paths: list[Path]):
     meta = {
         "run_id": run_id, "command": ["python -m bench.merge", str(out), *map(str, paths)], "spec": first["spec"],
         **({"modes": first["modes"]} if "modes" in first else {}),
+        **({"workload": first["workload"]} if "workload" in first else {}),
         "order_seed": first["order_seed"], "started_at": min(m["started_at"] for m in metas),
         "finished_at": max(finished) if all(finished) else None, "git": first["git"], "host": first["host"],
         "tensorflow": next((m["tensorflow"] for m in metas if m.get("tensorflow")), None),

@@ -14,7 +14,7 @@ import sys
 
 from bench.engine.measure import run_peak, run_repeat
 from bench.engine.probe import tensorflow_facts
-from bench.format.messages import Hello, PeakTask, decode, encode
+from bench.format.messages import PROTOCOL, Hello, PeakTask, decode, encode
 from mlp_core import TrainConfig, make_data, train
 
 CPU_DEVICES_ENV = "EMB_WORKER_CPU_DEVICES"  # N > 1: split the CPU into N logical TF devices (the replicas axis)
@@ -71,12 +71,12 @@ def _start_tensorflow(threads: int):
     # warm-up epoch pays for the process start. Untimed, results discarded.
     tiny = make_data(seed=0, n_train=32, n_test=8)
     for mode in ("eager", "function"):
-        train(tiny, TrainConfig(hidden=8, epochs=2, batch_size=8, mode=mode))
-    return Hello(pid=os.getpid(), devices=placement.visible_devices(), tf=tensorflow_facts())
+        train(tiny, TrainConfig(size=8, epochs=2, batch_size=8, mode=mode))
+    return Hello(pid=os.getpid(), devices=placement.visible_devices(), tf=tensorflow_facts(), protocol=PROTOCOL)
 
 
 def _start_numpy_only():
     """No TensorFlow: NumPy warmed up, the host CPU the only device."""
-    train(make_data(seed=0, n_train=32, n_test=8), TrainConfig(hidden=8, epochs=2, batch_size=8, mode="numpy"))
+    train(make_data(seed=0, n_train=32, n_test=8), TrainConfig(size=8, epochs=2, batch_size=8, mode="numpy"))
     return Hello(pid=os.getpid(), devices=["cpu:0"], tf={"tensorflow": None, "threads_intra": None,
-                                                         "threads_inter": None})
+                                                         "threads_inter": None}, protocol=PROTOCOL)

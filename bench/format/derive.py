@@ -16,24 +16,29 @@ from typing import Any
 from bench.format.fields import AXES, SCHEMA_VERSION
 from bench.format.messages import RepeatResult
 from bench.format.stats import summarize
-from mlp_core.data import ARTICLE_N_FEATURES
-from mlp_core.flops import epoch_flops, steps_per_epoch
+from mlp_core.flops import steps_per_epoch
+from mlp_core.workloads import DEFAULT as DEFAULT_WORKLOAD
 
 AXIS_NAMES = tuple(f.name for f in AXES)  # the matrix's axes, in config_id order (declared in fields.py)
 WARMUP_EPOCHS = 1  # epoch 0 of every repeat: tracing, compilation, first allocations
 
 
-def config_id(device: str, mode: str, dtype: str, batch_size: int, hidden: int, threads: int, replicas: int = 1) -> str:
+def config_id(device: str, mode: str, dtype: str, batch_size: int, size: int, threads: int, replicas: int = 1,
+              workload: str = DEFAULT_WORKLOAD) -> str:
     """The stable id of a configuration, e.g. 'cpu-eager-float64-cast-b4-h20-t0' (threads 0: TF's default);
-    '-r2' appended for 2 replicas (one device: no suffix, the ids of runs from before the axis)."""
-    base = f"{device}-{mode}-{dtype}-b{int(batch_size)}-h{int(hidden)}-t{int(threads)}"
+    '-r2' appended for 2 replicas (one device: no suffix, the ids of runs from before the axis). The MLP's size
+    is its hidden width, `h`; any other workload's id starts with its name and writes its size `s`:
+    'cnn-cpu-eager-float32-b32-s8-t0' (the MLP's ids are those of runs from before workloads)."""
+    mlp = workload == DEFAULT_WORKLOAD
+    base = f"{device}-{mode}-{dtype}-b{int(batch_size)}-{'h' if mlp else 's'}{int(size)}-t{int(threads)}"
+    base = base if mlp else f"{workload}-{base}"
     return base if int(replicas) == 1 else f"{base}-r{int(replicas)}"
 
 
 def axes_config_id(row: Mapping[str, Any]) -> str:
     """config_id of a row that carries the matrix axes."""
-    return config_id(str(row["device"]), str(row["mode"]), str(row["dtype"]), row["batch_size"], row["hidden"],
-                     row["threads"], row.get("replicas", 1))
+    return config_id(str(row["device"]), str(row["mode"]), str(row["dtype"]), row["batch_size"], row["size"],
+                     row["threads"], row.get("replicas", 1), str(row.get("workload") or DEFAULT_WORKLOAD))
 
 
 def timed(epoch_times: Sequence[float]) -> list[float]:
@@ -41,14 +46,15 @@ def timed(epoch_times: Sequence[float]) -> list[float]:
     return list(epoch_times[WARMUP_EPOCHS:])
 
 
-def throughput(median_s: float, n_train: int, batch_size: int, hidden: int) -> dict[str, float]:
-    """steps/s, samples/s and GFLOP/s of an epoch of `n_train` samples lasting `median_s` (NaN if unknown)."""
+def throughput(median_s: float, n_train: int, batch_size: int, epoch_flops: float) -> dict[str, float]:
+    """steps/s, samples/s and GFLOP/s of an epoch of `n_train` samples lasting `median_s` (NaN if unknown;
+    GFLOP/s NaN too where the workload gives no FLOPs: `epoch_flops` NaN)."""
     if not (median_s and median_s > 0 and math.isfinite(median_s)):
         return {"steps_per_s": math.nan, "samples_per_s": math.nan, "gflops": math.nan}
     return {
         "steps_per_s": steps_per_epoch(n_train, batch_size) / median_s,
         "samples_per_s": n_train / median_s,
-        "gflops": epoch_flops(n_train, batch_size, ARTICLE_N_FEATURES, hidden) / median_s / 1e9,
+        "gflops": epoch_flops / median_s / 1e9,
     }
 
 
@@ -85,13 +91,14 @@ def repeat_row(res: RepeatResult, *, run_id: str, axes: Mapping[str, Any], repea
 
 def summary_row(*, run_id: str, axes: Mapping[str, Any], status: str, reason: str, stop_reason: str,
                 repeats: Sequence[Mapping[str, Any]], samples: Sequence[float], n_train: int,
-                threads_in_force: tuple[int, int] | None, elapsed_s: float, finished_utc: str,
+                threads_in_force: tuple[int, int] | None, elapsed_s: float, finished_utc: str, epoch_flops: float,
                 machine: str = "", node: str = "") -> dict[str, Any]:
     """The summary.csv row of a finished trial, from its repeats.csv rows and its timed epoch times.
+    `epoch_flops`: FLOPs of one of its epochs (the workload's; NaN where it gives none).
     `machine`, `node`: where it was decided, for a trial without repeats (a skip); else its repeats'."""
     st = summarize(samples)
     finite = [x for x in samples if math.isfinite(x)]
-    rates = throughput(st["median_s"] if finite else math.nan, n_train, int(axes["batch_size"]), int(axes["hidden"]))
+    rates = throughput(st["median_s"] if finite else math.nan, n_train, int(axes["batch_size"]), epoch_flops)
     warm = [r["warmup_s"] for r in repeats]
     train = [r["train_mse"] for r in repeats if _num(r["train_mse"])]
     test = [r["test_mse"] for r in repeats if _num(r["test_mse"])]
@@ -99,9 +106,10 @@ def summary_row(*, run_id: str, axes: Mapping[str, Any], status: str, reason: st
     intra, inter = threads_in_force if threads_in_force else (None, None)
     return {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "config_id": axes_config_id(axes),
-        "device": axes["device"], "device_actual": repeats[0]["device_actual"] if repeats else "",
+        "workload": axes["workload"], "device": axes["device"],
+        "device_actual": repeats[0]["device_actual"] if repeats else "",
         "machine": repeats[-1]["machine"] if repeats else machine, "node": repeats[-1]["node"] if repeats else node,
-        **{k: axes[k] for k in AXIS_NAMES if k != "device"},
+        **{k: axes[k] for k in AXIS_NAMES if k not in ("device", "workload")},
         "threads_intra": intra, "threads_inter": inter, "status": status, "reason": reason,
         "stop_reason": stop_reason, "repeats": len(repeats), **st,
         "warmup_median_s": statistics.median(warm) if warm else math.nan, "warmup_max_s": max(warm, default=math.nan),

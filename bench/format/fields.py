@@ -17,6 +17,10 @@ Schema history (SCHEMA_VERSION, in meta.json, in every summary.csv and history.c
      machine filled in from meta.json.
   4: repeats.csv gains `cpus`: the cores the worker process could run on (its CPU affinity), so a duet's
      "each side on its own cores" and any pinning are on record, row by row. Version 3 reads with it empty.
+  5: the matrix gains `workload` (mlp_core.workloads: the model measured; meta.json `workload` has its facts)
+     and the MLP's `hidden` becomes the workload's `size` (the MLP's hidden width, the CNN's channels: the
+     axis meta.json `workload.size_name` names). config_id starts with the workload's name unless it is the
+     MLP's (whose ids stay as they were). Versions 1-4 read as workload mlp, size = their hidden.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from dataclasses import dataclass
 
 from mlp_core.enums import Device, DTypeMode
 
-SCHEMA_VERSION = 4
-KNOWN_VERSIONS = (1, 2, 3, 4)
+SCHEMA_VERSION = 5
+KNOWN_VERSIONS = (1, 2, 3, 4, 5)
 
 STATUSES = ("ok", "skipped", "diverged", "error")
 STOP_REASONS = ("precision", "budget", "max_repeats")
@@ -90,12 +94,15 @@ MODE = _f("mode", "str", "execution mode (mlp_core.modes; a plug-in's mode reads
 DTYPE = _f("dtype", "enum", "dtype mode: data storage and compute dtype",
            choices=tuple(d.value for d in DTypeMode))
 BATCH = _f("batch_size", "int", "samples per training step", "samples", minimum=1)
-HIDDEN = _f("hidden", "int", "hidden-layer width", "units", minimum=1)
+WORKLOAD = _f("workload", "str", "the model measured (mlp_core.workloads; meta.json workload has its facts): mlp, the "
+             "article's MLP; cnn; or a user's own")
+SIZE = _f("size", "int", "the workload's size: the MLP's hidden-layer width, the CNN's channels (meta.json "
+          "workload.size_name names it; schema < 5 called the MLP's `hidden`)", minimum=1)
 THREADS = _f("threads", "int", "CPU intra/inter-op threads asked for; 0 = TensorFlow's default pools "
              "(threads_intra/threads_inter in summary.csv say what was in force)", "threads", minimum=0)
 REPLICAS = _f("replicas", "int", "devices it trained on at once (tf.distribute.MirroredStrategy; 1: one device, no "
               "strategy); batch_size is the global batch, split over them", "devices", minimum=1)
-AXES = (DEVICE, MODE, DTYPE, BATCH, HIDDEN, THREADS, REPLICAS)  # the matrix: config_id is made of these
+AXES = (WORKLOAD, DEVICE, MODE, DTYPE, BATCH, SIZE, THREADS, REPLICAS)  # the matrix: config_id is made of these
 REPEAT = _f("repeat", "int", "repeat index within the trial (fresh weights from seed + repeat)", minimum=0)
 DEVICE_ACTUAL = _f("device_actual", "str", "device the result tensors really live on, e.g. cpu:0")
 MACHINE = _f("machine", "str", "id of the machine that measured it: 8 hex digits of its fingerprint (CPU, cores, "
@@ -167,12 +174,12 @@ SUMMARY = Table(
     "summary.csv",
     "one row per trial, written when the trial finishes; statistics over the timed epochs of all its repeats",
     (
-        SCHEMA, RUN_ID, CONFIG_ID, DEVICE,
+        SCHEMA, RUN_ID, CONFIG_ID, WORKLOAD, DEVICE,
         _f("device_actual", "str", "device the results really live on (empty: nothing measured)", nullable=True),
         _f("machine", "str", "id of the machine its repeats ran on (empty: no machine took it, e.g. a GPU trial on a "
            "cluster without a GPU node)", nullable=True),
         _f("node", "str", "node its last repeat ran on (empty: none)", nullable=True),
-        MODE, DTYPE, BATCH, HIDDEN, THREADS, REPLICAS,
+        MODE, DTYPE, BATCH, SIZE, THREADS, REPLICAS,
         _f("threads_intra", "int", "intra-op threads TensorFlow reported in force (0: its own choice; empty: "
            "no TF worker)", "threads", nullable=True, minimum=0),
         _f("threads_inter", "int", "inter-op threads TensorFlow reported in force", "threads", nullable=True,
@@ -189,7 +196,8 @@ SUMMARY = Table(
            nullable=True, minimum=0),
         _f("samples_per_s", "float", "training samples per second at the median epoch time", "samples/s",
            nullable=True, minimum=0),
-        _f("gflops", "float", "analytic FLOPs of an epoch (mlp_core.flops) / median epoch time", "GFLOP/s",
+        _f("gflops", "float", "analytic FLOPs of an epoch (the workload's step_flops) / median epoch time (empty: "
+           "the workload gives no FLOPs)", "GFLOP/s",
            nullable=True, minimum=0),
         _f("train_mse_median", "float", "median over repeats of the last epoch's train MSE", nullable=True,
            finite=False),
@@ -258,6 +266,8 @@ META_KEYS: tuple[tuple[str, str, bool, str], ...] = (  # name, JSON type, requir
     ("shard", "object", False, "this run's share of the matrix, {index: K, count: N} (bench.run --shard K/N); "
      "absent: the whole matrix"),
     ("merged_from", "array", False, "the shard runs bench.merge joined: run_id, shard, path, start and finish"),
+    ("workload", "object", False, "the workload's facts (mlp_core.workloads: name, spec it was loaded by, summary, "
+     "size_name, size_doc, has_flops); absent: the MLP (schema < 5)"),
     ("modes", "object", False, "execution mode -> its registry facts (library, needs_tensorflow, cpu_only, "
      "distributable, role, order, color, summary), so that a plug-in's run reads where the plug-in is not installed"),
 )

@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.format.fields import HISTORY, KNOWN_VERSIONS
 from bench.format.io import StoreError, read_table, read_text
+from bench.format.legacy import as_workload_rows, before_workloads
 from bench.format.runs import check_config_ids
 
 HISTORY_PATH = Path("results") / "history.csv"  # where bench.history keeps it, by default
@@ -22,8 +23,10 @@ PAGES_PATH = "history/history.csv"  # on that branch
 PAGES_DASHBOARD = "dev/bench/data.js"  # the action's default benchmark-data-dir-path, and its data file
 PAGES_ATTEMPTS = 10  # pushes tried while the branch keeps moving (the action's own retry count)
 
-# schema 2: no replicas column; schema 1: no schema_version column either, recorded_utc first
-HISTORY_V2 = replace(HISTORY, fields=tuple(f for f in HISTORY.fields if f.name != "replicas"))
+# schema 3 and 4: no workload, the MLP's size called hidden; 2: no replicas column either; 1: no schema_version
+# column either, recorded_utc first
+HISTORY_V4 = before_workloads(HISTORY)
+HISTORY_V2 = replace(HISTORY_V4, fields=tuple(f for f in HISTORY_V4.fields if f.name != "replicas"))
 HISTORY_V1 = replace(HISTORY_V2, fields=(HISTORY.field("recorded_utc"), *HISTORY_V2.fields[1:-1]))
 
 
@@ -34,8 +37,11 @@ def read_history(path: Path) -> list[dict[str, Any]]:
         return []
     first = read_text(path).split("\n", 1)[0]
     v1 = first.split(",")[:1] != ["schema_version"] and "recorded_utc" in first
-    rows = read_table(path, HISTORY_V1 if v1 else HISTORY if "replicas" in first.split(",") else HISTORY_V2,
-                      torn_ok=False)
+    header = first.split(",")
+    table = HISTORY_V1 if v1 else HISTORY if "workload" in header else HISTORY_V4 if "replicas" in header \
+        else HISTORY_V2
+    rows = read_table(path, table, torn_ok=False)
+    as_workload_rows(rows.rows)
     for row in rows.rows:
         row.setdefault("replicas", 1)
     check_config_ids(rows)

@@ -21,9 +21,26 @@ from bench.format.identity import legacy_machine
 from bench.format.io import TIME_RE, Rows, Tables, read_table
 from bench.format.messages import RepeatResult
 
+HIDDEN = Field("hidden", "int", "hidden-layer width (schema < 5; the MLP's size)", "units", minimum=1)
+
+
+def before_workloads(table: Table) -> Table:
+    """A table as schema < 5 wrote it: no `workload`, the MLP's size called `hidden`."""
+    return replace(table, fields=tuple(HIDDEN if f.name == "size" else f for f in table.fields
+                                       if f.name != "workload"))
+
+
+def as_workload_rows(rows: list[dict[str, Any]]) -> None:
+    """Rows of schema < 5 in place: workload mlp, its size the `hidden` they carry."""
+    for row in rows:
+        if "hidden" in row:
+            row["size"] = row.pop("hidden")
+            row["workload"] = "mlp"
+
 
 def _v1(table: Table, names: str, changed: dict[str, Field]) -> Table:
     by_name = {f.name: f for t in (RAW, REPEATS, SUMMARY) for f in t.fields}
+    by_name["hidden"] = HIDDEN
     fields = tuple(changed.get(n) or by_name[n] for n in names.split())
     return replace(table, fields=fields)
 
@@ -50,6 +67,8 @@ def read_v1(run_dir: Path, meta: dict[str, Any]):
     raw = read_table(run_dir / "raw.csv", RAW_V1)
     summary = read_table(run_dir / "summary.csv", SUMMARY_V1)
     by_repeat: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    as_workload_rows(raw.rows)
+    as_workload_rows(summary.rows)
     for row in raw.rows:
         row["replicas"] = 1  # (the axis came with schema 3)
         by_repeat[(row["config_id"], row["repeat"])].append(row)
@@ -97,18 +116,28 @@ def _without(table: Table, *names: str) -> Table:
     return replace(table, fields=tuple(f for f in table.fields if f.name not in names))
 
 
-RAW_V2, REPEATS_V2, SUMMARY_V2 = _without(RAW, "machine"), _without(REPEATS, "machine", "node", "replicas", "cpus"), \
-    _without(SUMMARY, "machine", "node", "replicas")
-REPEATS_V3 = _without(REPEATS, "cpus")
+RAW_V4, REPEATS_V4, SUMMARY_V4 = (before_workloads(t) for t in (RAW, REPEATS, SUMMARY))
+RAW_V2, REPEATS_V2, SUMMARY_V2 = _without(RAW_V4, "machine"), \
+    _without(REPEATS_V4, "machine", "node", "replicas", "cpus"), _without(SUMMARY_V4, "machine", "node", "replicas")
+REPEATS_V3 = _without(REPEATS_V4, "cpus")
 
 
 def read_old(run_dir: Path, meta: dict[str, Any]):
-    """(meta, Tables) of a schema 1, 2 or 3 run directory in the current schema (in memory): for 1 and 2 its
-    one machine, fingerprinted from meta.json's host facts, on every row and in `machines`; `cpus` empty."""
-    run_dir = Path(run_dir)
-    if meta["schema_version"] == 3:  # only the affinity is missing
-        tables = Tables(read_table(run_dir / RAW.file, RAW), read_table(run_dir / REPEATS.file, REPEATS_V3),
-                        read_table(run_dir / SUMMARY.file, SUMMARY))
+    """(meta, Tables) of a schema 1 to 4 run directory in the current schema (in memory): workload mlp, its size
+    their `hidden`; for 1 and 2 its one machine, fingerprinted from meta.json's host facts, on every row and in
+    `machines`; `cpus` empty before 4."""
+    meta, tables = _read_before_workloads(Path(run_dir), meta)
+    for rows in (tables.raw, tables.repeats, tables.summary):
+        as_workload_rows(rows.rows)
+    return meta, tables
+
+
+def _read_before_workloads(run_dir: Path, meta: dict[str, Any]):
+    if meta["schema_version"] == 4:  # only the workload is missing
+        return meta, Tables(*(read_table(run_dir / t.file, t) for t in (RAW_V4, REPEATS_V4, SUMMARY_V4)))
+    if meta["schema_version"] == 3:  # the affinity is missing too
+        tables = Tables(read_table(run_dir / RAW.file, RAW_V4), read_table(run_dir / REPEATS.file, REPEATS_V3),
+                        read_table(run_dir / SUMMARY.file, SUMMARY_V4))
         for row in tables.repeats.rows:
             row["cpus"] = ""
         return meta, tables

@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
-from bench.format.fields import AXES
+PROTOCOL = 2  # 2: RepeatTask carries `workload` and `size` (1 knew only the MLP, its size called `hidden`)
 
 
 class ProtocolError(RuntimeError):
@@ -30,9 +30,10 @@ class RepeatTask:
     mode: str
     dtype: str
     batch_size: int
-    hidden: int
+    size: int  # the workload's size (the MLP's hidden width)
     threads: int
     replicas: int = 1  # devices it trains on at once (tf.distribute)
+    workload: str = "mlp"  # the spec the worker loads it by (mlp_core.workloads.get)
     repeat: int
     seed: int  # weight seed: the run's seed + repeat
     data_seed: int
@@ -60,6 +61,7 @@ class Hello:
     pid: int
     devices: list[str]  # logical devices, e.g. ['cpu:0', 'gpu:0']
     tf: dict[str, Any]  # bench.engine.probe.tensorflow_facts()
+    protocol: int = 1  # PROTOCOL of the worker's checkout (a hello without it: a checkout from before workloads)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,17 +119,26 @@ class NodeReply:
 MESSAGES = {cls.type: cls for cls in (RepeatTask, PeakTask, Hello, RepeatResult, PeakResult)}
 
 
-def encode(message: Any, *, legacy: bool = False) -> str:
+def encode(message: Any, *, legacy: bool = False, protocol: int = PROTOCOL) -> str:
     """One protocol line (no newline). `legacy`: the untyped dialect of workers older than this module
-    (an A/B baseline checkout), which the parent must still be able to drive."""
-    if not legacy:
-        return json.dumps({"type": message.type, **asdict(message)})
+    (an A/B baseline checkout), which the parent must still be able to drive; `protocol`: the version the
+    worker's hello said (ProtocolError for a task it cannot run: another workload than the MLP for 1)."""
     data = asdict(message)
+    if isinstance(message, RepeatTask):
+        if message.workload != "mlp" and (legacy or protocol < 2):
+            raise ProtocolError(f"this worker's checkout predates workloads: it trains the MLP only, not "
+                                f"{message.workload!r}")
+        data["hidden"] = data["size"]  # what a protocol 1 worker reads (a newer one ignores it)
+    if not legacy:
+        return json.dumps({"type": message.type, **data})
     if isinstance(message, PeakTask):
         return json.dumps({"kind": "peak", **data})
     if data.pop("replicas", 1) != 1:
         raise ProtocolError("a worker older than the replicas axis trains on one device only")
-    return json.dumps({"trial": {k: data.pop(k) for k in (f.name for f in AXES) if k != "replicas"}, **data})
+    trial = {k: data.pop(k) for k in ("device", "mode", "dtype", "batch_size", "hidden", "threads")}
+    for k in ("size", "workload"):
+        data.pop(k)
+    return json.dumps({"trial": trial, **data})
 
 
 def decode(line: str | bytes, *, reply_to: Any = None) -> Any:

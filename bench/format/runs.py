@@ -39,6 +39,7 @@ from bench.format.identity import MACHINE_ID_RE, facts_label, machine_label
 from bench.format.io import Rows, StoreError, Tables, read_json, read_tables
 from bench.format.legacy import read_old
 from bench.format.spec import SweepSpec, build_spec, shard_trials, trials
+from mlp_core.workloads import FACTS, WorkloadFacts
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,6 +85,12 @@ def check_meta(meta: Any, path: Path) -> None:
         allowed = tuple(JSON_TYPES[t] for t in types.split("|"))
         if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
             raise StoreError(f"{path}: {name}: {_short(value)}: expected {types.replace('|', ' or ')}")
+    facts = meta.get("workload")
+    if facts is not None:
+        bad = [k for k in FACTS if not isinstance(facts.get(k), bool if k == "has_flops" else str)]
+        if bad:
+            raise StoreError(f"{path}: workload.{bad[0]}: {_short(facts.get(bad[0]))}: expected "
+                             f"{'true or false' if bad[0] == 'has_flops' else 'a string'}")
     spec_of(meta, path)
     for key in ("host", "tensorflow", "git"):
         for sub, value in (meta.get(key) or {}).items():
@@ -122,12 +129,17 @@ def _check_peak(p: Any, where: str) -> None:
             raise StoreError(f"{where}.{key}: {_short(value)}: expected {'a string' if kind is str else 'a number'}")
 
 
+def workload_of(meta: Mapping[str, Any]) -> WorkloadFacts:
+    """The run's workload from meta.json `workload` (checked by check_meta); the MLP when absent."""
+    return WorkloadFacts.of(meta.get("workload"))
+
+
 def spec_of(meta: Mapping[str, Any], path: Path) -> SweepSpec:
     """The sweep a run was started with, validated as bench.run validates flags."""
     if not isinstance(meta.get("spec"), dict):
         raise StoreError(f"{path}: spec: {_short(meta.get('spec'))}: expected an object")
     try:
-        return build_spec(meta["spec"], mode_facts=meta.get("modes"))
+        return build_spec(meta["spec"], mode_facts=meta.get("modes"), workload_facts=workload_of(meta).facts())
     except InputError as exc:
         raise StoreError(f"{path}: spec: {exc}") from None
 
@@ -161,6 +173,11 @@ class Run:
     def n_train(self) -> int:
         """Training samples per epoch."""
         return self.spec.n_train
+
+    @property
+    def workload(self) -> WorkloadFacts:
+        """The workload it measured, as meta.json records it (the MLP for runs from before workloads)."""
+        return workload_of(self.meta)
 
     @property
     def ok(self) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.format.derive import config_id
 from bench.format.errors import InputError
-from mlp_core import modes
+from mlp_core import modes, workloads
 from mlp_core.enums import Device, DTypeMode, ExecMode
 
 
@@ -31,9 +31,12 @@ class SpecError(InputError):
 class SweepSpec:
     """The matrix to measure and how to measure it."""
 
+    # the model (mlp_core.workloads): a built-in's name (mlp, cnn), an installed entry point's, or
+    # "package.module:factory"; its defaults fill `sizes` and `learning_rate` when they are not given
+    workload: str = workloads.DEFAULT
     devices: tuple[Device, ...] = (Device.CPU, Device.GPU)
     batch_sizes: tuple[int, ...] = (4, 32, 256)
-    hidden_sizes: tuple[int, ...] = (20, 256, 2048)
+    sizes: tuple[int, ...] = (20, 256, 2048)  # the workload's size axis: the MLP's hidden widths, the CNN's channels
     dtypes: tuple[DTypeMode, ...] = (DTypeMode.FLOAT32, DTypeMode.FLOAT64_CAST)
     modes: tuple[ExecMode, ...] = (ExecMode.EAGER,)
     threads: tuple[int, ...] = (0,)  # CPU intra/inter-op threads; 0 = TensorFlow's default
@@ -76,15 +79,17 @@ class Trial:
     mode: ExecMode
     dtype: DTypeMode
     batch_size: int
-    hidden: int
+    size: int
     threads: int
     replicas: int = 1
+    workload: str = workloads.DEFAULT  # the workload's name (rows, ids); the spec loads it
 
     @property
     def config_id(self) -> str:
-        """e.g. 'cpu-eager-float64-cast-b4-h20-t0' ('-r2' appended for 2 replicas)."""
-        return config_id(self.device, self.mode, self.dtype, self.batch_size, self.hidden, self.threads,
-                         self.replicas)
+        """e.g. 'cpu-eager-float64-cast-b4-h20-t0' ('-r2' appended for 2 replicas; 'cnn-' before another
+        workload's)."""
+        return config_id(self.device, self.mode, self.dtype, self.batch_size, self.size, self.threads,
+                         self.replicas, self.workload)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types for JSON."""
@@ -98,14 +103,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (5 epochs, 4 s) took 2m39s.
     "quick": {"epochs": 3, "trial_budget_s": 1.5},
     # Exactly the article's settings, its faulty loop beside the clean one.
-    "article": {"batch_sizes": [4], "hidden_sizes": [20], "dtypes": ["float64-cast"], "modes": ["article", "eager"]},
+    "article": {"batch_sizes": [4], "sizes": [20], "dtypes": ["float64-cast"], "modes": ["article", "eager"]},
     # Wide: batch 1..4096 by powers of 4 (so 4096 training samples), hidden 8..8192, every dtype,
     # every clean mode and the NumPy baseline. Hours on a 2-core CPU: batch 1 is 4096 steps an epoch.
     "full": {
         "n_train": 4096,
         "n_test": 1024,
         "batch_sizes": [1, 4, 16, 64, 256, 1024, 4096],
-        "hidden_sizes": [8, 32, 128, 512, 2048, 8192],
+        "sizes": [8, 32, 128, 512, 2048, 8192],
         "dtypes": ["float32", "float64-cast", "float64"],
         "modes": ["eager", "function", "xla", "graph", "numpy"],
     },
@@ -116,7 +121,7 @@ LIST_FIELDS = {
     "dtypes": DTypeMode,
     "modes": ExecMode,
     "batch_sizes": int,
-    "hidden_sizes": int,
+    "sizes": int,
     "threads": int,
     "replicas": int,
 }
@@ -125,6 +130,8 @@ ZERO_OK = ("seed", "peak_n")  # the integer fields where 0 is meaningful
 FLOAT_FIELDS = ("learning_rate", "target_ci", "trial_budget_s", "trial_timeout_s")
 CHOICE_FIELDS = {"workers": ("round", "run"), "scaling": ("strong", "weak")}
 SPEC_KEYS = tuple(f.name for f in fields(SweepSpec))
+ALIASES = {"hidden_sizes": "sizes"}  # the MLP's name for its size axis (TOML files and runs before workloads)
+WORKLOAD_DEFAULTS = ("sizes", "learning_rate")  # from the workload when not given (a preset's are the MLP's)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -140,19 +147,41 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise SpecError("config", str(path), f"not UTF-8 text (byte {exc.start})") from None
 
 
-def build_spec(*layers: dict[str, Any], mode_facts: Mapping[str, Any] | None = None) -> SweepSpec:
+def build_spec(*layers: dict[str, Any], mode_facts: Mapping[str, Any] | None = None,
+               workload_facts: Mapping[str, Any] | None = None) -> SweepSpec:
     """Merge layers (preset, then TOML, then flags; later wins) and validate into a SweepSpec. `mode_facts`:
     a run directory's record of its modes (meta.json `modes`), so that a mode whose plug-in is not installed
-    here still reads (it cannot run)."""
+    here still reads (it cannot run); `workload_facts` the same for its workload (meta.json `workload`: a
+    user's workload reads where its module is not importable)."""
     merged: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():
             if value is not None:
+                key = ALIASES.get(key, key)
                 merged[key] = value
     preset = merged.pop("preset", "quick")
     if preset not in PRESETS:
         raise SpecError("preset", preset, f"unknown preset (choose from {', '.join(PRESETS)})")
-    values = {**PRESETS[preset], **merged}
+    name = merged.get("workload", workloads.DEFAULT)
+    if not isinstance(name, str) or not name.strip():
+        raise SpecError("workload", name, "expected a workload name or package.module:factory")
+    if workload_facts:
+        workload = None
+        merged["workload"] = workloads.remember(dict(workload_facts)).spec
+    else:
+        try:
+            workload = workloads.get(name)
+        except workloads.WorkloadError as exc:
+            raise SpecError("workload", name, str(exc)) from None
+        merged["workload"] = workload.spec
+    values = dict(PRESETS[preset])
+    if workload is not None and workload.name != workloads.DEFAULT:
+        for key in WORKLOAD_DEFAULTS:
+            values.pop(key, None)  # the presets' sizes are the MLP's
+    if workload is not None:
+        values.setdefault("sizes", list(workload.default_sizes))
+        values.setdefault("learning_rate", workload.learning_rate)
+    values.update(merged)
     unknown = sorted(set(values) - set(SPEC_KEYS))
     if unknown:
         raise SpecError(unknown[0], values[unknown[0]], f"unknown key (known: {', '.join(SPEC_KEYS)})")
@@ -162,6 +191,8 @@ def build_spec(*layers: dict[str, Any], mode_facts: Mapping[str, Any] | None = N
             kwargs[key] = _parse_list(key, value, LIST_FIELDS[key], mode_facts or {})
         elif key in INT_FIELDS:
             kwargs[key] = _parse_int(key, value, minimum=0 if key in ZERO_OK else 1)
+        elif key == "workload":
+            kwargs[key] = value
         elif key in CHOICE_FIELDS:
             if value not in CHOICE_FIELDS[key]:
                 raise SpecError(key, value, f"unknown value (choose from {', '.join(CHOICE_FIELDS[key])})")
@@ -170,7 +201,22 @@ def build_spec(*layers: dict[str, Any], mode_facts: Mapping[str, Any] | None = N
             kwargs[key] = _parse_float(key, value)
     spec = SweepSpec(**kwargs)
     _check_consistency(spec)
+    if workload is not None:
+        _check_workload(spec, workload)
     return spec
+
+
+def _check_workload(spec: SweepSpec, workload: workloads.Workload) -> None:
+    """The modes, dtypes and replicas the workload supports."""
+    for field, values, known in (("modes", spec.modes, workload.mode_names()),
+                                 ("dtypes", spec.dtypes, workload.dtypes)):
+        bad = [str(v) for v in values if str(v) not in known]
+        if bad:
+            raise SpecError(field, bad[0], f"workload {workload.name!r} does not run it (it runs: {', '.join(known)})")
+    if workload.name != workloads.DEFAULT and max(spec.replicas) > 1:
+        raise SpecError("replicas", max(spec.replicas), f"replicas are the MLP's; workload {workload.name!r} trains "
+                        "on one device")
+
 
 
 def _parse_list(field: str, value: Any, kind: type, mode_facts: Mapping[str, Any]) -> tuple:
@@ -242,15 +288,16 @@ def trials(spec: SweepSpec) -> list[Trial]:
     Replicas > 1 only for the modes tf.distribute runs (eager, function); under weak scaling their global
     batch is replicas x the listed batch."""
     out = []
-    for device, mode, dtype, batch, hidden, replicas in itertools.product(
-        spec.devices, spec.modes, spec.dtypes, spec.batch_sizes, spec.hidden_sizes, spec.replicas
+    name = workloads.name_of(spec.workload)
+    for device, mode, dtype, batch, size, replicas in itertools.product(
+        spec.devices, spec.modes, spec.dtypes, spec.batch_sizes, spec.sizes, spec.replicas
     ):
         if (mode.cpu_only and device is not Device.CPU) or (replicas > 1 and not mode.distributable):
             continue
         global_batch = batch * replicas if spec.scaling == "weak" else batch
         for threads in spec.threads if device is Device.CPU else (0,):
-            out.append(Trial(device=device, mode=mode, dtype=dtype, batch_size=global_batch, hidden=hidden,
-                             threads=threads, replicas=replicas))
+            out.append(Trial(device=device, mode=mode, dtype=dtype, batch_size=global_batch, size=size,
+                             threads=threads, replicas=replicas, workload=name))
     return out
 
 

@@ -1,0 +1,204 @@
+"""The workload contract check: trust for a model the harness has no oracle for (`python -m bench.workload check`).
+
+The MLP has an independent oracle (a float64 NumPy implementation of the same training). A user's model has
+none, so the check asks what can be asked of any workload, through the same trainers the runner uses:
+
+- data: deterministic for a seed (the same arrays twice; another seed, other arrays), float64, finite, one
+  target row per sample;
+- initial weights: the same for a seed, different for another;
+- learning: the train MSE falls over a few epochs (eager, float32);
+- modes agree: every TF mode the workload claims follows the eager loop's trajectory (per-epoch train MSE and
+  final weights) within a tolerance for its dtype: the generalisation of the MLP's oracle test;
+- placement: on every device it claims and this machine has, the weights, optimiser slots, loss and
+  predictions all live on that device (the trainer's own check, with TF's soft placement off); a device this
+  machine lacks is a skip with the reason, never a pass.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mlp_core import TrainConfig, workloads
+from mlp_core.enums import Device
+from mlp_core.errors import UnavailableError
+from mlp_core.trainer import make_trainer, train_with
+
+# Relative tolerance of a mode's trajectory against the eager loop's, by compute dtype. float64: a few ulps per
+# op, compounded over the steps; float32: XLA and graph fuse and reorder the reductions, about 1e-7 relative per
+# op, compounded over a few hundred steps (measured: see docs/workloads.md).
+TOLERANCE = {"float32": 1e-3, "float64": 1e-9}
+
+
+@dataclass
+class Check:
+    """One line of the report: what was checked, its outcome (pass, fail, skip) and the numbers behind it."""
+
+    name: str
+    outcome: str
+    detail: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The small training the check runs (defaults: a few seconds for the built-ins on a 2-core CPU)."""
+
+    size: int | None = None  # the workload's first default size
+    batch_size: int = 32
+    n_train: int = 256
+    n_test: int = 64
+    epochs: int = 4
+    seed: int = 0
+    learning_rate: float | None = None  # the workload's
+    devices: tuple[str, ...] = ("cpu", "gpu")
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    """Relative difference of two arrays: |a - b| / |b| (norms), 0 for two zero arrays."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    scale = np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / scale) if scale else float(np.linalg.norm(a - b))
+
+
+def _weights(trainer) -> list[np.ndarray]:
+    params = trainer.params()
+    return list(params.arrays()) if hasattr(params, "arrays") else list(params)
+
+
+def check(spec: str, settings: Settings = Settings(), *, progress=None) -> tuple[workloads.Workload, list[Check]]:
+    """Run every check on the workload a spec names (WorkloadError when it cannot be loaded)."""
+    workload = workloads.get(spec)
+    size = settings.size or workload.default_sizes[0]
+    lr = settings.learning_rate or workload.learning_rate
+    say = progress or (lambda text: None)
+    base = dict(workload=workload.spec, size=size, batch_size=settings.batch_size, learning_rate=lr,
+                seed=settings.seed)
+    out: list[Check] = []
+
+    say("data")
+    out.append(_check_data(workload, settings))
+    data = workload.data(settings.seed, settings.n_train, settings.n_test)
+
+    say("initial weights")
+    out.append(_check_init(data, base))
+
+    say("learning")
+    config = TrainConfig(**base, epochs=settings.epochs, mode="eager", dtype="float32")
+    eager = {}
+    try:
+        trainer = make_trainer(data, config)
+        result = train_with(trainer, data, config)
+        mse = list(result.train_mse)
+        falls = all(math.isfinite(m) for m in mse) and mse[-1] < mse[0]
+        out.append(Check("learning", "pass" if falls else "fail",
+                         f"train MSE over {settings.epochs} epochs (eager, float32): "
+                         + " -> ".join(f"{m:.4g}" for m in mse) + ("" if falls else ": it does not fall"),
+                         {"train_mse": mse}))
+    except Exception as exc:  # noqa: BLE001 - a workload that fails to train is a failed check, said in one line
+        out.append(Check("learning", "fail", f"training fails: {type(exc).__name__}: {exc}"[:400]))
+
+    modes = [m for m in workload.mode_names() if m in workloads.GENERIC_MODES]
+    for dtype in workload.dtypes:
+        say(f"modes against eager, {dtype}")
+        cfg = TrainConfig(**base, epochs=settings.epochs, mode="eager", dtype=dtype)
+        try:
+            trainer = make_trainer(data, cfg)
+            ref = train_with(trainer, data, cfg)
+            eager[dtype] = (list(ref.train_mse), _weights(trainer))
+        except Exception as exc:  # noqa: BLE001
+            out.append(Check(f"modes agree ({dtype})", "fail", f"eager fails: {type(exc).__name__}: {exc}"[:400]))
+            continue
+        tol = TOLERANCE[cfg.dtype.compute_dtype]
+        for mode in modes:
+            if mode == "eager":
+                continue
+            out.append(_check_mode(data, base, settings, mode, dtype, eager[dtype], tol))
+
+    for device in settings.devices:
+        say(f"placement on {device}")
+        out.append(_check_placement(data, base, device))
+    return workload, out
+
+
+def _check_data(workload: workloads.Workload, s: Settings) -> Check:
+    try:
+        a = workload.data(s.seed, s.n_train, s.n_test)
+        b = workload.data(s.seed, s.n_train, s.n_test)
+        c = workload.data(s.seed + 1, s.n_train, s.n_test)
+    except Exception as exc:  # noqa: BLE001
+        return Check("data", "fail", f"data({s.seed}, {s.n_train}, {s.n_test}) fails: {type(exc).__name__}: {exc}"[:400])
+    arrays = ("X_train", "y_train", "X_test", "y_test")
+    problems = []
+    if not all(np.array_equal(getattr(a, k), getattr(b, k)) for k in arrays):
+        problems.append("two draws with the same seed differ")
+    if all(np.array_equal(getattr(a, k), getattr(c, k)) for k in arrays):
+        problems.append("another seed gives the same data")
+    for k in arrays:
+        x = np.asarray(getattr(a, k))
+        if x.dtype != np.float64:
+            problems.append(f"{k} is {x.dtype}, not float64")
+        elif not np.isfinite(x).all():
+            problems.append(f"{k} has non-finite values")
+    if a.n_train != s.n_train or a.n_test != s.n_test or len(a.y_train) != a.n_train or len(a.y_test) != a.n_test:
+        problems.append(f"asked for {s.n_train} + {s.n_test} samples, got X {a.n_train} + {a.n_test}, "
+                        f"y {len(a.y_train)} + {len(a.y_test)}")
+    shape = f"X {tuple(a.X_train.shape[1:])}, y {tuple(np.shape(a.y_train)[1:]) or '(scalar)'}"
+    return Check("data", "fail" if problems else "pass",
+                 "; ".join(problems) if problems else f"deterministic for a seed, float64, finite; per sample {shape}")
+
+
+def _check_init(data, base: dict[str, Any]) -> Check:
+    try:
+        first = _weights(make_trainer(data, TrainConfig(**base, epochs=1, mode="eager", dtype="float32")))
+        again = _weights(make_trainer(data, TrainConfig(**base, epochs=1, mode="eager", dtype="float32")))
+        other = _weights(make_trainer(data, TrainConfig(**{**base, "seed": base["seed"] + 1}, epochs=1, mode="eager",
+                                                        dtype="float32")))
+    except Exception as exc:  # noqa: BLE001
+        return Check("initial weights", "fail", f"building the model fails: {type(exc).__name__}: {exc}"[:400])
+    same = len(first) == len(again) and all(np.array_equal(x, y) for x, y in zip(first, again))
+    differs = not all(np.array_equal(x, y) for x, y in zip(first, other))
+    n = sum(int(np.size(w)) for w in first)
+    if same and differs:
+        return Check("initial weights", "pass", f"{n} weights in {len(first)} arrays: the same for a seed, "
+                     "others for another", {"weights": n})
+    why = "two builds with the same seed differ" if not same else "another seed gives the same weights"
+    return Check("initial weights", "fail", why + " (draw every initial weight from Keras's seeded initialisers)")
+
+
+def _check_mode(data, base, s: Settings, mode: str, dtype: str, ref, tol: float) -> Check:
+    name = f"{mode} = eager ({dtype})"
+    cfg = TrainConfig(**base, epochs=s.epochs, mode=mode, dtype=dtype)
+    try:
+        trainer = make_trainer(data, cfg)
+        res = train_with(trainer, data, cfg)
+    except UnavailableError as exc:
+        return Check(name, "skip", str(exc))
+    except Exception as exc:  # noqa: BLE001
+        return Check(name, "fail", f"training fails: {type(exc).__name__}: {exc}"[:400])
+    mse_dev = max(abs(a - b) / abs(b) if b else abs(a - b) for a, b in zip(res.train_mse, ref[0]))
+    w_dev = max((_rel(a, b) for a, b in zip(_weights(trainer), ref[1])), default=0.0)
+    worst = max(mse_dev, w_dev)
+    ok = math.isfinite(worst) and worst <= tol
+    return Check(name, "pass" if ok else "fail",
+                 f"per-epoch train MSE within {mse_dev:.1e}, final weights within {w_dev:.1e} of eager's "
+                 f"(relative; tolerance {tol:g})", {"mse_dev": mse_dev, "weights_dev": w_dev, "tolerance": tol})
+
+
+def _check_placement(data, base: dict[str, Any], device: str) -> Check:
+    name = f"placement on {device}"
+    cfg = TrainConfig(**base, epochs=2, mode="function", dtype="float32", device=Device(device))
+    t0 = time.perf_counter()
+    try:
+        trainer = make_trainer(data, cfg)
+        res = train_with(trainer, data, cfg)
+    except UnavailableError as exc:  # the device is not here (hard placement: no silent fallback)
+        return Check(name, "skip", str(exc))
+    except Exception as exc:  # noqa: BLE001 - PlacementError included: something ran elsewhere
+        return Check(name, "fail", f"{type(exc).__name__}: {exc}"[:400])
+    return Check(name, "pass", f"weights, optimiser slots, loss and predictions on {res.device} "
+                 f"(soft placement off; {time.perf_counter() - t0:.1f} s)", {"device": res.device})

@@ -1,0 +1,300 @@
+"""The workload interface: what a model gives the harness, declared once, and how a workload is found by name.
+
+A workload is a model the harness measures. The article's MLP (`mlp`) is the default and the reference;
+`cnn` is a second built-in; a user's own comes from an importable module (`package.module:factory`) or an
+installed package's entry point (group `eager_mlp_bench.workloads`, the entry's name is the workload's).
+
+What a workload gives the harness (the `Workload` fields):
+- `name`, `summary`: how rows, tables and figures name it;
+- one size axis: `size_name` ("hidden", "channels"), `size_doc` and `default_sizes` (the sweep's sizes
+  when none are asked for);
+- `data(seed, n_train, n_test) -> Data`: deterministic synthetic data, float64, X (n, ...) and y (n,) or
+  (n, k); a regression target (the harness trains and records the mean squared error);
+- `model(size) -> keras.Model`: called by the harness under hard placement on the trial's device, with the
+  dtype mode's compute dtype as Keras's policy and the weights' seed set (so its initial weights are the
+  same for a seed);
+- `learning_rate`: the sweep's learning rate when none is asked for;
+- `optimizer(learning_rate) -> keras optimizer` (optional): its own optimiser; without one the harness's
+  plain gradient descent (w -= lr * g);
+- `step_flops(batch, size) -> int` (optional): FLOPs of one training step; FLOP-based figures and the
+  GFLOP/s column appear only for workloads that give it;
+- `modes` and `dtypes`: the execution modes and dtype modes it supports.
+
+What the harness does with it (mlp_core.keras_train): data on the host, the model built on the trial's
+device, trained in the generic TensorFlow modes (eager loop, tf.function step, XLA, whole-epoch graph),
+cast per step for float64-cast, timed through the one timed loop (mlp_core.trainer.run_epochs) with the
+device sync before every clock read, the train MSE of every epoch and the test MSE recorded, and the
+placement of every weight, optimiser slot and result checked. The non-TF modes (numpy, numba, JAX) and
+the article's loop stay the MLP's own.
+
+No TensorFlow here: `--help`, spec validation and the store read workloads without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from mlp_core import modes
+from mlp_core.data import Data, make_data
+from mlp_core.flops import train_step_flops
+
+ENTRY_POINT_GROUP = "eager_mlp_bench.workloads"
+DEFAULT = "mlp"
+GENERIC_MODES = ("eager", "function", "xla", "graph")  # the modes every TF workload trains in (keras_train)
+ALL_DTYPES = ("float32", "float64-cast", "float64")
+_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")  # in configuration ids: no '-' (the id's separator)
+# what a run directory records of its workload (meta.json `workload`): enough to read it without the module
+FACTS = ("name", "spec", "summary", "size_name", "size_doc", "has_flops")
+
+
+class WorkloadError(ValueError):
+    """A workload that cannot be found, imported or built: one line naming the spec and the reason."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workload:
+    """One model the harness can measure (see the module docstring for each field's contract)."""
+
+    name: str
+    summary: str
+    size_name: str
+    size_doc: str
+    default_sizes: tuple[int, ...]
+    data: Callable[[int, int, int], Data]
+    model: Callable[[int], Any] | None = None  # None only for the MLP (its own trainers)
+    learning_rate: float = 1e-2
+    optimizer: Callable[[float], Any] | None = None
+    step_flops: Callable[[int, int], int] | None = None
+    modes: tuple[str, ...] = GENERIC_MODES
+    dtypes: tuple[str, ...] = ALL_DTYPES
+    spec: str = ""  # how it was found: a built-in's name, "package.module:factory", or an entry point's name
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise WorkloadError(f"workload name {self.name!r}: lower-case letters, digits and '_', starting "
+                                "with a letter")
+        sizes = tuple(self.default_sizes)
+        if not sizes or any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes):
+            raise WorkloadError(f"workload {self.name!r}: default_sizes {self.default_sizes!r} must be positive "
+                                "integers")
+        object.__setattr__(self, "default_sizes", sizes)
+        if not (isinstance(self.learning_rate, int | float) and 0 < self.learning_rate < math.inf):
+            raise WorkloadError(f"workload {self.name!r}: learning_rate {self.learning_rate!r} must be positive")
+        if self.model is None and self.name != DEFAULT:
+            raise WorkloadError(f"workload {self.name!r} gives no model")
+        unknown = [m for m in self.modes if m not in GENERIC_MODES]
+        if self.name != DEFAULT and (unknown or not self.modes):
+            raise WorkloadError(f"workload {self.name!r}: modes {list(self.modes)!r}; a workload trains in "
+                                f"{', '.join(GENERIC_MODES)} (the others are the MLP's own)")
+        bad = [d for d in self.dtypes if d not in ALL_DTYPES]
+        if bad or not self.dtypes:
+            raise WorkloadError(f"workload {self.name!r}: dtypes {list(self.dtypes)!r}; known: {', '.join(ALL_DTYPES)}")
+
+    def mode_names(self) -> tuple[str, ...]:
+        """The execution modes it trains in: the generic TF modes it lists; the MLP every registered mode."""
+        if self.name == DEFAULT:
+            return tuple(modes.names())
+        return self.modes
+
+    @property
+    def has_flops(self) -> bool:
+        """Whether FLOP-based numbers (GFLOP/s, the roofline figure) exist for this workload."""
+        return self.step_flops is not None
+
+    def epoch_flops(self, n_samples: int, batch: int, size: int) -> float:
+        """FLOPs of one epoch (full batches and the ragged last one); NaN where the workload gives none."""
+        if self.step_flops is None:
+            return math.nan
+        full, rest = divmod(n_samples, batch)
+        return float(full * self.step_flops(batch, size) + (self.step_flops(rest, size) if rest else 0))
+
+    def facts(self) -> dict[str, Any]:
+        """What a run directory records of it (meta.json `workload`)."""
+        return {k: getattr(self, k) for k in FACTS}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadFacts:
+    """A workload as a run directory records it: readable without its module (labels, FLOPs known or not)."""
+
+    name: str
+    spec: str
+    summary: str
+    size_name: str
+    size_doc: str
+    has_flops: bool
+
+    @classmethod
+    def of(cls, facts: dict[str, Any] | None) -> WorkloadFacts:
+        """From meta.json's record; a run from before workloads existed is the MLP's."""
+        if not facts:
+            return cls(**MLP.facts())
+        return cls(**{k: facts.get(k, getattr(MLP, k)) for k in FACTS})
+
+    def facts(self) -> dict[str, Any]:
+        """The record itself (meta.json `workload`)."""
+        return dataclasses.asdict(self)
+
+
+# ---- the built-ins -------------------------------------------------------------------------------------------
+def _mlp_step_flops(batch: int, size: int) -> int:
+    return train_step_flops(batch, 3, size)
+
+
+MLP = Workload(
+    name="mlp", spec="mlp",
+    summary="the article's MLP: 3 inputs -> hidden ReLU layer -> 1 output, standard-normal init, plain gradient "
+            "descent, on pure-noise regression data",
+    size_name="hidden", size_doc="hidden-layer width, units", default_sizes=(20, 256, 2048),
+    data=lambda seed, n_train, n_test: make_data(seed, n_train=n_train, n_test=n_test),
+    learning_rate=1e-4, step_flops=_mlp_step_flops,
+    modes=(),  # every registered mode (the built-ins and any plug-in's): they are all the MLP's
+)
+
+CNN_IMAGE = 16  # synthetic 16 x 16 single-channel images
+CNN_KERNEL = 3
+
+
+def cnn_data(seed: int, n_train: int, n_test: int) -> Data:
+    """Synthetic 16x16 images (standard normal) and a learnable target: tanh of each image's correlation with a
+    fixed pattern drawn from the seed, plus a little noise. float64, deterministic for the seed."""
+    rng = np.random.default_rng(seed)
+    pattern = rng.standard_normal((CNN_IMAGE, CNN_IMAGE, 1)) / CNN_IMAGE
+    X = rng.standard_normal((n_train + n_test, CNN_IMAGE, CNN_IMAGE, 1))
+    y = np.tanh((X * pattern).sum(axis=(1, 2, 3))) + 0.1 * rng.standard_normal(n_train + n_test)
+    return Data(X_train=X[:n_train], y_train=y[:n_train], X_test=X[n_train:], y_test=y[n_train:])
+
+
+def cnn_model(channels: int) -> Any:
+    """conv3x3(C) ReLU -> 2x2 max-pool -> conv3x3(2C) ReLU -> global average -> dense(1), in plain tf.keras layers."""
+    import keras
+
+    return keras.Sequential([
+        keras.Input((CNN_IMAGE, CNN_IMAGE, 1)),
+        keras.layers.Conv2D(channels, CNN_KERNEL, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(2 * channels, CNN_KERNEL, padding="same", activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(1),
+    ])
+
+
+def cnn_step_flops(batch: int, channels: int) -> int:
+    """FLOPs of one step: the forward pass's multiply-adds as 2 each (the convolutions and the dense layer; ReLU,
+    pooling and bias adds as 1 per element), backward counted as twice the forward, and the update's 2 per
+    weight. An estimate by the usual convention, not a count of the kernels TF runs."""
+    k2, s, h = CNN_KERNEL * CNN_KERNEL, CNN_IMAGE, CNN_IMAGE // 2
+    c1, c2 = channels, 2 * channels
+    conv1 = 2 * s * s * k2 * 1 * c1 + 2 * s * s * c1  # multiply-adds, bias + ReLU
+    pool = s * s * c1
+    conv2 = 2 * h * h * k2 * c1 * c2 + 2 * h * h * c2
+    head = h * h * c2 + 2 * c2 + 1  # global average, dense
+    forward = batch * (conv1 + pool + conv2 + head)
+    weights = k2 * c1 + c1 + k2 * c1 * c2 + c2 + c2 + 1
+    return 3 * forward + 2 * weights
+
+
+CNN = Workload(
+    name="cnn", spec="cnn",
+    summary="a small CNN on synthetic 16x16 images: conv(C) -> max-pool -> conv(2C) -> global average -> dense(1), "
+            "regression, plain gradient descent",
+    size_name="channels", size_doc="conv 1's channels; conv 2 has twice",
+    default_sizes=(8, 32), data=cnn_data, model=cnn_model, learning_rate=0.05,
+    step_flops=cnn_step_flops,
+)
+
+BUILTIN: dict[str, Workload] = {w.name: w for w in (MLP, CNN)}
+_CACHE: dict[str, Workload] = {}
+_RECORDED: dict[str, WorkloadFacts] = {}
+
+
+def get(spec: str) -> Workload:
+    """The workload a spec names: a built-in ('mlp', 'cnn'), an installed entry point's name, or
+    'package.module:factory' (a Workload, or a callable returning one). WorkloadError otherwise."""
+    spec = str(spec).strip()
+    if spec in BUILTIN:
+        return BUILTIN[spec]
+    if spec in _CACHE:
+        return _CACHE[spec]
+    workload = _from_module(spec) if ":" in spec else _from_entry_point(spec)
+    if workload.name in BUILTIN:
+        raise WorkloadError(f"workload {spec!r} calls itself {workload.name!r}, the name of a built-in workload")
+    _CACHE[spec] = workload
+    return workload
+
+
+def remember(facts: dict[str, Any]) -> WorkloadFacts:
+    """Note a workload a run directory records (meta.json `workload`), so that its spec's name is known where its
+    module is not importable (reading a run from elsewhere)."""
+    known = WorkloadFacts.of(facts)
+    _RECORDED[known.spec] = known
+    return known
+
+
+def name_of(spec: str) -> str:
+    """The name a spec's workload gives its rows: from a loaded workload or a run's record, else by loading it."""
+    spec = str(spec).strip()
+    if spec in BUILTIN:
+        return spec
+    if spec in _CACHE:
+        return _CACHE[spec].name
+    if spec in _RECORDED:
+        return _RECORDED[spec].name
+    return get(spec).name
+
+
+def names() -> list[str]:
+    """The built-in workloads and the installed entry points' names."""
+    return [*BUILTIN, *sorted(ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))]
+
+
+def _from_module(spec: str) -> Workload:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise WorkloadError(f"workload {spec!r}: expected package.module:factory")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's module's, said in one line
+        raise WorkloadError(f"workload {spec!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+    try:
+        target = getattr(module, attr)
+    except AttributeError:
+        raise WorkloadError(f"workload {spec!r}: module {module_name!r} has no {attr!r}") from None
+    return _resolve(spec, target)
+
+
+def _from_entry_point(spec: str) -> Workload:
+    found = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
+    if not found:
+        raise WorkloadError(f"unknown workload {spec!r} (known: {', '.join(names())}; or package.module:factory)")
+    try:
+        target = found[0].load()
+    except Exception as exc:  # noqa: BLE001
+        raise WorkloadError(f"workload {spec!r}: its entry point {found[0].value!r} fails to load: "
+                            f"{type(exc).__name__}: {exc}") from None
+    return _resolve(spec, target)
+
+
+def _resolve(spec: str, target: Any) -> Workload:
+    if not isinstance(target, Workload):
+        if not callable(target):
+            raise WorkloadError(f"workload {spec!r}: not a Workload nor a function returning one")
+        try:
+            target = target()
+        except WorkloadError as exc:
+            raise WorkloadError(f"workload {spec!r}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001
+            raise WorkloadError(f"workload {spec!r}: its factory fails: {type(exc).__name__}: {exc}") from None
+        if not isinstance(target, Workload):
+            raise WorkloadError(f"workload {spec!r}: its factory returned {type(target).__name__}, not a Workload")
+    # the spec the workers load it by: the one this process resolved
+    return dataclasses.replace(target, spec=spec)
