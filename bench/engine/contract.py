@@ -31,7 +31,7 @@ from mlp_core.trainer import make_trainer, train_with
 # Relative tolerance of a mode's trajectory against the eager loop's, by compute dtype. float64: a few ulps per
 # op, compounded over the steps; float32: XLA and graph fuse and reorder the reductions, about 1e-7 relative per
 # op, compounded over a few hundred steps (measured: see docs/workloads.md).
-TOLERANCE = {"float32": 1e-3, "float64": 1e-9}
+TOLERANCE = {"float32": 1e-4, "float64": 1e-10}
 
 
 @dataclass
@@ -200,5 +200,5 @@ def _check_placement(data, base: dict[str, Any], device: str) -> Check:
         return Check(name, "skip", str(exc))
     except Exception as exc:  # noqa: BLE001 - PlacementError included: something ran elsewhere
         return Check(name, "fail", f"{type(exc).__name__}: {exc}"[:400])
-    return Check(name, "pass", f"weights, optimiser slots, loss and predictions on {res.device} "
+    return Check(name, "pass", f"every weight and optimiser variable, the loss and the predictions on {res.device} "
                  f"(soft placement off; {time.perf_counter() - t0:.1f} s)", {"device": res.device})

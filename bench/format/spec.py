@@ -172,12 +172,14 @@ def build_spec(*layers: dict[str, Any], mode_facts: Mapping[str, Any] | None = N
         try:
             workload = workloads.get(name)
         except workloads.WorkloadError as exc:
-            raise SpecError("workload", name, str(exc)) from None
+            raise SpecError("workload", name, str(exc).removeprefix(f"workload {name!r}: ")) from None
         merged["workload"] = workload.spec
     values = dict(PRESETS[preset])
     if workload is not None and workload.name != workloads.DEFAULT:
         for key in WORKLOAD_DEFAULTS:
             values.pop(key, None)  # the presets' sizes are the MLP's
+        if "modes" in values:  # and so are some of their modes (numpy, the article's loop): the ones it runs
+            values["modes"] = [m for m in values["modes"] if m in workload.mode_names()] or ["eager"]
     if workload is not None:
         values.setdefault("sizes", list(workload.default_sizes))
         values.setdefault("learning_rate", workload.learning_rate)

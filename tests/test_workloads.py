@@ -1,0 +1,291 @@
+"""Workloads: the interface, finding one by name, the generic trainer, the contract check, and a user's workload
+through the runner, the store, the report and bench.compare."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.format import load_run
+from bench.format.spec import SpecError, build_spec, trials
+from mlp_core import TrainConfig, train, workloads
+from mlp_core.workloads import CNN, MLP, Workload, WorkloadError
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = "examples.keras_regression:workload"
+
+
+def _cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+# ---- the interface and finding a workload ---------------------------------------------------------------------
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"name": "My-Model"}, "lower-case letters"),
+    ({"default_sizes": ()}, "default_sizes"),
+    ({"default_sizes": (8, 0)}, "default_sizes"),
+    ({"model": None}, "gives no model"),
+    ({"modes": ("numpy",)}, "modes"),
+    ({"dtypes": ("float16",)}, "dtypes"),
+    ({"learning_rate": 0}, "learning_rate"),
+])
+def test_a_workload_declaration_is_checked(kw, message):
+    base = dict(name="mine", summary="s", size_name="width", size_doc="units", default_sizes=(4,),
+                data=CNN.data, model=CNN.model)
+    with pytest.raises(WorkloadError, match=message):
+        Workload(**{**base, **kw})
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    """A package on sys.path with good and broken workload factories."""
+    (tmp_path / "userpkg").mkdir()
+    (tmp_path / "userpkg" / "__init__.py").write_text("")
+    (tmp_path / "userpkg" / "models.py").write_text(textwrap.dedent("""
+        from mlp_core.workloads import CNN, Workload
+        import dataclasses
+        def good():
+            return dataclasses.replace(CNN, name="tiny_cnn", default_sizes=(2,))
+        as_object = dataclasses.replace(CNN, name="object_cnn")
+        def fails():
+            raise RuntimeError("no GPU driver")
+        def wrong():
+            return 42
+        def builtin():
+            return dataclasses.replace(CNN, name="mlp", model=CNN.model)
+        not_callable = 3
+    """))
+    (tmp_path / "userpkg" / "broken.py").write_text("import not_a_module_anywhere\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def test_finding_a_workload_by_name_module_or_factory(user_module):
+    assert workloads.get("mlp") is MLP and workloads.get("cnn") is CNN
+    good = workloads.get("userpkg.models:good")
+    assert good.name == "tiny_cnn" and good.spec == "userpkg.models:good"  # the spec the workers load it by
+    assert workloads.get("userpkg.models:as_object").name == "object_cnn"
+    assert workloads.name_of("userpkg.models:good") == "tiny_cnn"
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("nosuch", r"unknown workload 'nosuch' \(known: mlp, cnn"),
+    ("userpkg.broken:x", r"cannot import 'userpkg.broken': ModuleNotFoundError"),
+    ("userpkg.models:absent", r"module 'userpkg.models' has no 'absent'"),
+    ("userpkg.models:fails", r"its factory fails: RuntimeError: no GPU driver"),
+    ("userpkg.models:wrong", r"its factory returned int, not a Workload"),
+    ("userpkg.models:not_callable", r"not a Workload nor a function"),
+    ("userpkg.models:builtin", r"the name of a built-in workload"),
+    (":x", r"expected package.module:factory"),
+])
+def test_a_workload_that_cannot_load_is_one_line(user_module, spec, message):
+    with pytest.raises(WorkloadError, match=message):
+        workloads.get(spec)
+
+
+def test_the_sweep_takes_the_workloads_defaults_and_refuses_what_it_cannot_run():
+    spec = build_spec({"workload": "cnn"})
+    assert spec.sizes == CNN.default_sizes and spec.learning_rate == CNN.learning_rate
+    assert {t.workload for t in trials(spec)} == {"cnn"}
+    assert trials(spec)[0].config_id.startswith("cnn-cpu-eager-")
+    mlp = build_spec({"hidden_sizes": "8,16"})  # the MLP's older name for the axis
+    assert mlp.sizes == (8, 16) and mlp.learning_rate == 1e-4 and trials(mlp)[0].config_id == \
+        "cpu-eager-float32-b4-h8-t0"
+    # the full preset's sizes are the MLP's: another workload keeps its own
+    full = build_spec({"preset": "full", "workload": "cnn"})
+    assert full.sizes == CNN.default_sizes and full.modes == ("eager", "function", "xla", "graph")  # no numpy
+    for layer, field, text in (({"modes": "article"}, "modes", "does not run it"),
+                               ({"modes": "numpy"}, "modes", "does not run it"),
+                               ({"replicas": "1,2", "modes": "eager"}, "replicas", "replicas are the MLP's"),
+                               ({"workload": "nosuch"}, "workload", "unknown workload")):
+        with pytest.raises(SpecError) as err:
+            build_spec({"workload": "cnn", **layer})
+        assert err.value.field == field and text in str(err.value)
+
+
+def test_bad_workload_on_the_command_line_is_exit_2_without_a_traceback():
+    res = _cli("-m", "bench.run", "--workload", "nosuch.module:f", "--out", "/tmp/never")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "error: workload: 'nosuch.module:f': cannot import 'nosuch.module': ModuleNotFoundError" in res.stderr
+
+
+# ---- the generic trainer ----------------------------------------------------------------------------------------
+def test_the_cnn_flops_match_tensorflows_own_count_of_the_forward_pass():
+    """The CNN's FLOPs against an independent count: TF's profiler over the forward graph. Its convention is ours
+    (2 per multiply-add in the convolutions and the dense layer, 1 per element for bias adds, pooling and the
+    global mean) but for ReLU, which it does not count; ours does, 1 per element."""
+    import tensorflow as tf
+
+    for channels in (1, 8, 32):
+        model = CNN.model(channels)
+        fn = tf.function(model).get_concrete_function(tf.TensorSpec([1, 16, 16, 1], tf.float32))
+        opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+        opts["output"] = "none"
+        profiled = tf.compat.v1.profiler.profile(fn.graph, options=opts).total_float_ops
+        k2, c1, c2 = 9, channels, 2 * channels
+        weights = k2 * c1 + c1 + k2 * c1 * c2 + c2 + c2 + 1
+        assert weights == model.count_params()
+        forward = (CNN.step_flops(1, channels) - 2 * weights) / 3  # our convention: step = 3 x forward + update
+        relu = 16 * 16 * c1 + 8 * 8 * c2
+        assert forward - relu == profiled, (channels, forward, profiled)
+
+
+def test_the_generic_trainer_trains_on_the_cpu_in_every_mode_with_the_same_trajectory():
+    data = CNN.data(0, 64, 16)
+    ref = train(data, TrainConfig(workload="cnn", size=2, epochs=3, batch_size=16, mode="eager", dtype="float64",
+                                  learning_rate=0.05))
+    assert ref.device == "cpu:0" and ref.train_mse[-1] < ref.train_mse[0]
+    assert ref.article_train_metric is None  # the article's metric is the MLP's own
+    for mode in ("function", "xla", "graph"):
+        res = train(data, TrainConfig(workload="cnn", size=2, epochs=3, batch_size=16, mode=mode, dtype="float64",
+                                      learning_rate=0.05))
+        np.testing.assert_allclose(res.train_mse, ref.train_mse, rtol=1e-9)
+        np.testing.assert_allclose(res.test_mse, ref.test_mse, rtol=1e-9)
+
+
+def test_a_gpu_trial_of_a_workload_without_a_gpu_is_refused_not_run_on_the_cpu():
+    from mlp_core.placement import DeviceUnavailableError
+
+    with pytest.raises(DeviceUnavailableError, match="TensorFlow sees no GPU"):
+        train(CNN.data(0, 32, 8), TrainConfig(workload="cnn", size=2, epochs=2, batch_size=16, device="gpu"))
+
+
+# ---- the contract check -----------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["mlp", "cnn", EXAMPLE])
+def test_the_contract_check_passes_the_built_ins_and_the_example(spec, tmp_path):
+    res = _cli("-m", "bench.workload", "check", spec, "--json", str(tmp_path / "check.json"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = json.loads((tmp_path / "check.json").read_text())
+    outcomes = {c["name"]: c["outcome"] for c in doc["checks"]}
+    assert outcomes["data"] == outcomes["initial weights"] == outcomes["learning"] == "pass"
+    agree = [c for c in doc["checks"] if " = eager " in c["name"]]
+    assert len(agree) == 3 * 3 and all(c["outcome"] == "pass" for c in agree)  # 3 modes x 3 dtypes
+    assert all(c["values"]["mse_dev"] <= c["values"]["tolerance"] for c in agree)
+    assert outcomes["placement on cpu"] == "pass"
+    assert outcomes["placement on gpu"] == "skip" and "sees no GPU" in res.stdout  # never a pass without one
+
+
+BROKEN = textwrap.dedent("""
+    import dataclasses
+    import numpy as np
+    from mlp_core.workloads import CNN, Workload
+    from examples.keras_regression import workload as example
+
+    def unseeded_data(seed, n_train, n_test):
+        d = CNN.data(seed, n_train, n_test)
+        return dataclasses.replace(d, X_train=d.X_train + np.random.default_rng().normal(size=d.X_train.shape))
+
+    def noisy_model(width):
+        import keras
+        import tensorflow as tf
+
+        class Noise(keras.layers.Layer):  # unseeded noise while training: no two runs see the same draws
+            def call(self, x, training=False):
+                return x + tf.random.normal(tf.shape(x), dtype=x.dtype) if training else x
+
+        return keras.Sequential([keras.Input((8,)), keras.layers.Dense(width, activation="relu"), Noise(),
+                                 keras.layers.Dense(1)])
+
+    def unseeded():
+        return dataclasses.replace(CNN, name="unseeded", data=unseeded_data, dtypes=("float32",))
+
+    def noisy():
+        return dataclasses.replace(example(), name="noisy", model=noisy_model, dtypes=("float64",),
+                                   modes=("eager", "function"))
+""")
+
+
+@pytest.mark.slow
+def test_the_contract_check_catches_unseeded_data_and_modes_that_disagree(tmp_path):
+    (tmp_path / "broken_models.py").write_text(BROKEN)
+    res = _cli("-c", "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; from bench.cli.workload import main; "
+               "sys.exit(main(sys.argv[3:]))", str(tmp_path), str(ROOT), "check", "broken_models:unseeded",
+               "--n-train", "64", "--epochs", "2", cwd=tmp_path)
+    assert res.returncode == 1 and "FAIL  data" in res.stdout and "two draws with the same seed differ" in res.stdout
+    res = _cli("-c", "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; from bench.cli.workload import main; "
+               "sys.exit(main(sys.argv[3:]))", str(tmp_path), str(ROOT), "check", "broken_models:noisy",
+               "--n-train", "64", "--epochs", "2", cwd=tmp_path)
+    # the noise is drawn afresh in every run: the tf.function step's trajectory is not eager's
+    assert res.returncode == 1 and "FAIL  function = eager (float64)" in res.stdout, res.stdout
+
+
+def test_the_contract_check_refuses_bad_input_with_exit_2():
+    for args, text in ((["check", "nosuch"], "SPEC: unknown workload 'nosuch'"),
+                       (["check", "cnn", "--epochs", "1"], "--epochs: 1"),
+                       (["check", "cnn", "--batch-size", "999"], "larger than --n-train")):
+        res = _cli("-m", "bench.workload", *args)
+        assert res.returncode == 2 and text in res.stderr and "Traceback" not in res.stderr
+
+
+# ---- a user's workload through the runner, the store, the report and compare ------------------------------------
+@pytest.mark.slow
+def test_a_users_workload_through_run_report_and_compare(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        res = _cli("-m", "bench.run", "--workload", EXAMPLE, "--devices", "cpu,gpu", "--modes", "eager,function",
+                   "--dtypes", "float32", "--batch-sizes", "32", "--sizes", "16", "--n-train", "128", "--n-test",
+                   "32", "--epochs", "3", "--repeats", "2", "--quiet", "--out", str(out))
+        assert res.returncode == 0, res.stderr
+        runs.append(out)
+    run = load_run(runs[0])
+    s = run.summary.set_index("config_id")
+    assert set(s["workload"]) == {"keras_regression"} and set(s["size"]) == {16}
+    ok = s[s["status"] == "ok"]
+    assert set(ok.index) == {"keras_regression-cpu-eager-float32-b32-s16-t0",
+                             "keras_regression-cpu-function-float32-b32-s16-t0"}
+    assert ok["gflops"].isna().all()  # the example gives no FLOPs: no GFLOP/s, never a made-up one
+    assert (ok["samples_per_s"] > 0).all() and (ok["test_mse_median"] > 0).all()
+    gpu = s[s["device"] == "gpu"]
+    assert (gpu["status"] == "skipped").all() and gpu["reason"].str.contains("no GPU").all()
+    assert run.workload.name == "keras_regression" and run.workload.size_name == "width"
+    assert run.meta["spec"]["workload"] == EXAMPLE
+    html = (runs[0] / "report.html").read_text()
+    assert "Workload keras_regression" in html and "width" in html
+    assert "gflops" not in {f.name for f in (runs[0] / "plots").glob("*")} if (runs[0] / "plots").exists() else True
+    res = _cli("-m", "bench.compare", str(runs[0]), str(runs[1]))
+    assert res.returncode in (0, 1), res.stderr
+    assert "keras_regression-cpu-eager-float32-b32-s16-t0" in res.stdout
+
+
+def _as_schema_4(run_dir: Path) -> None:
+    """Rewrite a run directory as schema 4 wrote it: no workload column, the MLP's size called hidden."""
+    import csv
+
+    for name in ("repeats.csv", "summary.csv"):
+        path = run_dir / name
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+        header = rows[0]
+        keep = [i for i, col in enumerate(header) if col != "workload"]
+        out = [["hidden" if header[i] == "size" else header[i] for i in keep]]
+        out += [["4" if header[i] == "schema_version" else r[i] for i in keep] for r in rows[1:]]
+        with open(path, "w", newline="") as fh:
+            csv.writer(fh, lineterminator="\n").writerows(out)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    spec = {("hidden_sizes" if k == "sizes" else k): v for k, v in meta["spec"].items() if k != "workload"}
+    meta = {**{k: v for k, v in meta.items() if k != "workload"}, "schema_version": 4, "spec": spec}
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+
+
+def test_a_schema_4_run_reads_as_the_mlp_with_its_hidden_as_size(tmp_path):
+    from tests.synthetic import make_run
+
+    new = make_run(tmp_path / "new", devices="cpu")
+    old = make_run(tmp_path / "old", devices="cpu")
+    _as_schema_4(old)
+    assert "hidden" in (old / "summary.csv").read_text().split("\n", 1)[0]
+    a, b = load_run(new), load_run(old)
+    assert b.schema_version == 4 and b.workload.name == "mlp" and b.workload.size_name == "hidden"
+    assert set(b.summary["workload"]) == {"mlp"} and set(b.repeats["workload"]) == {"mlp"}
+    assert list(b.summary["size"]) == list(a.summary["size"]) and set(b.summary["size"]) == {8, 64}
+    assert list(b.summary["config_id"]) == list(a.summary["config_id"])  # the MLP's ids did not change
+    assert b.spec.sizes == (8, 64) and b.spec.workload == "mlp"
