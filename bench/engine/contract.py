@@ -131,7 +131,8 @@ def _check_data(workload: workloads.Workload, s: Settings) -> Check:
         b = workload.data(s.seed, s.n_train, s.n_test)
         c = workload.data(s.seed + 1, s.n_train, s.n_test)
     except Exception as exc:  # noqa: BLE001
-        return Check("data", "fail", f"data({s.seed}, {s.n_train}, {s.n_test}) fails: {type(exc).__name__}: {exc}"[:400])
+        return Check("data", "fail",
+                     f"data({s.seed}, {s.n_train}, {s.n_test}) fails: {type(exc).__name__}: {exc}"[:400])
     arrays = ("X_train", "y_train", "X_test", "y_test")
     problems = []
     if not all(np.array_equal(getattr(a, k), getattr(b, k)) for k in arrays):
