@@ -60,6 +60,10 @@ class TrainConfig:
             if self.mode.value not in known:
                 raise ValueError(f"workload {self.workload!r} does not train in mode {self.mode.value!r} "
                                  f"(it does: {', '.join(known)})")
+            dtypes = workloads.get(self.workload).dtypes
+            if self.dtype.value not in dtypes:
+                raise ValueError(f"workload {self.workload!r} does not train in dtype {self.dtype.value!r} "
+                                 f"(it does: {', '.join(dtypes)})")
             if self.replicas > 1:
                 raise ValueError(f"replicas are the MLP's (mlp_core.distributed), got {self.replicas} for workload "
                                  f"{self.workload!r}")

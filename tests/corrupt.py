@@ -136,7 +136,8 @@ def meta_edit(data: bytes, rng: random.Random) -> tuple[bytes, str]:
         value = rng.choice([99, 0, -1, "2", None, 2.5, True, 6, 4, 3, 2, 1])  # 4..1: older readers, wrong columns
         return json.dumps({**meta, "schema_version": value}).encode(), f"schema_version {value!r}"
     if kind == "workload":  # the workload's record, read in place of its module: typed
-        key, value = rng.choice([("name", 5), ("size_name", None), ("has_flops", "yes"), ("spec", [])])
+        key, value = rng.choice([("name", 5), ("size_name", None), ("has_flops", "yes"), ("spec", []),
+                                 ("spec", "cnn"), ("name", "cnn")])  # another workload's record than the sweep's
         facts = {**(meta.get("workload") or {"name": "mlp", "spec": "mlp", "summary": "", "size_name": "hidden",
                                               "size_doc": "", "has_flops": True}), key: value}
         return json.dumps({**meta, "workload": facts}).encode(), f"workload.{key} = {value!r}"

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 COMMANDS = {"run", "ab", "compare", "plot", "history", "merge", "ladder", "analysis", "store", "report", "continuous",
-            "bisect"}
+            "bisect", "workload"}
 
 
 def _commands() -> list[tuple[str, str]]:

@@ -128,3 +128,32 @@ def test_the_report_command_for_several_runs(tmp_path, capsys):
     page = _parse(out.read_text())
     assert [h for h in page.headings if h.startswith("Run ")] == ["Run 1: a", "Run 2: b"]
     assert main([str(a)]) == 0 and (a / "report.html").exists()
+
+
+def test_several_runs_lead_with_the_comparison_and_what_it_could_have_detected(tmp_path):
+    """Run 2 against run 1: the verdict table as bench.compare gives it, with the smallest detectable slowdown per
+    configuration; a planted +30% on one configuration is the one `slower` row."""
+    from bench.analysis import compare
+
+    slow = "cpu-eager-float32-b64-h8-t0"
+    a = make_run(tmp_path / "a", devices="cpu", modes="eager")
+    b = make_run(tmp_path / "b", devices="cpu", modes="eager",
+                 slowdown=lambda t: 1.3 if (t["dtype"], t["batch_size"], t["size"]) == ("float32", 64, 8) else 1.0)
+    text = html.render([load_run(a), load_run(b)])
+    page = _parse(text)
+    assert page.headings[0] == "Did the time change? Each run against a" and page.headings[1] == "b against a"
+    rows = compare.compare(compare.load(a), compare.load(b))
+    expected = compare.table_rows(rows)
+    assert [r["verdict"] for r in rows if r["config"] == slow] == ["slower"]
+    assert sum(r["verdict"] == "slower" for r in rows) == 1
+    section = text.split('<section id="comparison">', 1)[1].split("</section>", 1)[0]
+    cells = re.findall(r"<tr(?: class=\"not-ok\")?>(.*?)</tr>", section, re.S)
+    shown = [re.findall(r"<td>(.*?)</td>", c) for c in cells]
+    assert shown[0][0] == slow and shown[0][-1] == "slower"  # slower first
+    assert sorted(map(tuple, shown)) == sorted(tuple(r.values()) for r in expected)
+    assert all(s[6].startswith("+") and s[6].endswith("%") for s in shown)  # detectable, per configuration
+    assert "is not evidence of no change" in section
+    # runs with nothing in common (another workload's ids) say so instead of a table
+    other = make_run(tmp_path / "c", devices="cpu", modes="graph")
+    text = html.render([load_run(a), load_run(other)])
+    assert "not compared" in text.split('<section id="comparison">', 1)[1].split("</section>", 1)[0]

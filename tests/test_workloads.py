@@ -64,6 +64,9 @@ def user_module(tmp_path, monkeypatch):
     """))
     (tmp_path / "userpkg" / "broken.py").write_text("import not_a_module_anywhere\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [m for m in sys.modules if m == "userpkg" or m.startswith("userpkg.")]:  # another test's copy
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(workloads, "_CACHE", {})
     return tmp_path
 
 
@@ -101,6 +104,8 @@ def test_the_sweep_takes_the_workloads_defaults_and_refuses_what_it_cannot_run()
     # the full preset's sizes are the MLP's: another workload keeps its own
     full = build_spec({"preset": "full", "workload": "cnn"})
     assert full.sizes == CNN.default_sizes and full.modes == ("eager", "function", "xla", "graph")  # no numpy
+    with pytest.raises(SpecError, match="hidden_sizes.*the older name of 'sizes'"):
+        build_spec({"sizes": "8", "hidden_sizes": "16"})
     for layer, field, text in (({"modes": "article"}, "modes", "does not run it"),
                                ({"modes": "numpy"}, "modes", "does not run it"),
                                ({"replicas": "1,2", "modes": "eager"}, "replicas", "replicas are the MLP's"),
@@ -159,18 +164,26 @@ def test_a_gpu_trial_of_a_workload_without_a_gpu_is_refused_not_run_on_the_cpu()
 
 # ---- the contract check -----------------------------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", ["mlp", "cnn", EXAMPLE])
-def test_the_contract_check_passes_the_built_ins_and_the_example(spec, tmp_path):
-    res = _cli("-m", "bench.workload", "check", spec, "--json", str(tmp_path / "check.json"))
+def test_the_contract_check_passes_the_built_ins_and_the_example(monkeypatch, tmp_path):
+    from bench.engine.contract import Settings, check
+
+    monkeypatch.syspath_prepend(str(ROOT))  # `examples` importable, as from the repository root
+    for spec in ("mlp", "cnn", EXAMPLE):
+        _, checks = check(spec, Settings(n_train=128, epochs=3))
+        outcomes = {c.name: c.outcome for c in checks}
+        assert outcomes["data"] == outcomes["initial weights"] == outcomes["learning"] == "pass", (spec, checks)
+        agree = [c for c in checks if " = eager " in c.name]
+        assert len(agree) == 3 * 3 and all(c.outcome == "pass" for c in agree), (spec, agree)  # 3 modes x 3 dtypes
+        assert all(c.values["mse_dev"] <= c.values["tolerance"] for c in agree)
+        assert outcomes["placement on cpu"] == "pass"
+        assert outcomes["placement on gpu"] == "skip"  # never a pass without a GPU
+    # the command: one line a check, exit 0, the JSON
+    res = _cli("-m", "bench.workload", "check", "mlp", "--n-train", "64", "--epochs", "2", "--json",
+               str(tmp_path / "check.json"))
     assert res.returncode == 0, res.stdout + res.stderr
+    assert "SKIP  placement on gpu" in res.stdout and "sees no GPU" in res.stdout and "13 passed" in res.stdout
     doc = json.loads((tmp_path / "check.json").read_text())
-    outcomes = {c["name"]: c["outcome"] for c in doc["checks"]}
-    assert outcomes["data"] == outcomes["initial weights"] == outcomes["learning"] == "pass"
-    agree = [c for c in doc["checks"] if " = eager " in c["name"]]
-    assert len(agree) == 3 * 3 and all(c["outcome"] == "pass" for c in agree)  # 3 modes x 3 dtypes
-    assert all(c["values"]["mse_dev"] <= c["values"]["tolerance"] for c in agree)
-    assert outcomes["placement on cpu"] == "pass"
-    assert outcomes["placement on gpu"] == "skip" and "sees no GPU" in res.stdout  # never a pass without one
+    assert doc["workload"]["name"] == "mlp" and len(doc["checks"]) == 14
 
 
 BROKEN = textwrap.dedent("""
@@ -204,17 +217,19 @@ BROKEN = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_the_contract_check_catches_unseeded_data_and_modes_that_disagree(tmp_path):
+def test_the_contract_check_catches_unseeded_data_and_modes_that_disagree(tmp_path, monkeypatch):
+    from bench.engine.contract import Settings, check
+
     (tmp_path / "broken_models.py").write_text(BROKEN)
-    res = _cli("-c", "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; from bench.cli.workload import main; "
-               "sys.exit(main(sys.argv[3:]))", str(tmp_path), str(ROOT), "check", "broken_models:unseeded",
-               "--n-train", "64", "--epochs", "2", cwd=tmp_path)
-    assert res.returncode == 1 and "FAIL  data" in res.stdout and "two draws with the same seed differ" in res.stdout
-    res = _cli("-c", "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; from bench.cli.workload import main; "
-               "sys.exit(main(sys.argv[3:]))", str(tmp_path), str(ROOT), "check", "broken_models:noisy",
-               "--n-train", "64", "--epochs", "2", cwd=tmp_path)
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _, checks = check("broken_models:unseeded", Settings(n_train=64, epochs=2))
+    (data,) = [c for c in checks if c.name == "data"]
+    assert data.outcome == "fail" and "two draws with the same seed differ" in data.detail
+    _, checks = check("broken_models:noisy", Settings(n_train=64, epochs=2))
     # the noise is drawn afresh in every run: the tf.function step's trajectory is not eager's
-    assert res.returncode == 1 and "FAIL  function = eager (float64)" in res.stdout, res.stdout
+    (mode,) = [c for c in checks if c.name == "function = eager (float64)"]
+    assert mode.outcome == "fail" and mode.values["mse_dev"] > mode.values["tolerance"], mode
 
 
 def test_the_contract_check_refuses_bad_input_with_exit_2():
@@ -250,7 +265,8 @@ def test_a_users_workload_through_run_report_and_compare(tmp_path):
     assert run.meta["spec"]["workload"] == EXAMPLE
     html = (runs[0] / "report.html").read_text()
     assert "Workload keras_regression" in html and "width" in html
-    assert "gflops" not in {f.name for f in (runs[0] / "plots").glob("*")} if (runs[0] / "plots").exists() else True
+    drawn = {f.stem for f in (runs[0] / "plots").glob("*")}
+    assert "epoch_time" in drawn and "gflops" not in drawn  # no FLOPs given: the GFLOP/s figure is not drawn
     res = _cli("-m", "bench.compare", str(runs[0]), str(runs[1]))
     assert res.returncode in (0, 1), res.stderr
     assert "keras_regression-cpu-eager-float32-b32-s16-t0" in res.stdout
@@ -289,3 +305,103 @@ def test_a_schema_4_run_reads_as_the_mlp_with_its_hidden_as_size(tmp_path):
     assert list(b.summary["size"]) == list(a.summary["size"]) and set(b.summary["size"]) == {8, 64}
     assert list(b.summary["config_id"]) == list(a.summary["config_id"])  # the MLP's ids did not change
     assert b.spec.sizes == (8, 64) and b.spec.workload == "mlp"
+
+
+@pytest.mark.slow
+def test_the_benchmark_suite_times_a_users_workload(tmp_path):
+    """pytest-benchmark's own CLI over the suite with --workload: the cases are the workload's, named by the
+    runner's config ids, with no GFLOP/s for a workload that gives no FLOPs."""
+    out = tmp_path / "bench.json"
+    res = _cli("-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider", "--benchmark-only",
+               f"--benchmark-json={out}", "--workload", EXAMPLE, "-k", "cpu and float32 and b32")
+    assert res.returncode == 0, res.stdout[-3000:]
+    doc = json.loads(out.read_text())
+    ids = {b["extra_info"]["config_id"] for b in doc["benchmarks"]}
+    assert ids == {f"keras_regression-cpu-{m}-float32-b32-s16-t0" for m in ("eager", "function", "xla", "graph")}
+    for b in doc["benchmarks"]:
+        info = b["extra_info"]
+        assert info["workload"] == "keras_regression" and info["device_actual"] == "cpu:0"
+        assert info["gflops"] is None or info["gflops"] != info["gflops"]  # NaN (JSON null or NaN): no FLOPs given
+        assert info["samples_per_s"] == pytest.approx(800 / b["stats"]["median"])
+    bad = _cli("-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider", "--benchmark-disable", "--workload",
+               "nosuch")
+    assert bad.returncode == 4 and "--workload: unknown workload 'nosuch'" in bad.stdout + bad.stderr
+
+
+def _cnn_task(**kw):
+    from bench.format.messages import RepeatTask
+
+    return RepeatTask(**{"device": "cpu", "mode": "function", "dtype": "float32", "batch_size": 16, "size": 2,
+                         "threads": 0, "repeat": 0, "seed": 0, "data_seed": 0, "epochs": 3, "n_train": 32,
+                         "n_test": 8, "learning_rate": 0.05, "workload": "cnn", **kw})
+
+
+def test_the_counting_worker_trains_a_workload_and_refuses_one_an_older_mlp_core_lacks(tmp_path):
+    """The icount gate's worker (run here outside valgrind, where its client requests are no-ops) trains a workload
+    as the runner's workers do; against an mlp_core from before workloads it reports the task's error."""
+    from dataclasses import asdict
+
+    from bench.engine.icount import WORKER
+
+    tasks = json.dumps([asdict(_cnn_task()), asdict(_cnn_task(workload="nosuch"))])
+    res = _cli(str(WORKER), tasks, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-2000:]
+    done = json.loads(res.stdout.strip().splitlines()[-1])["tasks"]
+    assert done[0] == {"dumps": 2, "device": "cpu:0", "error": ""}  # epochs 1 and 2 counted, the warm-up not
+    assert done[1]["dumps"] == 0 and "unknown workload 'nosuch'" in done[1]["error"]
+    # an mlp_core whose TrainConfig has no `size` (a checkout from before workloads) trains the MLP only
+    old = tmp_path / "old" / "mlp_core"
+    old.mkdir(parents=True)
+    (old / "__init__.py").write_text(textwrap.dedent("""
+        import dataclasses
+        @dataclasses.dataclass
+        class TrainConfig:
+            hidden: int = 20
+        def make_data(*a, **k):
+            raise AssertionError("not reached")
+    """))
+    (old / "trainer.py").write_text("def make_trainer(*a, **k): raise AssertionError\ndef run_epochs(*a, **k): pass\n")
+    res = subprocess.run([sys.executable, str(WORKER), json.dumps([asdict(_cnn_task())])], cwd=tmp_path / "old",
+                         capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin",
+                                                                           "PYTHONPATH": str(tmp_path / "old")})
+    assert res.returncode == 0, res.stderr[-2000:]
+    (task,) = json.loads(res.stdout.strip().splitlines()[-1])["tasks"]
+    assert "predates workloads" in task["error"] and "'cnn'" in task["error"]
+
+
+def test_a_workload_that_fails_to_build_or_train_is_a_recorded_error(user_module):
+    from bench.engine.measure import run_repeat
+
+    (user_module / "userpkg" / "faulty.py").write_text(textwrap.dedent("""
+        import dataclasses
+        from mlp_core.workloads import CNN
+        def _model(size):
+            raise ValueError(f"no such layer width {size}")
+        def _data(seed, n_train, n_test):
+            raise OSError("dataset file missing")
+        def bad_model():
+            return dataclasses.replace(CNN, name="bad_model", model=_model)
+        def bad_data():
+            return dataclasses.replace(CNN, name="bad_data", data=_data)
+    """))
+    res = run_repeat(_cnn_task(workload="userpkg.faulty:bad_model"))
+    assert res.status == "error" and res.reason == "ValueError: no such layer width 2" and not res.epoch_times_s
+    res = run_repeat(_cnn_task(workload="userpkg.faulty:bad_data"))
+    assert res.status == "error" and res.reason == "OSError: dataset file missing"
+    res = run_repeat(_cnn_task(workload="userpkg.nosuch:f"))
+    assert res.status == "error" and "cannot import 'userpkg.nosuch'" in res.reason
+
+
+def test_two_models_under_one_name_are_not_compared_and_the_ladder_is_the_mlps():
+    from bench.analysis import compare
+    from bench.analysis.inputs import CompareError, Measured
+
+    units = {"my-cpu-eager-float32-b32-s8-t0": {0: 1.0, 1: 1.1}}
+    a = Measured("a", units, {}, workload=("my", "pkg_a.models:workload"))
+    b = Measured("b", units, {}, workload=("my", "pkg_b.models:workload"))
+    with pytest.raises(CompareError, match="two models under one name"):
+        compare.compare(a, b)
+    assert compare.compare(a, Measured("c", units, {}, workload=("my", "pkg_a.models:workload")))
+    cnn = ROOT / "results" / "workloads" / "cnn"
+    res = _cli("-m", "bench.ladder", str(cnn), "--out", "/tmp/never-written")
+    assert res.returncode == 2 and "the ladder is the article MLP's" in res.stderr and "Traceback" not in res.stderr

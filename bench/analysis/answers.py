@@ -75,10 +75,11 @@ def gpu_answer(run: Run, data: Mapping[str, Any]) -> Answer:
     groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
     for p in pairs:
         groups[(p["mode"], p["dtype"], p["size"])].append(p)
-    for (mode, dtype, hidden), ps in sorted(groups.items(), key=lambda kv: (registry.order_key(kv[0][0]), kv[0][1:])):
+    for (mode, dtype, size_value), ps in sorted(groups.items(),
+                                                key=lambda kv: (registry.order_key(kv[0][0]), kv[0][1:])):
         cells = ", ".join(f"batch {p['batch_size']}: {ratio_text(p['speedup'], p['ci_low'], p['ci_high'])}"
                           for p in sorted(ps, key=lambda p: p["batch_size"]))
-        lines.append(f"{mode} {dtype}, {run.workload.size_name} {hidden}: GPU/CPU speed-up {cells}")
+        lines.append(f"{mode} {dtype}, {run.workload.size_name} {size_value}: GPU/CPU speed-up {cells}")
     for c in data["crossover"]:
         lines.append(f"{c['mode']} {c['dtype']}, {run.workload.size_name} {c['size']}: {c['text']}")
     verdict = (f"The GPU was faster in {wins} of {len(pairs)} configurations and slower in {losses} (95% interval "
@@ -153,8 +154,9 @@ def time_answer(run: Run, data: Mapping[str, Any]) -> Answer | None:
         part = [s for _, s in fs if math.isfinite(s)]
         shares += part
         lines.append(f"{device} {mode}: {_span(over, 'us')} per step + {_span(per, 'ns')} per sample over {len(fs)} "
-                     f"dtype x hidden fits" + (f"; the fixed part is {min(part):.0%}-{max(part):.0%} of a step at "
-                                               f"the smallest batch" if part else ""))
+                     f"dtype x {run.workload.size_name} fits"
+                     + (f"; the fixed part is {min(part):.0%}-{max(part):.0%} of a step at the smallest batch"
+                        if part else ""))
     finite = shares
     verdict = (f"At the smallest batch measured, the fixed cost per step (Python, op dispatch, the input pipeline) "
                f"is a median {np.median(finite):.0%} of a step: small models here measure overhead, not arithmetic."

@@ -41,8 +41,13 @@ def paired(a: Measured, b: Measured) -> bool:
 
 def compare(a: Measured, b: Measured, *, threshold: float = DEFAULT_THRESHOLD,
             alpha: float = DEFAULT_ALPHA) -> list[dict[str, Any]]:
-    """One row per configuration measured in both: ratio, interval, p-values, verdict."""
+    """One row per configuration measured in both: ratio, interval, p-values, verdict. CompareError for two
+    different models under one workload name (their configuration ids would match)."""
     from scipy import stats
+
+    if a.workload and b.workload and a.workload[0] == b.workload[0] and a.workload[1] != b.workload[1]:
+        raise CompareError(f"workload: both runs call theirs {a.workload[0]!r}, loaded from {a.workload[1]!r} and "
+                           f"{b.workload[1]!r}: two models under one name; give them different names")
 
     is_paired = paired(a, b)
     one_process = a.one_process or b.one_process

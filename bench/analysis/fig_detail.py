@@ -245,19 +245,19 @@ def fig_scaling(runs):
     if not rows:
         raise NothingToPlot("no trial on several replicas with a one-device partner (--replicas 1,2,...)")
     modes = mode_order(r["mode"] for r in rows)
-    hiddens = sorted({r["size"] for r in rows})
+    size_values = sorted({r["size"] for r in rows})
     batches = sorted({r["one_device_batch"] for r in rows})
     cmap = plt.get_cmap("viridis")
     color = {b: cmap(0.85 * i / max(len(batches) - 1, 1)) for i, b in enumerate(batches)}
     styles = {"strong": "-", "weak": "--"}
     ticks = sorted({1, *(r["replicas"] for r in rows)})
-    fig, axes = panel_grid(len(hiddens), len(modes), panel_w=2.6, panel_h=2.0)
-    for ri, hidden in enumerate(hiddens):
+    fig, axes = panel_grid(len(size_values), len(modes), panel_w=2.6, panel_h=2.0)
+    for ri, size_value in enumerate(size_values):
         for ci, mode in enumerate(modes):
             ax = axes[ri][ci]
             series: dict[tuple, list[dict]] = {}
             for r in rows:
-                if (r["mode"], r["size"]) == (mode, hidden):
+                if (r["mode"], r["size"]) == (mode, size_value):
                     series.setdefault((r["kind"], r["device"], r["dtype"], r["one_device_batch"]), []).append(r)
             for (kind, _device, dtype, batch), pts in sorted(series.items()):
                 pts.sort(key=lambda p: p["replicas"])
@@ -271,7 +271,7 @@ def fig_scaling(runs):
             ax.set_xscale("log", base=2)
             ax.set_xticks(ticks, [str(t) for t in ticks])
             ax.set_ylim(bottom=0)
-            ax.set_title(f"{mode}, {size_name(runs)} {hidden}", fontsize=7.5)
+            ax.set_title(f"{mode}, {size_name(runs)} {size_value}", fontsize=7.5)
             ax.set_xlabel("replicas (devices)")
             ax.set_ylabel("scaling efficiency\ntime(1) / (N x time(N))")
     handles = [Line2D([], [], color="0.3", linestyle=styles[k], label=k) for k in styles

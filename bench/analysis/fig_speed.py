@@ -34,14 +34,14 @@ def _vs_batch(runs, *, throughput: bool):
     if not frames:
         raise NothingToPlot("no trial finished ok")
     modes = mode_order(m for _, _, ok in frames for m in ok["mode"])
-    hiddens = sorted({int(h) for _, _, ok in frames for h in ok["size"]})
+    size_values = sorted({int(h) for _, _, ok in frames for h in ok["size"]})
     batches = sorted({int(b) for _, _, ok in frames for b in ok["batch_size"]})
-    fig, axes = panel_grid(len(modes), len(hiddens), sharex=True, sharey=True)
+    fig, axes = panel_grid(len(modes), len(size_values), sharex=True, sharey=True)
     for (row, mode) in enumerate(modes):
-        for (col, hidden) in enumerate(hiddens):
+        for (col, size_value) in enumerate(size_values):
             ax = axes[row][col]
             for i, run, ok in frames:
-                sel = ok[(ok["mode"] == mode) & (ok["size"] == hidden)]
+                sel = ok[(ok["mode"] == mode) & (ok["size"] == size_value)]
                 for (device, dtype, threads, machine), g in sel.groupby(["device", "dtype", "threads", "machine"],
                                                                          sort=False):
                     g = g.sort_values("batch_size")
@@ -61,7 +61,7 @@ def _vs_batch(runs, *, throughput: bool):
             ax.set_xticks(batches, [f"{b:g}" for b in batches])  # the measured sizes, no others
             ax.xaxis.set_minor_locator(mticker.NullLocator())
             if row == 0:
-                ax.set_title(f"{size_name(runs)} {hidden}")
+                ax.set_title(f"{size_name(runs)} {size_value}")
             ax.set_xlabel("batch size (samples, log scale)")
             ax.xaxis.label.set_visible(row == len(modes) - 1)
             ax.set_ylabel((f"{mode}\n" if col == 0 else "")
@@ -107,28 +107,28 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
     n_cols = min(3, len(keys))
     n_rows = math.ceil(len(keys) / n_cols)
     batches = sorted({p["batch_size"] for p in pairs})
-    hiddens = sorted({p["size"] for p in pairs})
+    size_values = sorted({p["size"] for p in pairs})
     logs = [math.log2(p["speedup"]) for p in pairs if p["speedup"]]
     lim = max(0.1, max(abs(v) for v in logs)) if logs else 1.0
     norm = mcolors.TwoSlopeNorm(vmin=-lim, vcenter=0.0, vmax=lim)
-    fig, axes = panel_grid(n_rows, n_cols, panel_w=0.55 * len(hiddens) + 1.0, panel_h=0.32 * len(batches) + 0.8)
+    fig, axes = panel_grid(n_rows, n_cols, panel_w=0.55 * len(size_values) + 1.0, panel_h=0.32 * len(batches) + 0.8)
     image = None
     for idx, key in enumerate(keys):
         ax = axes[idx // n_cols][idx % n_cols]
-        grid = np.full((len(batches), len(hiddens)), np.nan)
+        grid = np.full((len(batches), len(size_values)), np.nan)
         for p in panels[key]:
             if p["speedup"]:
-                grid[batches.index(p["batch_size"]), hiddens.index(p["size"])] = math.log2(p["speedup"])
+                grid[batches.index(p["batch_size"]), size_values.index(p["size"])] = math.log2(p["speedup"])
         image = ax.imshow(grid, cmap="RdBu", norm=norm, aspect="auto", origin="lower")
         for p in panels[key]:
             if not p["speedup"]:
                 continue
-            y, x = batches.index(p["batch_size"]), hiddens.index(p["size"])
+            y, x = batches.index(p["batch_size"]), size_values.index(p["size"])
             text = f"{p['speedup']:.2f}" if round(p["speedup"], 2) < 10 else f"{p['speedup']:.0f}"
             strong = abs(math.log2(p["speedup"])) > 0.6 * lim
             ax.text(x, y, text if p["significant"] else f"({text})", ha="center", va="center", fontsize=6.5,
                     color="white" if strong else "black", fontweight="bold" if p["significant"] else "normal")
-        ax.set_xticks(range(len(hiddens)), [str(h) for h in hiddens])
+        ax.set_xticks(range(len(size_values)), [str(h) for h in size_values])
         ax.set_yticks(range(len(batches)), [str(b) for b in batches])
         ax.set_xlabel(size_label([run]))
         ax.set_ylabel("batch size (samples)")
@@ -230,7 +230,8 @@ def fig_cast_overhead(runs):
                        markerfacecolor=face) for face, text in (("0.35", "filled: 95% CI excludes 0"),
                                                                 ("white", "hollow: not significant"))]
     ax.axhline(0, color="0.3", linewidth=0.8)
-    ax.set_xticks(range(len(configs)), [f"b{b}\nh{h}" for b, h in configs])
+    letter = size_name(runs)[0]  # h(idden), c(hannels), ...: the axis's initial, named in full in the label
+    ax.set_xticks(range(len(configs)), [f"b{b}\n{letter}{h}" for b, h in configs])
     ax.set_xlabel(f"configuration (batch size, {size_name(runs)})")
     ax.set_ylabel("overhead of the float64 cast (%)")
     ax.legend(handles=handles, frameon=False, ncol=2)

@@ -18,12 +18,14 @@ from typing import Any
 
 import jinja2
 
-from bench.analysis import answers, findings
+from bench.analysis import answers, compare, findings
 from bench.analysis.figstyle import STYLE, NothingToPlot
 from bench.analysis.plot import FIGURE_FUNCS, FIGURES, OVERLAY_FIGURES
 from bench.analysis.table import fmt
 from bench.format import Run
+from bench.format.errors import InputError
 from bench.format.io import atomic_write
+from bench.format.stats import DEFAULT_ALPHA, DEFAULT_THRESHOLD
 
 REPORT_FILE = "report.html"
 # the question each figure answers: its caption, and the start of its alternative text
@@ -36,7 +38,7 @@ QUESTIONS = {
     "cast_overhead": "What does casting float64 data to float32 in every step cost?",
     "mse": "Do all modes and devices train the same model (MSE per epoch)?",
     "gflops": "How close to the machine's measured matmul ceiling does training get?",
-    "modes": "Which execution mode is fastest at the article's configuration?",
+    "modes": "Which execution mode is fastest (at the article's configuration where measured)?",
     "scaling": "How well does training scale over several devices?",
 }
 COLUMNS = ("config", "status", "median ms [95% CI]", "repeats", "stop", "machine", "reason")
@@ -125,6 +127,42 @@ def _workload(run: Run) -> str:
 Drawn = tuple[list[dict[str, str]], list[tuple[str, str]]]  # figures(): the entries, and (name, why) not drawn
 
 
+def comparisons(runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """Each later run against the first, as bench.compare gives it: the summary line (with the smallest slowdown
+    it could have detected at this noise: a `same` is not evidence of no change) and the verdict table, its
+    `detectable` column included. A pair that cannot be compared says why."""
+    out = []
+    if len(runs) < 2:
+        return out
+    try:
+        base = compare.load(runs[0].path)
+    except InputError as exc:
+        return [{"id": str(r.meta.get("run_id")), "line": f"not compared: {exc}", "columns": [], "rows": []}
+                for r in runs[1:]]
+    order = {"slower": 0, "faster": 1, "same": 2, compare.NO_VERDICT: 3}
+    for run in runs[1:]:
+        entry: dict[str, Any] = {"id": str(run.meta.get("run_id")), "columns": [], "rows": []}
+        try:
+            cand = compare.load(run.path)
+            differ = compare.check_machines(base, cand)
+            if differ:  # as bench.compare refuses them (without --allow-different-machines)
+                raise InputError("measured on different machines (" + "; ".join(differ) + "): a time ratio "
+                                 "would compare the machines, not the code")
+            rows = compare.compare(base, cand)
+        except InputError as exc:
+            entry["line"] = f"not compared: {exc}"
+            out.append(entry)
+            continue
+        if not rows:
+            entry["line"] = "not compared: no configuration was measured in both runs"
+        else:
+            entry["line"] = compare.summary_line(rows, threshold=DEFAULT_THRESHOLD, alpha=DEFAULT_ALPHA)
+            entry["rows"] = compare.table_rows(sorted(rows, key=lambda r: (order[r["verdict"]], r["config"])))
+            entry["columns"] = list(entry["rows"][0])
+        out.append(entry)
+    return out
+
+
 def context(runs: Sequence[Run], analyses: Sequence[Mapping[str, Any]] | None = None,
             drawn: Sequence[Drawn] | None = None) -> dict[str, Any]:
     """Everything the template shows, as plain data (strings from the runs stay raw: the template escapes).
@@ -147,7 +185,9 @@ def context(runs: Sequence[Run], analyses: Sequence[Mapping[str, Any]] | None = 
     return {
         "title": (f"Report of run {first.meta.get('run_id')}" if len(runs) == 1 else
                   f"Report of {len(runs)} runs: " + ", ".join(str(r.meta.get("run_id")) for r in runs)),
-        "workload": _workload(first), "machine": "; ".join(dict.fromkeys(r.label for r in runs)),
+        "workload": " ".join(dict.fromkeys(_workload(r) for r in runs)),
+        "baseline": str(first.meta.get("run_id")), "comparisons": comparisons(runs),
+        "machine": "; ".join(dict.fromkeys(r.label for r in runs)),
         "counts": answers.trial_counts(rows),
         "when": f"started {first.meta.get('started_at')}", "runs": per_run,
     }

@@ -32,6 +32,7 @@ class Measured:
     processes: int = 0  # measuring processes behind the units (0: not recorded)
     one_process: bool = False  # every unit is a round of a single process: code and process noise are confounded
     machine_of: dict[str, str] = field(default_factory=dict)  # config -> machine id that measured it (run dirs)
+    workload: tuple[str, str] | None = None  # (name, the spec it was loaded by): run dirs
 
 
 def load(path: str | Path) -> Measured:
@@ -69,7 +70,8 @@ def _load_run_dir(path: Path) -> Measured:
     processes = int(pids.nunique()) if len(pids) == len(reps) else 0
     return Measured(str(path), units, fingerprint, (meta.get("git") or {}).get("commit"),
                     (meta.get("ab") or {}).get("id"), processes=processes, one_process=processes == 1,
-                    machine_of=dict(zip(run.ok["config_id"], run.ok["machine"])))
+                    machine_of=dict(zip(run.ok["config_id"], run.ok["machine"])),
+                    workload=(run.workload.name, run.workload.spec))
 
 
 def _load_pytest_benchmark_files(folder: Path) -> Measured:

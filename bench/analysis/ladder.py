@@ -18,7 +18,7 @@ def ladder(run) -> dict[str, Any]:
     ok = ok[(ok["device"] == "cpu") & (ok["dtype"] == "float32")]
     ok = ok[ok["threads"] == ok["threads"].min()] if len(ok) else ok
     points = []
-    for (batch, hidden), rows in ok.groupby(["batch_size", "size"]):
+    for (batch, size_value), rows in ok.groupby(["batch_size", "size"]):
         steps = steps_per_epoch(run.spec.n_train, int(batch))
         modes = {}
         for _, r in rows.iterrows():
@@ -29,7 +29,7 @@ def ladder(run) -> dict[str, Any]:
         floor = modes[floor_mode]["per_step_s"] if floor_mode else None
         for m in modes.values():
             m["x_floor"] = m["per_step_s"] / floor if floor else None
-        points.append({"batch_size": int(batch), "hidden": int(hidden), "steps": steps, "floor_mode":
+        points.append({"batch_size": int(batch), "hidden": int(size_value), "steps": steps, "floor_mode":
                        floor_mode, "modes": dict(sorted(modes.items(),
                                                                         key=lambda kv: kv[1]["per_step_s"]))})
     return {"run": str(run.path), "machine": run.meta.get("host", {}).get("cpu_model"), "n_train": run.spec.n_train,

@@ -49,6 +49,11 @@ def _main(args) -> int:
     if len(args.runs) > 1 and not args.out:
         raise InputError("--out: needed when several runs are given")
     runs = [load_run(r) for r in args.runs]
+    for run in runs:  # the ladder's rungs (the breakdown, the numba floor) are the MLP's own code
+        if run.workload.name != "mlp":
+            raise InputError(f"{run.path}: workload {run.workload.name!r}: the ladder is the article MLP's (its "
+                             "breakdown and its numba floor train the MLP); measure that workload's modes with "
+                             "python -m bench.run --workload and read its report")
     out = check_output(args.out or Path(args.runs[0]) / "ladder", "--out", directory=True)
     docs = []
     for path, run in zip(args.runs, runs):

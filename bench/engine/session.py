@@ -20,6 +20,7 @@ from typing import Any
 from bench.engine.probe import git_commit, host_facts
 from bench.format import RunWriter, locked, now_utc
 from bench.format.derive import raw_rows, repeat_row, summary_row, timed
+from bench.format.io import StoreError
 from bench.format.messages import NodeReply, RepeatResult, RepeatTask
 from bench.format.spec import SweepSpec, Trial, shard_trials, trials
 from bench.format.stats import stop_reason
@@ -93,8 +94,13 @@ def new_run_id() -> str:
 
 def spec_for_resume(run_dir: Path) -> SweepSpec:
     """The resolved spec a run directory was started with, after checking that --resume can continue
-    it (StoreError otherwise, nothing touched)."""
-    return check_resumable(run_dir)[1]
+    it (StoreError otherwise, nothing touched): its workload too must load here."""
+    spec = check_resumable(run_dir)[1]
+    try:
+        workloads.get(spec.workload)
+    except workloads.WorkloadError as exc:
+        raise StoreError(f"{run_dir}: cannot resume: {exc}") from None
+    return spec
 
 
 class RunSession:

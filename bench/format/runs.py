@@ -39,7 +39,7 @@ from bench.format.identity import MACHINE_ID_RE, facts_label, machine_label
 from bench.format.io import Rows, StoreError, Tables, read_json, read_tables
 from bench.format.legacy import read_old
 from bench.format.spec import SweepSpec, build_spec, shard_trials, trials
-from mlp_core.workloads import FACTS, WorkloadFacts
+from mlp_core.workloads import BUILTIN, FACTS, WorkloadFacts
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,6 +91,13 @@ def check_meta(meta: Any, path: Path) -> None:
         if bad:
             raise StoreError(f"{path}: workload.{bad[0]}: {_short(facts.get(bad[0]))}: expected "
                              f"{'true or false' if bad[0] == 'has_flops' else 'a string'}")
+        recorded = (meta.get("spec") or {}).get("workload", "mlp") if isinstance(meta.get("spec"), dict) else None
+        if recorded is not None and recorded != facts["spec"]:
+            raise StoreError(f"{path}: workload.spec: {_short(facts['spec'])}: the sweep's workload is "
+                             f"{_short(recorded)}")
+        if facts["spec"] in BUILTIN and facts["name"] != facts["spec"]:
+            raise StoreError(f"{path}: workload.name: {_short(facts['name'])}: the built-in {facts['spec']!r} is "
+                             f"called {facts['spec']!r}")
     spec_of(meta, path)
     for key in ("host", "tensorflow", "git"):
         for sub, value in (meta.get(key) or {}).items():

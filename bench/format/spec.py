@@ -155,6 +155,10 @@ def build_spec(*layers: dict[str, Any], mode_facts: Mapping[str, Any] | None = N
     user's workload reads where its module is not importable)."""
     merged: dict[str, Any] = {}
     for layer in layers:
+        both = [k for k in ALIASES if layer.get(k) is not None and layer.get(ALIASES[k]) is not None]
+        if both:
+            raise SpecError(both[0], layer[both[0]], f"the older name of {ALIASES[both[0]]!r}, given beside it: "
+                            "keep one")
         for key, value in layer.items():
             if value is not None:
                 key = ALIASES.get(key, key)
