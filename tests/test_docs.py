@@ -107,8 +107,8 @@ def test_every_shown_command_parses(page, line):
 def test_the_readme_is_in_a_newcomers_order_and_length():
     text = (ROOT / "README.md").read_text()
     heads = re.findall(r"(?m)^## (.+)$", text)
-    assert heads[:4] == ["Set-up: two commands", "Reading a run", "Did my change make training slower?",
-                         "Past one machine"]
+    assert heads[:5] == ["Set-up: two commands", "Reading a run", "Did my change make training slower?",
+                         "Bring your own model", "Past one machine"]
     assert len(text.splitlines()) <= 250
     for link in re.findall(r"\]\((docs/[^)#]+)", text):
         assert (ROOT / link).is_file(), link

@@ -131,7 +131,8 @@ def test_the_runnable_modules_are_the_commands():
     """Only commands (and the worker processes) run as `python -m`; each is checked below."""
     assert set(_runnable_modules()) == {
         "bench.run", "bench.ab", "bench.compare", "bench.plot", "bench.history", "bench.merge", "bench.ladder",
-        "bench.analysis", "bench.store", "bench.report", "bench.continuous", "bench.bisect", "bench.worker",
+        "bench.analysis", "bench.store", "bench.report", "bench.continuous", "bench.bisect", "bench.workload",
+        "bench.worker",
         "bench.callgrind_worker",
         "bench.engine.callgrind_worker"}
 
