@@ -186,7 +186,7 @@ def test_the_contract_check_passes_the_built_ins_and_the_example(monkeypatch, tm
 
     monkeypatch.syspath_prepend(str(ROOT))  # `examples` importable, as from the repository root
     for spec in ("cnn", EXAMPLE):  # the generic trainer's workloads here; the MLP's through the command below
-        _, checks = check(spec, Settings(n_train=64, epochs=3))
+        _, checks = check(spec, Settings(n_train=64, epochs=2))
         outcomes = {c.name: c.outcome for c in checks}
         assert outcomes["data"] == outcomes["initial weights"] == outcomes["learning"] == "pass", (spec, checks)
         agree = [c for c in checks if " = eager " in c.name]

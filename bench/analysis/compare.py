@@ -128,6 +128,14 @@ def verdict(ratio: float, p_adjusted: float, *, threshold: float, alpha: float) 
     return "same"
 
 
+VERDICT_ORDER = {"slower": 0, "faster": 1, "same": 2, NO_VERDICT: 3}
+
+
+def by_verdict(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The rows as a reader wants them: slower first, then faster, same, no verdict; by configuration within."""
+    return sorted(rows, key=lambda r: (VERDICT_ORDER[r["verdict"]], r["config"]))
+
+
 def _fmt_ms(s: float) -> str:
     return f"{s * 1e3:.4g}"
 
@@ -179,8 +187,7 @@ def markdown(rows: Sequence[Mapping[str, Any]], a: Measured, b: Measured, *, thr
              f"candidate: `{b.source}`" + (f" ({b.commit[:10]})" if b.commit else ""),
              f"machine: {b.fingerprint['cpu_model']}, GPU {b.fingerprint['gpu']}, TF {b.fingerprint['tensorflow']}",
              ""]
-    order = {"slower": 0, "faster": 1, "same": 2, NO_VERDICT: 3}
-    table = table_rows(sorted(rows, key=lambda r: (order[r["verdict"]], r["config"])))
+    table = table_rows(by_verdict(rows))
     if table:
         cols = list(table[0])
         lines.append("| " + " | ".join(cols) + " |")

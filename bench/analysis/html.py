@@ -139,7 +139,6 @@ def comparisons(runs: Sequence[Run]) -> list[dict[str, Any]]:
     except InputError as exc:
         return [{"id": str(r.meta.get("run_id")), "line": f"not compared: {exc}", "columns": [], "rows": []}
                 for r in runs[1:]]
-    order = {"slower": 0, "faster": 1, "same": 2, compare.NO_VERDICT: 3}
     for run in runs[1:]:
         entry: dict[str, Any] = {"id": str(run.meta.get("run_id")), "columns": [], "rows": []}
         try:
@@ -157,7 +156,7 @@ def comparisons(runs: Sequence[Run]) -> list[dict[str, Any]]:
             entry["line"] = "not compared: no configuration was measured in both runs"
         else:
             entry["line"] = compare.summary_line(rows, threshold=DEFAULT_THRESHOLD, alpha=DEFAULT_ALPHA)
-            entry["rows"] = compare.table_rows(sorted(rows, key=lambda r: (order[r["verdict"]], r["config"])))
+            entry["rows"] = compare.table_rows(compare.by_verdict(rows))
             entry["columns"] = list(entry["rows"][0])
         out.append(entry)
     return out
