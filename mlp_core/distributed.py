@@ -23,7 +23,7 @@ from mlp_core.enums import Device, ExecMode
 from mlp_core.errors import PlacementError, UnavailableError
 from mlp_core.params import PARAM_NAMES, Params, init_params
 from mlp_core.placement import canonical, hard_placement, visible_devices
-from mlp_core.tf_train import HOST, tf_sync
+from mlp_core.tf_train import HOST, host_pipeline, tf_sync
 
 
 def configure_logical_cpus(n: int) -> int:
@@ -105,11 +105,7 @@ class MirroredTrainer:
 
     def dataset(self, epoch: int):
         """The one-device pipeline (slices, shuffle(buffer, seed=epoch), global batch), split over the replicas."""
-        with tf.device(HOST):
-            ds = tf.data.Dataset.from_tensor_slices((self.X, self.y))
-            if self.config.shuffle:
-                ds = ds.shuffle(self.config.shuffle_buffer, seed=epoch)
-            ds = ds.batch(self.config.batch_size)
+        ds = host_pipeline(self.X, self.y, self.config, epoch)
         options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
         return self.strategy.experimental_distribute_dataset(ds, options)
 

@@ -21,7 +21,7 @@ import tensorflow as tf
 from mlp_core.config import TrainConfig
 from mlp_core.data import Data
 from mlp_core.placement import canonical, check_placement, hard_placement, tf_device_name
-from mlp_core.tf_train import HOST, tf_sync
+from mlp_core.tf_train import HOST, host_pipeline, tf_sync
 from mlp_core.workloads import Workload, get
 
 
@@ -86,12 +86,8 @@ class KerasTrainer:
         return hard_placement(not self.config.soft_placement)
 
     def dataset(self, epoch: int) -> tf.data.Dataset:
-        """Slices, shuffle(buffer, seed=epoch), batch; on the host (the MLP's pipeline)."""
-        with tf.device(HOST):
-            ds = tf.data.Dataset.from_tensor_slices((self.X, self.y))
-            if self.config.shuffle:
-                ds = ds.shuffle(self.config.shuffle_buffer, seed=epoch)
-            return ds.batch(self.config.batch_size)
+        """The MLP's input pipeline over this workload's data (tf_train.host_pipeline)."""
+        return host_pipeline(self.X, self.y, self.config, epoch)
 
     def step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         """One training step: MSE of the batch, gradients, the workload's optimiser or plain gradient descent."""

@@ -72,6 +72,15 @@ def loss_and_gradients(params: Params, x: np.ndarray, y: np.ndarray, dtype: DTyp
     return float(loss), Params(**{n: g.numpy().astype(np.float64) for n, g in zip(PARAM_NAMES, grads)})
 
 
+def host_pipeline(X: tf.Tensor, y: tf.Tensor, config: TrainConfig, epoch: int) -> tf.data.Dataset:
+    """The article's input pipeline, every workload's: slices, shuffle(buffer, seed=epoch), batch; on the host."""
+    with tf.device(HOST):
+        ds = tf.data.Dataset.from_tensor_slices((X, y))
+        if config.shuffle:
+            ds = ds.shuffle(config.shuffle_buffer, seed=epoch)
+        return ds.batch(config.batch_size)
+
+
 def shuffle_orders(n: int, buffer_size: int, epochs: int) -> list[np.ndarray]:
     """The sample order tf.data's shuffle(buffer, seed=epoch) gives each epoch."""
     with tf.device(HOST):
@@ -128,12 +137,8 @@ class TFTrainer:
         return hard_placement(not self.config.soft_placement)
 
     def dataset(self, epoch: int) -> tf.data.Dataset:
-        """The article's pipeline: slices, shuffle(buffer, seed=epoch), batch; on the host."""
-        with tf.device(HOST):
-            ds = tf.data.Dataset.from_tensor_slices((self.X, self.y))
-            if self.config.shuffle:
-                ds = ds.shuffle(self.config.shuffle_buffer, seed=epoch)
-            return ds.batch(self.config.batch_size)
+        """The article's pipeline over this trainer's data (host_pipeline)."""
+        return host_pipeline(self.X, self.y, self.config, epoch)
 
     def begin_epoch(self) -> None:
         """Zero the running loss sums (done outside the timed region)."""

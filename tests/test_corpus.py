@@ -29,7 +29,10 @@ def test_the_numpy_corpus_passes(tmp_path):
     for e in by_kind["regression"]:  # flagged exactly where the counted effect is past the threshold
         assert (e["icount_verdict"] == "slower") == (e["icount_ratio"] > 1 + doc["threshold"]), e
         assert e["icount_ratio"] > 1.003, e  # each really costs instructions (a copy of 32 x 3 floats: +0.7%)
-    assert sum(e["icount_verdict"] == "slower" for e in by_kind["regression"]) >= 2
+    # the Python-side conversion costs ~2%, far past the threshold: always flagged. (The round-trip cast sits at it,
+    # x1.0088 to x1.0110 across environments: flagged or not as its count falls, by the rule checked above.)
+    worst = max(by_kind["regression"], key=lambda e: e["icount_ratio"])
+    assert worst["icount_ratio"] > 1.015 and worst["icount_verdict"] == "slower", worst
     (neutral,) = by_kind["neutral"]
     assert neutral["icount_verdict"] == "same" and abs(neutral["icount_ratio"] - 1) < doc["threshold"] / 2, neutral
     assert "the corpus passes" in done.stdout
