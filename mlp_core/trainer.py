@@ -62,12 +62,12 @@ def make_trainer(data: Data, config: TrainConfig, params: Params | None = None, 
     mode = config.mode.info
     if config.workload != workloads.DEFAULT:  # any other workload: its Keras model in the generic TF modes
         try:
-            from mlp_core.keras_train import KerasTrainer
+            factory = workloads.load_trainer()
         except ImportError as exc:
             if exc.name not in ("tensorflow", "keras"):
                 raise
             raise missing_library(mode.name, "TensorFlow", "pip install tensorflow") from None
-        return KerasTrainer(data, config, params, device_index=device_index)
+        return factory(data, config, params, device_index=device_index)
     if mode.cpu_only and device_index != 0:
         raise ValueError(f"mode {mode.name!r} runs on cpu:0 only, got device_index {device_index}")
     if orders is not None and mode.needs_tensorflow:

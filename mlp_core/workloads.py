@@ -50,6 +50,7 @@ from mlp_core.flops import train_step_flops
 ENTRY_POINT_GROUP = "eager_mlp_bench.workloads"
 DEFAULT = "mlp"
 GENERIC_MODES = ("eager", "function", "xla", "graph")  # the modes every TF workload trains in (keras_train)
+GENERIC_TRAINER = "mlp_core.keras_train:KerasTrainer"  # imported only when a workload's trial is built
 ALL_DTYPES = ("float32", "float64-cast", "float64")
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")  # in configuration ids: no '-' (the id's separator)
 # what a run directory records of its workload (meta.json `workload`): enough to read it without the module
@@ -230,6 +231,12 @@ def get(spec: str) -> Workload:
         raise WorkloadError(f"workload {spec!r} calls itself {workload.name!r}, the name of a built-in workload")
     _CACHE[spec] = workload
     return workload
+
+
+def load_trainer():
+    """The trainer class of every workload but the MLP (imports TensorFlow and Keras)."""
+    module, _, attr = GENERIC_TRAINER.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def remember(facts: dict[str, Any]) -> WorkloadFacts:

@@ -19,7 +19,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.serial  # see pyproject.toml's markers
 BEFORE_LAYERS = "820ff83"  # the last commit before bench was split into format / engine / analysis / cli
-BEFORE_WORKLOADS = "af9b517"  # the last commit whose workers know only the MLP (protocol 1)
 
 
 def test_the_entry_points_an_older_or_newer_checkout_uses():
@@ -55,33 +54,6 @@ def _worktree(tmp_path, commit: str):
 def old_checkout(tmp_path):
     """A worktree of the commit before the layers."""
     yield from _worktree(tmp_path, BEFORE_LAYERS)
-
-
-@pytest.fixture
-def checkout_before_workloads(tmp_path):
-    """A worktree of the last commit before workloads."""
-    yield from _worktree(tmp_path, BEFORE_WORKLOADS)
-
-
-@pytest.mark.slow
-def test_an_ab_run_of_another_workload_against_a_checkout_without_workloads(tmp_path, checkout_before_workloads):
-    """Both sides load the workload from their own checkout: a base from before workloads cannot, and says so in
-    its rows (never training its MLP under the CNN's name); the candidate's side measures."""
-    from bench.format import load_run
-
-    out = tmp_path / "ab"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.ab", "--baseline-tree", str(checkout_before_workloads), "--out", str(out),
-         "--workload", "cnn", "--devices", "cpu", "--modes", "function", "--dtypes", "float32", "--batch-sizes",
-         "32", "--sizes", "2", "--n-train", "64", "--n-test", "16", "--epochs", "2", "--repeats", "2", "--quiet"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300)
-    # no configuration is ok on both sides: no verdict, exit 2 with the reason (never a pass)
-    assert proc.returncode == 2 and "no configuration is ok in both runs" in proc.stderr, proc.stderr[-2000:]
-    base, cand = load_run(out / "baseline"), load_run(out / "candidate")
-    (b,), (c,) = base.summary.to_dict("records"), cand.summary.to_dict("records")
-    assert b["config_id"] == c["config_id"] == "cnn-cpu-function-float32-b32-s2-t0"
-    assert b["status"] == "error" and "predates workloads" in b["reason"] and "'cnn'" in b["reason"]
-    assert c["status"] == "ok" and c["repeats"] == 2 and base.repeats.empty
 
 
 @pytest.mark.slow

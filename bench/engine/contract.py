@@ -56,6 +56,7 @@ class Settings:
     seed: int = 0
     learning_rate: float | None = None  # the workload's
     devices: tuple[str, ...] = ("cpu", "gpu")
+    dtypes: tuple[str, ...] | None = None  # the dtype modes whose trajectories are checked (default: the workload's)
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -108,7 +109,8 @@ def check(spec: str, settings: Settings = Settings(), *, progress=None) -> tuple
     if "eager" not in modes:
         out.append(Check("modes agree", "skip", f"the workload does not train in eager mode, the reference the "
                          f"others are held to (it trains in {', '.join(modes)})"))
-    for dtype in workload.dtypes if "eager" in modes else ():
+    checked = [d for d in workload.dtypes if settings.dtypes is None or d in settings.dtypes]
+    for dtype in checked if "eager" in modes else ():
         say(f"modes against eager, {dtype}")
         cfg = TrainConfig(**base, epochs=settings.epochs, mode="eager", dtype=dtype)
         try:
