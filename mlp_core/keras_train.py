@@ -21,7 +21,7 @@ import tensorflow as tf
 from mlp_core.config import TrainConfig
 from mlp_core.data import Data
 from mlp_core.placement import canonical, check_placement, hard_placement, tf_device_name
-from mlp_core.tf_train import HOST, host_pipeline, tf_sync
+from mlp_core.tf_train import HOST, epoch_runner, host_pipeline, tf_sync
 from mlp_core.workloads import Workload, get
 
 
@@ -75,7 +75,11 @@ class KerasTrainer:
                 if self.optimizer is not None:
                     self.optimizer.build(self.variables)
                 self.sse = tf.Variable(tf.zeros((), self.compute), trainable=False, name="sse")
-        self.runner = self._epoch_runner(math.ceil(n / config.batch_size))
+        data_dtype = tf.as_dtype(config.dtype.data_dtype)  # one signature for full and ragged last batches
+        signature = [tf.TensorSpec([None, *self.X.shape[1:]], data_dtype),
+                     tf.TensorSpec([None, *self.y.shape[1:]], data_dtype)]
+        self.runner = epoch_runner(self.step, config.mode.value, self.device, signature=signature,
+                                   n_batches=math.ceil(n / config.batch_size), loss_dtype=self.compute)
         self.last_loss: tf.Tensor | None = None
 
     sync = staticmethod(tf_sync)
@@ -104,52 +108,6 @@ class KerasTrainer:
                 v.assign_sub(tf.cast(self.config.learning_rate, v.dtype) * g)
         self.sse.assign_add(loss * tf.cast(tf.shape(x)[0], loss.dtype))
         return loss
-
-    def _epoch_runner(self, n_batches: int):
-        mode = self.config.mode.value
-        if mode == "graph":
-            return self._graph_epoch(n_batches)
-        step = self.step
-        if mode in ("function", "xla"):
-            data_dtype = tf.as_dtype(self.config.dtype.data_dtype)
-            signature = [tf.TensorSpec([None, *self.X.shape[1:]], data_dtype),
-                         tf.TensorSpec([None, *self.y.shape[1:]], data_dtype)]
-            step = tf.function(self.step, input_signature=signature, jit_compile=mode == "xla",
-                               reduce_retracing=True)
-        elif mode != "eager":
-            raise ValueError(f"mode {mode!r} is not a generic TF mode")
-
-        def eager_epoch(ds: tf.data.Dataset) -> tf.Tensor:
-            with tf.device(HOST):
-                batches = iter(ds)
-            loss = None
-            with tf.device(self.device):
-                for x, y in batches:
-                    loss = step(x, y)
-            return loss
-
-        eager_epoch.step = step
-        return eager_epoch
-
-    def _graph_epoch(self, n_batches: int):
-        @tf.function
-        def epoch(ds: tf.data.Dataset) -> tf.Tensor:
-            with tf.device(HOST):
-                batches = iter(ds)
-            loss = tf.zeros((), self.compute)
-            for _ in tf.range(n_batches):
-                with tf.device(HOST):
-                    x, y = next(batches)
-                with tf.device(self.device):
-                    loss = self.step(x, y)
-            return loss
-
-        def run(ds: tf.data.Dataset) -> tf.Tensor:
-            with tf.device(self.device):
-                return epoch(ds)
-
-        run.step = epoch
-        return run
 
     def begin_epoch(self) -> None:
         """Zero the loss sum (outside the timed region)."""

@@ -203,19 +203,28 @@ def _epoch_runner(
 
     if config.mode == ExecMode.ARTICLE:
         step = functools.partial(article_step, variables, sse, batch_means, lr=lr)
-    elif config.mode == ExecMode.EAGER:
+    elif config.mode in (ExecMode.EAGER, ExecMode.FUNCTION, ExecMode.XLA, ExecMode.GRAPH):
         step = functools.partial(sgd_step, variables, sse, lr=lr)
-    elif config.mode in (ExecMode.FUNCTION, ExecMode.XLA):
-        step = tf.function(
-            functools.partial(sgd_step, variables, sse, lr=lr),
-            input_signature=signature,
-            jit_compile=config.mode == ExecMode.XLA,
-            reduce_retracing=True,
-        )
-    elif config.mode == ExecMode.GRAPH:
-        return _graph_epoch(variables, sse, lr, device, n_batches)
     else:
         raise ValueError(f"unknown execution mode {config.mode!r}")
+    mode = "eager" if config.mode == ExecMode.ARTICLE else config.mode.value  # the article's loop runs eagerly
+    return epoch_runner(step, mode, device, signature=signature, n_batches=n_batches, loss_dtype=variables[0].dtype)
+
+
+def epoch_runner(step: Callable[[tf.Tensor, tf.Tensor], tf.Tensor], mode: str, device: str, *,
+                 signature: list[tf.TensorSpec], n_batches: int,
+                 loss_dtype: tf.DType) -> Callable[[tf.data.Dataset], tf.Tensor]:
+    """One epoch of a training step over a batched dataset, in a generic TF mode (every TF trainer's, the MLP's
+    and any workload's): `eager` calls the step per batch; `function` and `xla` call it traced once with
+    `signature` (full and ragged last batches alike), XLA-compiled for `xla`; `graph` runs the whole epoch in one
+    tf.function, a graph while-loop over `n_batches` batches. Returns the last batch loss; the dataset's iterator
+    stays on the host and the step runs on `device`."""
+    if mode == "graph":
+        return _graph_epoch(step, device, n_batches, loss_dtype)
+    if mode in ("function", "xla"):
+        step = tf.function(step, input_signature=signature, jit_compile=mode == "xla", reduce_retracing=True)
+    elif mode != "eager":
+        raise ValueError(f"mode {mode!r} is not a generic TF mode")
 
     def eager_epoch(ds: tf.data.Dataset) -> tf.Tensor:
         with tf.device(HOST):
@@ -230,21 +239,20 @@ def _epoch_runner(
     return eager_epoch
 
 
-def _graph_epoch(
-    variables: list[tf.Variable], sse: tf.Variable, lr: float, device: str, n_batches: int
-) -> Callable[[tf.data.Dataset], tf.Tensor]:
+def _graph_epoch(step: Callable[[tf.Tensor, tf.Tensor], tf.Tensor], device: str, n_batches: int,
+                 loss_dtype: tf.DType) -> Callable[[tf.data.Dataset], tf.Tensor]:
     """A whole epoch in one tf.function: a graph while-loop over the dataset's batches."""
 
     @tf.function
     def epoch(ds: tf.data.Dataset) -> tf.Tensor:
         with tf.device(HOST):
             batches = iter(ds)
-        loss = tf.zeros((), variables[0].dtype)
+        loss = tf.zeros((), loss_dtype)
         for _ in tf.range(n_batches):
             with tf.device(HOST):
                 x, y = next(batches)
             with tf.device(device):
-                loss = sgd_step(variables, sse, x, y, lr)
+                loss = step(x, y)
         return loss
 
     def run(ds: tf.data.Dataset) -> tf.Tensor:
