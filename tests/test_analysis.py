@@ -92,7 +92,7 @@ def test_crossover_hand_cases(cpu, gpu, kind, batch):
         assert res["text"].startswith("no crossover in range")
 
 
-def test_speedups_carry_bootstrap_intervals(gpu_run):
+def test_speedups_carry_intervals_over_repeats_and_verdicts(gpu_run):
     graph = [s for s in speedups(gpu_run, "mode", "eager") if s["candidate"] == "graph"]
     assert len(graph) == 2 * 2 * len(BATCHES) * 2  # device x dtype x batch x hidden
     for s in graph:
@@ -163,7 +163,7 @@ def test_headline_and_json_file(gpu_run):
 def test_cpu_only_run_has_no_gpu_numbers_but_everything_else(cpu_run):
     data = analyse(cpu_run)
     assert data["gpu_vs_cpu"] == [] and data["crossover"] == []
-    assert data["mode_vs_eager"] and data["cast_overhead"] and data["step_cost_fits"]
+    assert data["modes"]["vs_reference"] and data["cast_overhead"] and data["step_cost_fits"]
 
 
 def test_fingerprint_label_from_real_fields():
@@ -186,7 +186,7 @@ def test_not_a_run_directory(tmp_path):
 def test_nan_free_when_a_trial_has_too_few_samples(tmp_path):
     run = load_run(make_run(tmp_path / "one-repeat", devices="cpu", repeats=1))  # 3 samples: no median CI
     data = analyse(run)
-    assert all(math.isfinite(s["speedup"]) for s in data["mode_vs_eager"])
+    assert all(math.isfinite(s["speedup"]) for s in data["modes"]["vs_reference"])
 
 
 def test_scaling_efficiency_recovers_the_planted_one(tmp_path):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bench.analysis import compile_cost, evidence, noise
 from bench.format import ANALYSIS_FILE, SCHEMA_VERSION, Run, write_json
 from bench.format.derive import AXIS_NAMES as KEY
 from bench.format.stats import ratio_of_medians_ci
@@ -39,8 +40,11 @@ def _ci_excludes(low: float | None, high: float | None, value: float) -> bool:
 
 
 # ---- pairwise comparisons ----------------------------------------------------------------------
-def speedups(run: Run, axis: str, reference: str, candidates: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """time(reference) / time(candidate) for every pair of ok trials that differ only in `axis`.
+def speedups(run: Run, axis: str, reference: str, candidates: Sequence[str] | None = None, *,
+             words: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """time(reference) / time(candidate) for every pair of ok trials that differ only in `axis`, each with its
+    interval, its Benjamini-Hochberg-adjusted p-value over the whole list (one family) and its verdict against
+    the run's margin (bench.analysis.evidence).
 
     For the device axis the thread setting is not matched (GPU trials run with TF's default threads):
     each CPU thread setting is paired with the GPU trial, and `threads` is the CPU's.
@@ -55,29 +59,76 @@ def speedups(run: Run, axis: str, reference: str, candidates: Sequence[str] | No
         if candidates is not None and cand[axis] not in candidates:
             continue
         for ref in refs.get(_key(cand, others), []):
-            ratio, low, high = ratio_of_medians_ci(run.samples[ref["config_id"]], run.samples[cand["config_id"]])
+            est = evidence.estimate(run, ref["config_id"], cand["config_id"], axis)
             entry = {k: _plain1(ref[k] if k == "threads" else cand[k]) for k in KEY if k != axis}
+            ratio, low, high = est["time_ratio"], est["time_ratio_low"], est["time_ratio_high"]
             out.append({
                 "axis": axis, "reference": reference, "candidate": cand[axis], **entry,
                 "reference_config_id": ref["config_id"], "candidate_config_id": cand["config_id"],
                 "reference_machine": ref["machine"] or None, "candidate_machine": cand["machine"] or None,
-                "speedup": _finite(ratio), "ci_low": _finite(low), "ci_high": _finite(high),
-                "significant": _ci_excludes(_finite(low), _finite(high), 1.0),
+                "speedup": _inverse(ratio), "ci_low": _inverse(high), "ci_high": _inverse(low), **est,
             })
-    return out
+    return evidence.judge(out, margin=evidence.margin_of(run), words=words)
+
+
+def _inverse(x: float | None) -> float | None:
+    return None if x is None or x == 0 else 1.0 / x
 
 
 def cast_overhead(run: Run) -> list[dict[str, Any]]:
-    """Relative cost of the article's per-step float64 -> float32 cast: time(float64-cast)/time(float32) - 1."""
+    """Relative cost of the article's per-step float64 -> float32 cast: time(float64-cast)/time(float32) - 1,
+    with its interval and verdict (costs, saves, no-difference, inconclusive)."""
     out = []
-    for s in speedups(run, "dtype", "float64-cast", ["float32"]):
-        # here "speedup" = time(float64-cast) / time(float32): the overhead is that ratio minus one
-        minus1 = {k: None if s[k] is None else s[k] - 1 for k in ("speedup", "ci_low", "ci_high")}
+    for s in speedups(run, "dtype", "float32", ["float64-cast"], words=evidence.WORDS["cast"]):
+        minus1 = {k: None if s[k] is None else s[k] - 1 for k in ("time_ratio", "time_ratio_low", "time_ratio_high")}
         out.append({"device": s["device"], "mode": s["mode"], "batch_size": s["batch_size"], "size": s["size"],
-                    "threads": s["threads"], "float32_config_id": s["candidate_config_id"],
-                    "cast_config_id": s["reference_config_id"], "overhead": minus1["speedup"],
-                    "ci_low": minus1["ci_low"], "ci_high": minus1["ci_high"], "significant": s["significant"]})
+                    "threads": s["threads"], "float32_config_id": s["reference_config_id"],
+                    "cast_config_id": s["candidate_config_id"], "overhead": minus1["time_ratio"],
+                    "ci_low": minus1["time_ratio_low"], "ci_high": minus1["time_ratio_high"],
+                    **{k: s[k] for k in ("time_ratio", "time_ratio_low", "time_ratio_high", "p", "p_adjusted",
+                                         "n_reference", "n_candidate", "paired", "significant", "verdict",
+                                         "repeats_to_decide", "reference_config_id", "candidate_config_id")}})
     return out
+
+
+def reference_mode(run: Run) -> str | None:
+    """The mode every other is compared with: the clean eager loop; without it the article's loop; without
+    both the slowest subject mode measured (the ways to run the user's model); None with under two modes."""
+    one = run.one_device
+    measured = list(dict.fromkeys(one["mode"]))
+    if len(measured) < 2:
+        return None
+    for name in ("eager", "article"):
+        if name in measured:
+            return name
+    subjects = [m for m in measured if _role(run, m) in ("subject", "peer")] or measured
+    return max(subjects, key=lambda m: float(one[one["mode"] == m]["median_s"].median()))
+
+
+def _role(run: Run, mode: str) -> str:
+    facts = (run.meta.get("modes") or {}).get(mode) or {}
+    if facts.get("role"):
+        return str(facts["role"])
+    try:
+        return modes.get(mode).role
+    except KeyError:
+        return "subject"
+
+
+def mode_comparisons(run: Run) -> dict[str, Any]:
+    """Every mode against the reference mode (one family), and the fastest subject mode against the runner-up
+    (another), with each mode's role: what the modes answer rests on."""
+    ref = reference_mode(run)
+    if ref is None:
+        return {"reference": None, "roles": {}, "vs_reference": [], "fastest": None, "vs_runner_up": []}
+    family = speedups(run, "mode", ref)
+    roles = {m: _role(run, m) for m in dict.fromkeys(run.one_device["mode"])}
+    ranked = sorted((m for m, r in roles.items() if r == "subject" and m != ref),
+                    key=lambda m: -float(np.median([c["speedup"] for c in family if c["candidate"] == m
+                                                    and c["speedup"] is not None] or [0.0])))
+    runner = speedups(run, "mode", ranked[1], [ranked[0]]) if len(ranked) >= 2 else []
+    return {"reference": ref, "roles": roles, "vs_reference": family, "fastest": ranked[0] if ranked else None,
+            "vs_runner_up": runner}
 
 
 # ---- step-cost model and crossover -------------------------------------------------------------
@@ -265,8 +316,17 @@ def analyse(run: Run) -> dict[str, Any]:
         "machines": run.machines,
         "workload": dataclasses.asdict(run.workload),
         "conventions": {
-            "speedup": "time(reference) / time(candidate), medians of non-warm-up epochs; >1: candidate faster",
-            "interval": "95% bootstrap (percentile) from the raw samples; significant = interval excludes 1 (0)",
+            "speedup": "time(reference) / time(candidate), geometric means of each trial's per-repeat median epoch "
+                       "time (the warm-up epoch left out); >1: candidate faster; time_ratio is its inverse",
+            "interval": "95% t interval of the log ratio over repeats (paired by round where meta.json design.paired "
+                        "names the axis); p: Welch's (or the paired) t-test against 1, p_adjusted: "
+                        "Benjamini-Hochberg within each list (each answer's family)",
+            "margin": evidence.margin_of(run),
+            "alpha": evidence.DEFAULT_ALPHA,
+            "verdict": "slower/faster (costs/saves for the cast): the interval of time_ratio wholly beyond 1 + margin "
+                       "(below 1 / (1 + margin)) and p_adjusted < alpha; no-difference: the whole interval inside "
+                       "[1 / (1 + margin), 1 + margin]; inconclusive: neither (repeats_to_decide: about how many "
+                       "repeats a side would decide it at the noise measured)",
             "cast_overhead": "time(float64-cast) / time(float32) - 1",
             "fit": "median step time = overhead_s + mean batch * per_sample_s (curve_fit, equal relative errors)",
             "scaling": "efficiency = time(1 device) / (N x time(N replicas)); strong: same global batch, weak: "
@@ -274,13 +334,18 @@ def analyse(run: Run) -> dict[str, Any]:
         },
         "peaks": peaks(run),
         "gpu_vs_cpu": gpu_vs_cpu,
-        "mode_vs_eager": speedups(run, "mode", "eager"),
+        "modes": mode_comparisons(run),
         "cast_overhead": cast_overhead(run),
         "step_cost_fits": fits,
         "crossover": crossovers(fits, gpu_vs_cpu),
         "fraction_of_peak": fraction_of_peak(run),
         "scaling": scaling(run),
     }
+    ref = data["modes"]["reference"]
+    data["compile_cost"] = compile_cost.compile_costs(run, "eager" if "eager" in data["modes"]["roles"] else ref) \
+        if ref else []
+    families = [*gpu_vs_cpu, *data["modes"]["vs_reference"], *data["cast_overhead"]]
+    data["noise"] = noise.noise(run, families)
     data["headline"] = headline(run, data)
     return data
 

@@ -10,13 +10,7 @@ from typing import Any
 from tqdm import tqdm
 
 from bench.engine.session import RunSession, TrialState
-
-
-def duration(seconds: float) -> str:
-    """'45 s', '12 min', '3.5 h'."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+from bench.format.derive import duration
 
 
 class Progress:

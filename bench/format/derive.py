@@ -130,3 +130,10 @@ def _spread(name: str, values: Sequence[float]) -> dict[str, float]:
     if not values:
         return {f"{name}_median": math.nan, f"{name}_min": math.nan, f"{name}_max": math.nan}
     return {f"{name}_median": statistics.median(values), f"{name}_min": min(values), f"{name}_max": max(values)}
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '12 min', '3.5 h': a duration as a person reads it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,7 +15,8 @@ FIELDS = ("n", "median_s", "iqr_s", "ci_low_s", "ci_high_s", "ci_rel_halfwidth",
 
 
 DEFAULT_THRESHOLD = 0.10  # bench.compare: the smallest relative change in time that counts
-DEFAULT_ALPHA = 0.05  # bench.compare: significance level, after the Benjamini-Hochberg adjustment
+DEFAULT_ALPHA = 0.05  # bench.compare and the answers: significance level, after the Benjamini-Hochberg adjustment
+DEFAULT_MARGIN = 0.05  # the answers: a difference in time smaller than +-5% counts as no difference
 
 
 def median_ci(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -97,3 +99,88 @@ def stop_reason(
     if elapsed_s >= budget_s:
         return "budget"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class LogRatio:
+    """time(candidate) / time(reference) as a ratio of geometric means, with its t interval and p-value."""
+
+    ratio: float
+    low: float  # NaN: too few values for an interval
+    high: float
+    p: float  # two-sided, against a ratio of 1 (1.0 where there is no evidence)
+    se: float  # standard error of the log ratio (NaN: none)
+    df: float
+    n_reference: int
+    n_candidate: int
+    paired: bool
+
+
+def log_ratio(reference: Sequence[float], candidate: Sequence[float], *, paired: bool = False,
+              confidence: float = CONFIDENCE) -> LogRatio:
+    """Welch's t-test on log times (or, `paired`, the one-sample test of the per-pair log differences: the
+    sequences aligned, value i of each measured back to back). The values are per-repeat times: the unit of
+    replication, never the epochs of one repeat. Too few values (under 2 a side, or pairs): NaN bounds, p 1.
+    No spread at all (synthetic or quantised data): the shift is exact."""
+    from scipy import stats
+
+    x, y = np.log(np.asarray(reference, float)), np.log(np.asarray(candidate, float))
+    if paired and len(x) != len(y):
+        raise ValueError(f"paired values must align: {len(x)} reference, {len(y)} candidate")
+    nan = math.nan
+    if not len(x) or not len(y):
+        return LogRatio(nan, nan, nan, 1.0, nan, nan, len(x), len(y), paired)
+    diffs = y - x if paired else None
+    shift = float(np.mean(diffs)) if paired else float(np.mean(y) - np.mean(x))
+    ratio = math.exp(shift)
+    if (len(x) < 2) if paired else (len(x) < 2 or len(y) < 2):
+        return LogRatio(ratio, nan, nan, 1.0, nan, nan, len(x), len(y), paired)
+    spread = float(np.ptp(diffs)) if paired else max(float(np.ptp(x)), float(np.ptp(y)))
+    if spread == 0:
+        return LogRatio(ratio, ratio, ratio, 0.0 if shift != 0 else 1.0, 0.0, math.inf, len(x), len(y), paired)
+    if paired:
+        res = stats.ttest_1samp(diffs, 0.0)
+        se, df = float(np.std(diffs, ddof=1)) / math.sqrt(len(diffs)), len(diffs) - 1.0
+    else:
+        res = stats.ttest_ind(y, x, equal_var=False)
+        vx, vy = float(np.var(x, ddof=1)) / len(x), float(np.var(y, ddof=1)) / len(y)
+        se = math.sqrt(vx + vy)
+        df = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1)) if vx + vy > 0 else len(x) + len(y) - 2.0
+    ci = res.confidence_interval(confidence_level=confidence)
+    return LogRatio(ratio, math.exp(ci.low), math.exp(ci.high), float(res.pvalue), se, float(df), len(x), len(y),
+                    paired)
+
+
+VERDICTS = ("slower", "faster", "no-difference", "inconclusive")
+
+
+def verdict_of(low: float, high: float, p_adjusted: float, *, margin: float, alpha: float) -> str:
+    """What an interval of a time ratio (candidate / reference) supports, against a margin:
+    `slower` / `faster`: the whole interval beyond 1 + margin (below 1 / (1 + margin)) and the test significant
+    after the multiple-comparison adjustment; `no-difference`: the whole interval inside
+    [1 / (1 + margin), 1 + margin] (equivalence, as in two one-sided tests); `inconclusive`: neither."""
+    if math.isnan(low) or math.isnan(high):
+        return "inconclusive"
+    up, down = 1 + margin, 1 / (1 + margin)
+    if p_adjusted < alpha and low > up:
+        return "slower"
+    if p_adjusted < alpha and high < down:
+        return "faster"
+    if low >= down and high <= up:
+        return "no-difference"
+    return "inconclusive"
+
+
+def repeats_to_decide(est: LogRatio, *, margin: float) -> int | None:
+    """About how many repeats a side would take this comparison out of `inconclusive` at the noise it
+    measured: the interval's half-width shrinks as 1/sqrt(n) until it clears the margin on the nearer side
+    (inside it for a small effect, beyond it for a large one). None: no noise estimate, or the estimate sits on
+    the margin (no practical number of repeats decides it)."""
+    if math.isnan(est.low) or math.isnan(est.high) or est.se == 0:
+        return None
+    n = min(est.n_reference, est.n_candidate)
+    half = (math.log(est.high) - math.log(est.low)) / 2
+    gap = abs(abs(math.log(est.ratio)) - math.log1p(margin))
+    if gap < 0.1 * math.log1p(margin):
+        return None
+    return max(n + 1, math.ceil(n * (half / gap) ** 2))
