@@ -4,7 +4,8 @@ A comparison is two ok trials that differ in one factor (the device, the executi
 estimate is the ratio of the geometric means of the two trials' per-repeat median epoch times, with a t
 interval on the log scale: the repeat, not the epoch, is the unit (the epochs of one repeat share its
 weights, its process state and the machine's mood of that moment). Where the run's design measured the two
-trials back to back in every round (meta.json `design`), the interval comes from the per-round paired ratios.
+trials back to back in every round (the sweep's `pairing`, in meta.json's spec), the interval comes from the
+per-round paired ratios.
 
 The comparisons behind one answer form a family; the family's p-values are adjusted together
 (Benjamini-Hochberg: among the comparisons called decided, the expected share of false ones stays under
@@ -31,8 +32,8 @@ ORDER = {"decided": 0, "no-difference": 1, "inconclusive": 2}
 
 
 def margin_of(run: Run) -> float:
-    """The run's margin (its sweep's `margin`; runs from before it: the default)."""
-    return float(getattr(run.spec, "margin", DEFAULT_MARGIN))
+    """The run's margin (its sweep's `margin`)."""
+    return float(run.spec.margin)
 
 
 _UNITS: list[tuple[Run, dict[str, dict[int, float]]]] = []  # the last run read (its comparisons ask many times)
@@ -51,8 +52,9 @@ def repeat_units(run: Run) -> dict[str, dict[int, float]]:
 
 
 def paired_axes(run: Run) -> tuple[str, ...]:
-    """The axes whose trials the run measured back to back in every round (meta.json `design.paired`)."""
-    return tuple((run.meta.get("design") or {}).get("paired") or ())
+    """The axes whose trials the run measured back to back in every round (its sweep's `pairing`; runs from
+    before it: none)."""
+    return (run.spec.pairing,) if run.spec.pairing != "none" and "pairing" in run.meta["spec"] else ()
 
 
 def estimate(run: Run, reference_id: str, candidate_id: str, axis: str) -> dict[str, Any]:

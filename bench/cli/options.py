@@ -75,11 +75,16 @@ SWEEP_OPTIONS = (
     SweepOption("--workers", "workers", "repeats", "round: fresh worker processes every round, so each repeat is "
                 "its own process (what a comparison of code needs; about 6 s a round here); run: one worker per "
                 "thread setting for the whole run", choices=("round", "run")),
+    SweepOption("--pairing", "pairing", "repeats", "dtype: the trials that differ only in dtype run back to back in "
+                "every round, in alternating order, so the cast's answer comes from paired ratios; none: each trial in "
+                "its own place in the shuffled order", choices=("dtype", "none")),
+    SweepOption("--margin", "margin", "repeats", "the answers: a difference in time within +-this fraction counts as "
+                "no difference, and a decided one must lie beyond it"),
     SweepOption("--peak-n", "peak_n", "repeats", "size n of the (n, n) matmul timed once per device as the GFLOP/s "
                 "ceiling; 0 = skip"),
 )
 SPEC_DEFAULTS = {f.name: f.default for f in fields(SweepSpec)}
-FLOAT_KEYS = ("learning_rate", "target_ci")
+FLOAT_KEYS = ("learning_rate", "target_ci", "margin")
 
 
 def _shown(value: Any) -> str:

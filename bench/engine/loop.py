@@ -141,9 +141,16 @@ class _Loop:
         return self.prior[cid] * max(1 - len(state.repeats) / self.spec.min_repeats, 0.1)
 
     def place(self, cid: str) -> None:
-        """Give a trial to a lane, or finish it (its sides) where none can take it."""
+        """Give a trial to a lane (its pair's, where a partner is placed already), or finish it (its sides)
+        where none can take it."""
         machine = next((st.last_machine for st in self.states(cid) if st.repeats), None)
         load = {k: sum(self.cost(c) for c in w.units) for k, w in self.work.items() if w.lane.alive}
+        partner = next((k for k, w in self.work.items() if w.lane.alive and machine in (None, w.lane.machine)
+                        and any(self.pair_of(c) == self.pair_of(cid) for c in w.units)), None) \
+            if self.pair_of(cid) else None
+        if partner is not None:
+            self.work[partner].units.append(cid)
+            return
         where = self.executor.place(self.states(cid)[0].trial, machine, load)
         if isinstance(where, Refusal):
             for i, state in enumerate(self.states(cid)):
@@ -152,6 +159,36 @@ class _Loop:
                     self.finished(i, state, lane=None)
             return
         self.work[where.key].units.append(cid)
+
+    def pair_of(self, cid: str) -> tuple | None:
+        """The key shared by the trials measured back to back (the sweep's `pairing`); None: unpaired."""
+        if self.spec.pairing == "none" or len(self.spec.dtypes) < 2:
+            return None
+        t = self.states(cid)[0].trial
+        return (t.device, t.mode, t.batch_size, t.size, t.threads, t.replicas)
+
+    def grouped(self, units: list[str]) -> list[str]:
+        """The lane's order with each pair's trials side by side (at the first one's place, in dtype order)."""
+        groups: dict[Any, list[str]] = {}
+        for cid in units:
+            groups.setdefault(self.pair_of(cid) or cid, []).append(cid)
+        rank = {d: i for i, d in enumerate(self.spec.dtypes)}
+        return [c for g in groups.values() for c in sorted(g, key=lambda c: rank[self.states(c)[0].trial.dtype])]
+
+    def round_order(self, units: list[str], round_no: int) -> list[str]:
+        """This round's order: each pair's trials back to back, their order reversed every other round."""
+        if round_no % 2 == 0:
+            return units
+        out: list[str] = []
+        for cid in units:
+            if out and self.pair_of(cid) is not None and self.pair_of(out[-1]) == self.pair_of(cid):
+                j = len(out)
+                while j > 0 and self.pair_of(out[j - 1]) == self.pair_of(cid):
+                    j -= 1
+                out.insert(j, cid)
+            else:
+                out.append(cid)
+        return out
 
     def finished(self, side: int, state: TrialState, lane: Lane | None) -> None:
         """A trial decided without a measurement on `lane`: where its repeats ran, else `lane`, else nowhere."""
@@ -179,7 +216,8 @@ class _Loop:
             cpus = self.policy.cpus(w.round_no)
             if cpus is not None or (w.round_no > 0 and self.spec.workers == "round"):
                 self.executor.renew(w.lane, cpus)  # fresh processes: each round's repeats their own
-            w.queue.extend((cid, g) for cid in w.units for g in self.policy.groups(w.round_no))
+            w.queue.extend((cid, g) for cid in self.round_order(w.units, w.round_no)
+                           for g in self.policy.groups(w.round_no))
 
     def submit(self, w: _LaneWork) -> None:
         """The lane's next group, unless it is busy, lost, out of work, or a stop was asked for."""
@@ -226,6 +264,7 @@ class _Loop:
         rng = random.Random(self.sessions[0].meta["order_seed"])
         for w in self.work.values():
             rng.shuffle(w.units)
+            w.units = self.grouped(w.units)
         self.progress.outlook(self.sessions, lanes=[w for w in self.work.values() if w.units], nodes=len(self.work))
         with self.progress.bar:
             for w in self.work.values():

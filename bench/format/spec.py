@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.format.derive import config_id
 from bench.format.errors import InputError
+from bench.format.stats import DEFAULT_MARGIN
 from mlp_core import modes, workloads
 from mlp_core.enums import Device, DTypeMode, ExecMode
 
@@ -62,6 +63,11 @@ class SweepSpec:
     # about 6 s a round on a 2-core CPU); "run": one per thread setting for the whole run (bench.ab and
     # scripts/ci.toml use "round")
     workers: str = "run"
+    # "dtype": the trials of one configuration that differ only in dtype run back to back in every round, in
+    # alternating order, on one worker, so the cast's answer comes from per-round paired ratios (shared drift
+    # cancels); "none": each trial in its own place in the shuffled order
+    pairing: str = "dtype"
+    margin: float = DEFAULT_MARGIN  # the answers: a difference in time within +-5% counts as no difference
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/TOML-ready view (enums as strings, tuples as lists)."""
@@ -127,8 +133,8 @@ LIST_FIELDS = {
 }
 INT_FIELDS = ("epochs", "n_train", "n_test", "seed", "min_repeats", "max_repeats", "peak_n")
 ZERO_OK = ("seed", "peak_n")  # the integer fields where 0 is meaningful
-FLOAT_FIELDS = ("learning_rate", "target_ci", "trial_budget_s", "trial_timeout_s")
-CHOICE_FIELDS = {"workers": ("round", "run"), "scaling": ("strong", "weak")}
+FLOAT_FIELDS = ("learning_rate", "target_ci", "trial_budget_s", "trial_timeout_s", "margin")
+CHOICE_FIELDS = {"workers": ("round", "run"), "scaling": ("strong", "weak"), "pairing": ("dtype", "none")}
 SPEC_KEYS = tuple(f.name for f in fields(SweepSpec))
 ALIASES = {"hidden_sizes": "sizes"}  # the MLP's name for its size axis (TOML files and runs before workloads)
 WORKLOAD_DEFAULTS = ("sizes", "learning_rate")  # from the workload when not given (a preset's are the MLP's)
@@ -283,6 +289,8 @@ def _check_consistency(spec: SweepSpec) -> None:
         raise SpecError("batch_sizes", few[0], f"smaller than the replicas it is split over ({max(spec.replicas)})")
     if spec.max_repeats < spec.min_repeats:
         raise SpecError("max_repeats", spec.max_repeats, f"smaller than min_repeats ({spec.min_repeats})")
+    if spec.margin >= 1:
+        raise SpecError("margin", spec.margin, "expected a fraction below 1 (0.05 = 5%)")
     if spec.epochs < 2:
         raise SpecError("epochs", spec.epochs, "need at least 2 (epoch 0 is the warm-up)")
     if not trials(spec):
