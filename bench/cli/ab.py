@@ -73,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
                    "this machine (ray is refused: each side's checkout would be needed on every node)")
     options.add_sweep_options(p, command_defaults={**TIMED_DEFAULTS, "min_repeats": DEFAULT_REPEATS,
                                                    "max_repeats": DEFAULT_REPEATS},
-                              skip=("min_repeats", "max_repeats", "target_ci", "trial_budget_s"))
+                              skip=("min_repeats", "max_repeats", "target_ci", "trial_budget_s", *options.ANSWER_KEYS))
     return p
 
 

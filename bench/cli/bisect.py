@@ -45,7 +45,8 @@ def parser() -> argparse.ArgumentParser:
                    "see python -m bench.ab --help)")
     options.add_quiet(p)
     options.add_sweep_options(p, command_defaults={**TIMED_DEFAULTS, **ICOUNT_DEFAULTS},
-                              skip=("min_repeats", "max_repeats", "target_ci", "trial_budget_s", "workers"))
+                              skip=("min_repeats", "max_repeats", "target_ci", "trial_budget_s", "workers",
+                                    *options.ANSWER_KEYS))
     return p
 
 

@@ -80,10 +80,20 @@ SWEEP_OPTIONS = (
                 "its own place in the shuffled order", choices=("dtype", "none")),
     SweepOption("--margin", "margin", "repeats", "the answers: a difference in time within +-this fraction counts as "
                 "no difference, and a decided one must lie beyond it"),
+    SweepOption("--stop-rule", "stop_rule", "repeats", "precision: a trial adds repeats until its median's 95%% CI "
+                "reaches --target-ci; answers: until every comparison it takes part in (the cast, the reference "
+                "mode, the other device) is decided or shown within --margin, so the time goes where an answer is "
+                "still open", choices=("precision", "answers")),
+    SweepOption("--time-budget", "time_budget_s", "repeats", "seconds of measuring for the whole run: no repeat "
+                "starts that would end past it (each trial still gets --min-repeats), and trials stop on it instead "
+                "of on --trial-budget"),
     SweepOption("--peak-n", "peak_n", "repeats", "size n of the (n, n) matmul timed once per device as the GFLOP/s "
                 "ceiling; 0 = skip"),
 )
 SPEC_DEFAULTS = {f.name: f.default for f in fields(SweepSpec)}
+# the sweep settings of the answers (a run's verdicts and how its time is spent): an A/B run measures exact repeats
+# and gives its own verdicts (--threshold), so bench.ab and bench.bisect do not take them
+ANSWER_KEYS = ("pairing", "margin", "stop_rule", "time_budget_s")
 FLOAT_KEYS = ("learning_rate", "target_ci", "margin")
 
 

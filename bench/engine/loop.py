@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -124,8 +125,9 @@ class _Loop:
         self.work = {lane.key: _LaneWork(lane) for lane in executor.lanes}
         self.prior: dict[str, float] = {}
         self.retried: set[str] = set()
+        self.began = time.monotonic()
         self.in_flight: dict[str, tuple[str, list[int], list[int]]] = {}  # lane -> (config id, sides, repeats)
-        self.progress = Progress(sessions, shown=progress)
+        self.progress = Progress(sessions, shown=progress, prior=lambda trial: expected_cost(trial, self.spec))
 
     def states(self, cid: str) -> list[TrialState]:
         return [s.states[cid] for s in self.sessions]
@@ -201,11 +203,26 @@ class _Loop:
         self.sessions[side].summarize(state)
         self.progress.tick(state)
 
+    def out_of_time(self, state: TrialState) -> bool:
+        """Whether a repeat of the trial started now would end past the run's time budget (--time-budget)."""
+        if not self.spec.time_budget_s or not state.repeats:
+            return False
+        walls = sorted(r["wall_s"] for r in state.repeats if r.get("wall_s") is not None)
+        expected = walls[len(walls) // 2] if walls else 0.0
+        return time.monotonic() + expected > self.began + self.spec.time_budget_s
+
     def next_group(self, w: _LaneWork) -> tuple[str, list[int]] | None:
-        """The lane's next trial and sides to run (None: nothing left on it); a new round when one ends."""
+        """The lane's next trial and sides to run (None: nothing left on it); a new round when one ends. A trial
+        the run's time budget has no room for stops there, once it has its minimum repeats."""
         while True:
             while w.queue:
                 cid, sides = w.queue.popleft()
+                for i in sides:
+                    state = self.sessions[i].states[cid]
+                    if state.status is None and self.out_of_time(state) and \
+                            self.sessions[i].decide(state, out_of_time=True):
+                        self.sessions[i].summarize(state)
+                        self.progress.tick(state)
                 members = [i for i in sides if self.sessions[i].states[cid].status is None]
                 if members and cid in w.units:
                     return cid, members
@@ -258,6 +275,7 @@ class _Loop:
 
     def run(self) -> bool:
         """Measure every unfinished trial; True when all finished, False when a stop request ended it."""
+        self.began = time.monotonic()
         units = [cid for cid in self.sessions[0].states if self.open(cid)]
         for cid in sorted(units, key=lambda c: -self.cost(c)):  # longest expected first (LPT on the prior)
             self.place(cid)
@@ -312,6 +330,7 @@ def run_sweep(spec: SweepSpec, run_dir: Path, *, argv: list[str], resume: bool =
         with RunSession(spec, run_dir, argv=argv, resume=resume, shard=shard) as session:
             executor.remember(session.meta.get("peak", []))
             session.describe(executor.describe(), executor.machines)
+            session.probe_noise()
             done = measure([session], executor, Adaptive(), progress=progress, stop=stop)
             if done:
                 return session.finish(executor.worker_starts(0)), True

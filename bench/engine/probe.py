@@ -13,6 +13,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -122,3 +124,42 @@ def tensorflow_facts() -> dict[str, Any]:
 def this_machine() -> dict[str, Any]:
     """machine_facts() of this machine: its host facts and nvidia-smi's GPU names, where installed."""
     return machine_facts(host_facts(), [g.get("name", "") for g in nvidia_smi()])
+
+
+NOISE_SAMPLES = 21  # timed runs of the fixed kernel
+NOISE_KERNEL = "64x64 float64 matmul, 1000 times a sample (NumPy)"
+
+
+def _kernel() -> None:
+    import numpy as np
+
+    a = np.full((64, 64), 1.0 / 64)
+    for _ in range(1000):
+        a = a @ a  # about 10 ms here: long enough to see a neighbour, short enough to cost little
+
+
+def noise_probe(*, samples: int = NOISE_SAMPLES, kernel: Callable[[], None] = _kernel,
+                clock: Callable[[], int] = time.perf_counter_ns) -> dict[str, Any]:
+    """How noisy this machine is now, before measuring (meta.json `noise`): the spread of a fixed kernel's
+    time, the load average, and the share of CPU time the hypervisor stole during the probe (Linux; None
+    where not reported)."""
+    kernel()  # the first call pays for imports and allocation
+    before = psutil.cpu_times()
+    times = []
+    for _ in range(samples):
+        t0 = clock()
+        kernel()
+        times.append((clock() - t0) / 1e9)
+    after = psutil.cpu_times()
+    total = sum(after) - sum(before)
+    steal = (after.steal - before.steal) / total if hasattr(after, "steal") and total > 0 else None
+    mean = sum(times) / len(times)
+    sd = (sum((t - mean) ** 2 for t in times) / (len(times) - 1)) ** 0.5
+    ordered = sorted(times)
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    return {"kernel": NOISE_KERNEL, "samples": samples, "median_s": ordered[len(ordered) // 2],
+            "min_s": ordered[0], "max_s": ordered[-1], "cv": sd / mean if mean > 0 else None,
+            "load_average": load, "steal_fraction": steal, "cpu_count": os.cpu_count()}

@@ -11,19 +11,21 @@ trial. The loop (bench.engine.loop) decides what to measure next; the session on
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.engine.probe import git_commit, host_facts
+from bench.engine.probe import git_commit, host_facts, noise_probe
 from bench.format import RunWriter, locked, now_utc
 from bench.format.derive import raw_rows, repeat_row, summary_row, timed
 from bench.format.io import StoreError
 from bench.format.messages import NodeReply, RepeatResult, RepeatTask
 from bench.format.spec import SweepSpec, Trial, shard_trials, trials
-from bench.format.stats import stop_reason
+from bench.format.stats import DEFAULT_ALPHA, log_ratio, stop_reason, verdict_of
 from bench.format.writer import check_resumable
 from mlp_core import workloads
 
@@ -57,8 +59,14 @@ class TrialState:
         self.status, self.reason = status, reason
 
 
-def decide(state: TrialState, spec: SweepSpec) -> bool:
-    """Finish the trial if a rule says so (diverged, or the stop rule); True when it is finished."""
+def decide(state: TrialState, spec: SweepSpec, *, open_question: Callable[[TrialState], bool | None] | None = None,
+           out_of_time: bool = False) -> bool:
+    """Finish the trial if a rule says so (diverged, or the stop rule); True when it is finished.
+
+    `open_question(state)` (the `answers` stop rule): True while a comparison the trial takes part in is
+    inconclusive, False once all are decided or shown within the margin, None when it takes part in none (then
+    the precision rule applies). `out_of_time`: the run's time budget is spent (a trial that has its minimum
+    repeats stops on it)."""
     if state.status is not None:
         return True
     if not state.repeats:
@@ -67,8 +75,18 @@ def decide(state: TrialState, spec: SweepSpec) -> bool:
     if last["status"] == "diverged":
         state.finish("diverged", f"repeat {last['repeat']}: non-finite loss (NaN or inf)")
         return True
-    why = stop_reason(state.samples, len(state.repeats), state.elapsed_s, min_repeats=spec.min_repeats,
-                      max_repeats=spec.max_repeats, target_ci=spec.target_ci, budget_s=spec.trial_budget_s)
+    n = len(state.repeats)
+    budget = math.inf if spec.time_budget_s else spec.trial_budget_s  # a run budget replaces the trial's
+    why = stop_reason(state.samples, n, state.elapsed_s, min_repeats=spec.min_repeats, max_repeats=spec.max_repeats,
+                      target_ci=spec.target_ci, budget_s=budget)
+    if out_of_time and n >= spec.min_repeats and why != "max_repeats":
+        why = "budget"
+    elif spec.stop_rule == "answers" and open_question is not None and n >= spec.min_repeats:
+        question = open_question(state)
+        if question is False:
+            why = "decided"
+        elif question is True and why == "precision":
+            why = None  # a precise median does not stop a trial whose comparison is still open
     if not why:
         return False
     state.stop_reason = why
@@ -78,6 +96,55 @@ def decide(state: TrialState, spec: SweepSpec) -> bool:
     else:
         state.finish("error", f"repeats ran on different devices: {', '.join(devices)}")
     return True
+
+
+def partners(state: TrialState, states: Mapping[str, TrialState], spec: SweepSpec) -> list[tuple[str, TrialState]]:
+    """The trials an answer compares this one with, each with the axis they differ in: its dtype partners
+    (float32 and float64-cast), the reference mode's trial (eager, else the article's loop; all other modes'
+    trials for the reference itself), and the other device's trial."""
+    t = state.trial
+    mode_names = [str(m) for m in spec.modes]
+    reference = next((m for m in ("eager", "article") if m in mode_names), None)
+    out = []
+    for other in states.values():
+        o = other.trial
+        if other is state or (o.batch_size, o.size, o.replicas) != (t.batch_size, t.size, t.replicas):
+            continue
+        same = {a: getattr(o, a) == getattr(t, a) for a in ("device", "mode", "dtype", "threads")}
+        if same["device"] and same["mode"] and same["threads"] and {str(o.dtype), str(t.dtype)} == \
+                {"float32", "float64-cast"}:
+            out.append(("dtype", other))
+        elif same["device"] and same["dtype"] and same["threads"] and not same["mode"] and reference in \
+                (str(o.mode), str(t.mode)):
+            out.append(("mode", other))
+        elif same["mode"] and same["dtype"] and not same["device"]:
+            out.append(("device", other))
+    return out
+
+
+def question_open(state: TrialState, states: Mapping[str, TrialState], spec: SweepSpec) -> bool | None:
+    """The `answers` stop rule's question: is a comparison this trial takes part in still inconclusive at the
+    run's margin (unadjusted p: the answers adjust the family at the end, which only makes `decided` harder)?
+    None: it takes part in none that can still move (no partner measuring, or none measured)."""
+    found = None
+    for axis, other in partners(state, states, spec):
+        if other.status not in (None, "ok") or len(other.repeats) < 2:
+            continue
+        mine, theirs = _repeat_times(state), _repeat_times(other)
+        common = sorted(set(mine) & set(theirs))
+        paired = axis == spec.pairing and len(common) >= 2
+        if paired and other.status is not None:
+            return True  # a finished partner adds no pairs: the comparison stays open; the trial's limits stop it
+        est = log_ratio([theirs[r] for r in common], [mine[r] for r in common], paired=True) if paired else \
+            log_ratio(list(theirs.values()), list(mine.values()))
+        if verdict_of(est.low, est.high, est.p, margin=spec.margin, alpha=DEFAULT_ALPHA) == "inconclusive":
+            return True
+        found = False
+    return found
+
+
+def _repeat_times(state: TrialState) -> dict[int, float]:
+    return {int(r["repeat"]): float(r["median_epoch_s"]) for r in state.repeats if r["status"] == "ok"}
 
 
 def repeat_task(trial: Trial, repeat: int, spec: SweepSpec) -> RepeatTask:
@@ -170,8 +237,23 @@ class RunSession:
             state.repeats, state.epoch_times = found.repeats[cid], found.epoch_times[cid]
             state.elapsed_s = sum(r["wall_s"] if r["wall_s"] is not None else sum(t) for r, t in
                                   zip(state.repeats, state.epoch_times))
-            if decide(state, self.spec):  # finished before the kill, summary row not yet written
+            if self.decide(state):  # finished before the kill, summary row not yet written
                 self.summarize(state)
+
+    def decide(self, state: TrialState, *, out_of_time: bool = False) -> bool:
+        """The stop rule for one of this session's trials (module function `decide`, with its partners)."""
+        return decide(state, self.spec, out_of_time=out_of_time,
+                      open_question=lambda s: question_open(s, self.states, self.spec))
+
+    def probe_noise(self) -> None:
+        """How noisy the machine is before measuring, into meta.json `noise` (a resumed run adds its own reading
+        to `noise_resumed`)."""
+        reading = noise_probe()
+        if "noise" not in self.meta:
+            self.meta["noise"] = reading
+        else:
+            self.meta.setdefault("noise_resumed", []).append(reading)
+        self.save_meta()
 
     def known_peaks(self, machine: str) -> set[tuple[str, str, int]]:
         """The ceilings already measured on a machine ((device, dtype, threads)): not measured again."""
@@ -209,7 +291,7 @@ class RunSession:
             state.finish(res.status, res.reason)
             return
         self._record(state, repeat, res, machine=machine, node=node)
-        decide(state, self.spec)
+        self.decide(state)
 
     def _record(self, state: TrialState, repeat: int, res: RepeatResult, *, machine: str, node: str) -> None:
         """A measured repeat: epoch rows, then its repeats.csv row, on disk; then in the state."""

@@ -21,6 +21,10 @@ Schema history (SCHEMA_VERSION, in meta.json, in every summary.csv and history.c
      and the MLP's `hidden` becomes the workload's `size` (the MLP's hidden width, the CNN's channels: the
      axis meta.json `workload.size_name` names). config_id starts with the workload's name unless it is the
      MLP's (whose ids stay as they were). Versions 1-4 read as workload mlp, size = their hidden.
+  6: the answers' sweep settings (spec `margin`, `pairing`, `stop_rule`, `time_budget_s`), meta.json `noise`
+     (the machine's noise before measuring), and a trial's `stop_reason` may be `decided` (the answers stop
+     rule: every comparison it takes part in is decided or shown to make no difference). The tables' columns
+     are those of 5, so version 5 reads as it is.
 """
 
 from __future__ import annotations
@@ -29,11 +33,12 @@ from dataclasses import dataclass
 
 from mlp_core.enums import Device, DTypeMode
 
-SCHEMA_VERSION = 5
-KNOWN_VERSIONS = (1, 2, 3, 4, 5)
+SCHEMA_VERSION = 6
+KNOWN_VERSIONS = (1, 2, 3, 4, 5, 6)
+SAME_TABLES = (5, 6)  # versions whose tables are the current ones
 
 STATUSES = ("ok", "skipped", "diverged", "error")
-STOP_REASONS = ("precision", "budget", "max_repeats")
+STOP_REASONS = ("precision", "budget", "max_repeats", "decided")
 REPEAT_STATUSES = ("ok", "diverged")
 
 
@@ -186,8 +191,9 @@ SUMMARY = Table(
            minimum=0),
         _f("status", "enum", "ok, skipped (the device is not there), diverged or error", choices=STATUSES),
         _f("reason", "str", "why, when the status is not ok (empty otherwise)", nullable=True),
-        _f("stop_reason", "enum", "why repeats stopped: the CI reached target_ci, the trial budget was spent, "
-           "or max_repeats", nullable=True, choices=STOP_REASONS),
+        _f("stop_reason", "enum", "why repeats stopped: the CI reached target_ci, the trial's (or the run's) time "
+           "budget was spent, max_repeats, or (stop rule answers) every comparison it takes part in was decided",
+           nullable=True, choices=STOP_REASONS),
         _f("repeats", "int", "repeats measured (rows in repeats.csv)", minimum=0),
         *(_f(name, kind, doc, unit, nullable=name != "n", minimum=0) for name, (kind, doc, unit) in STAT_DOCS.items()),
         _f("warmup_median_s", "float", "median over repeats of the warm-up epoch", "s", nullable=True, minimum=0),
@@ -268,6 +274,9 @@ META_KEYS: tuple[tuple[str, str, bool, str], ...] = (  # name, JSON type, requir
     ("merged_from", "array", False, "the shard runs bench.merge joined: run_id, shard, path, start and finish"),
     ("workload", "object", False, "the workload's facts (mlp_core.workloads: name, spec it was loaded by, summary, "
      "size_name, size_doc, has_flops); absent: the MLP (schema < 5)"),
+    ("noise", "object", False, "how noisy the machine was before measuring (bench.engine.probe.noise_probe): a fixed "
+     "NumPy kernel's times (median_s, min_s, max_s, cv), load_average, steal_fraction (None where not reported)"),
+    ("noise_resumed", "array", False, "the same reading at each --resume"),
     ("modes", "object", False, "execution mode -> its registry facts (library, needs_tensorflow, cpu_only, "
      "distributable, role, order, color, summary), so that a plug-in's run reads where the plug-in is not installed"),
 )

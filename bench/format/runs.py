@@ -31,7 +31,7 @@ from bench.format.fields import (
     META_KEYS,
     RAW,
     REPEATS,
-    SCHEMA_VERSION,
+    SAME_TABLES,
     SUMMARY,
     Table,
 )
@@ -217,7 +217,7 @@ class Run:
 def read_any(run_dir: Path, meta: dict[str, Any]) -> tuple[dict[str, Any], Tables]:
     """(meta, tables) of a run directory of any known schema, in the current one (older schemas are
     converted in memory by bench.format.legacy; nothing on disk changes)."""
-    if meta["schema_version"] == SCHEMA_VERSION:
+    if meta["schema_version"] in SAME_TABLES:
         return meta, read_tables(run_dir)
     return read_old(run_dir, meta)
 

@@ -68,6 +68,13 @@ class SweepSpec:
     # cancels); "none": each trial in its own place in the shuffled order
     pairing: str = "dtype"
     margin: float = DEFAULT_MARGIN  # the answers: a difference in time within +-5% counts as no difference
+    # "precision": a trial adds repeats until its median's CI reaches target_ci (or its budget / max repeats);
+    # "answers": until every comparison it takes part in (its dtype partner, the reference mode, the other
+    # device) is decided or shown to make no difference: the time goes where an answer is still open
+    stop_rule: str = "precision"
+    # the whole run's measuring time (s): no repeat is started that would end past it (a trial's minimum
+    # repeats excepted), and trials stop on it instead of on trial_budget_s; None: no such limit
+    time_budget_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/TOML-ready view (enums as strings, tuples as lists)."""
@@ -133,8 +140,9 @@ LIST_FIELDS = {
 }
 INT_FIELDS = ("epochs", "n_train", "n_test", "seed", "min_repeats", "max_repeats", "peak_n")
 ZERO_OK = ("seed", "peak_n")  # the integer fields where 0 is meaningful
-FLOAT_FIELDS = ("learning_rate", "target_ci", "trial_budget_s", "trial_timeout_s", "margin")
-CHOICE_FIELDS = {"workers": ("round", "run"), "scaling": ("strong", "weak"), "pairing": ("dtype", "none")}
+FLOAT_FIELDS = ("learning_rate", "target_ci", "trial_budget_s", "trial_timeout_s", "margin", "time_budget_s")
+CHOICE_FIELDS = {"workers": ("round", "run"), "scaling": ("strong", "weak"), "pairing": ("dtype", "none"),
+                 "stop_rule": ("precision", "answers")}
 SPEC_KEYS = tuple(f.name for f in fields(SweepSpec))
 ALIASES = {"hidden_sizes": "sizes"}  # the MLP's name for its size axis (TOML files and runs before workloads)
 WORKLOAD_DEFAULTS = ("sizes", "learning_rate")  # from the workload when not given (a preset's are the MLP's)
