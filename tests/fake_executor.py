@@ -21,6 +21,7 @@ class FakeExecutor:
     groups: list = field(default_factory=list)
     pins: list = field(default_factory=list)
     renewals: int = 0
+    times: Any = None  # (task, side) -> (epoch times with the warm-up first, wall_s): made-up times of one's own
     _queue: list = field(default_factory=list)
     _count: dict = field(default_factory=dict)
 
@@ -51,9 +52,10 @@ class FakeExecutor:
         replies = []
         for side, task in group:
             self.calls.append((side, type("T", (), {"config_id": _cid(task), "repeat": task.repeat})()))
-            times = [0.5, *([0.01 * (1 + side)] * (task.epochs - 1))]
+            times, wall = (self.times(task, side) if self.times else
+                           ([0.5, *([0.01 * (1 + side)] * (task.epochs - 1))], 0.1))
             replies.append(NodeReply(status="ok", result=RepeatResult(
-                status="ok", reason="", wall_s=0.1, worker_pid=os.getpid() + self.renewals, started_utc="",
+                status="ok", reason="", wall_s=wall, worker_pid=os.getpid() + self.renewals, started_utc="",
                 device_actual="cpu:0", epoch_times_s=times, train_mse=[1.0] * task.epochs, test_mse=1.0,
                 peak_rss_bytes=1)))
         return Arrival(lane, replies)

@@ -4,7 +4,7 @@ Step time (s) = overhead + batch x per-sample cost, per device, times a factor p
 
     cpu:  overhead 1e-4, per-sample 1e-6 (hidden 8) or 2e-6 (hidden 64)
     gpu:  overhead 5e-4, per-sample 1e-8
-    mode factor: eager 1, graph 1/4, numpy 1/10 (numba 1/40, on request);   dtype factor: float32 1,
+    mode factor: eager 1, graph 1/4, numpy 1/10 (function 1/2, numba 1/40, on request);   dtype factor: float32 1,
     float64-cast 1.25
 
 so the GPU beats the CPU above batch (5e-4 - 1e-4) / (1e-6 - 1e-8) = 404.04... at hidden 8 and
@@ -30,7 +30,7 @@ N_TRAIN = 4096
 BATCHES = (16, 64, 256, 1024)
 OVERHEAD = {"cpu": 1e-4, "gpu": 5e-4}
 PER_SAMPLE = {("cpu", 8): 1e-6, ("cpu", 64): 2e-6, ("gpu", 8): 1e-8, ("gpu", 64): 1e-8}
-MODE_FACTOR = {"eager": 1.0, "graph": 0.25, "numpy": 0.1, "numba": 0.025}
+MODE_FACTOR = {"eager": 1.0, "function": 0.5, "graph": 0.25, "numpy": 0.1, "numba": 0.025}
 DTYPE_FACTOR = {"float32": 1.0, "float64-cast": 1.25}
 NOISE = ((0.99, 1.0, 1.01), (0.985, 0.995, 1.02), (0.98, 1.005, 1.015))
 PEAK_GFLOPS = {"cpu": 100.0, "gpu": 10_000.0}
@@ -46,7 +46,8 @@ def step_time(device: str, mode: str, dtype: str, batch: int, hidden: int) -> fl
 
 def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowdown=None, commit: str = "",
              cpu_model: str = "Synthetic CPU @ 1.00GHz", one_worker: bool = False,
-             modes: str = "eager,graph,numpy", machine_of=None, replicas: str = "1") -> Path:
+             modes: str = "eager,graph,numpy", machine_of=None, replicas: str = "1", cast: float | None = None,
+             noise=NOISE, dtypes: str = "float32,float64-cast", pairing: str = "dtype") -> Path:
     """Write meta.json, raw.csv, repeats.csv and summary.csv of the synthetic run into run_dir, with the
     store's own row builders and writer.
 
@@ -54,13 +55,17 @@ def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowd
     Round r runs in worker process 1000 + r (fresh workers every round), or all in 4242 (`one_worker`).
     `machine_of(trial_dict) -> machine id` spreads trials over machines (default: all on SYNTHETIC_MACHINE).
     `replicas` ("1,2,4"): the replicas axis; N replicas take time(one device, same global batch) /
-    (N x EFFICIENCY[N]): a planted scaling efficiency.
+    (N x EFFICIENCY[N]): a planted scaling efficiency. `cast`: the float64-cast factor instead of 1.25;
+    `noise`: per repeat, the factors of its three timed epochs, instead of NOISE (or a function of the trial's
+    dict and the repeat giving them); `pairing`: the sweep's (with "dtype", every dtype partner shares each
+    repeat's noise, as back-to-back repeats share a drift, so the paired ratio is exact).
     """
     machine_of = machine_of or (lambda t: SYNTHETIC_MACHINE)
     run_dir = Path(run_dir)
-    spec = build_spec({"devices": devices, "modes": modes, "dtypes": "float32,float64-cast",
+    spec = build_spec({"devices": devices, "modes": modes, "dtypes": dtypes,
                        "batch_sizes": ",".join(map(str, BATCHES)), "sizes": "8,64", "n_train": N_TRAIN,
-                       "n_test": 1024, "epochs": 4, "min_repeats": repeats, "replicas": replicas})
+                       "n_test": 1024, "epochs": 4, "min_repeats": repeats, "replicas": replicas,
+                       "pairing": pairing})
     meta = {"run_id": run_dir.name, "command": ["synthetic"], "spec": spec.to_dict(), "order_seed": 0,
             "started_at": WHEN, "finished_at": WHEN, "git": {"commit": commit, "dirty": False},
             "host": {"cpu_model": cpu_model, "cpu_logical_cores": 2},
@@ -74,6 +79,8 @@ def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowd
     for trial in trials(spec):
         t = trial.to_dict()
         epoch = step_time(t["device"], t["mode"], t["dtype"], t["batch_size"], t["size"]) * N_TRAIN / t["batch_size"]
+        if cast is not None and t["dtype"] == "float64-cast":
+            epoch *= cast / DTYPE_FACTOR["float64-cast"]
         epoch *= slowdown(t) if slowdown else 1.0
         epoch /= t["replicas"] * EFFICIENCY[t["replicas"]]
         mine, times_all = [], []
@@ -81,7 +88,7 @@ def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowd
         meta["machines"].setdefault(machine, {"cpu_model": cpu_model, "cpu_cores": 2,
                                               "gpus": ["Synthetic GPU"] if t["device"] == "gpu" else []})
         for r in range(repeats):
-            times = [10 * epoch] + [epoch * f for f in NOISE[r]]
+            times = [10 * epoch] + [epoch * f for f in (noise(t, r) if callable(noise) else noise[r])]
             mse = [1.0 / (e + 1) + 0.01 * r for e in range(4)]
             raw += raw_rows(trial.config_id, r, times, mse, machine=machine)
             res = RepeatResult(status="ok", reason="", device_actual=f"{t['device']}:0", epoch_times_s=times,

@@ -77,16 +77,15 @@ def decide(state: TrialState, spec: SweepSpec, *, open_question: Callable[[Trial
         return True
     n = len(state.repeats)
     budget = math.inf if spec.time_budget_s else spec.trial_budget_s  # a run budget replaces the trial's
+    question = open_question(state) if spec.stop_rule == "answers" and open_question is not None and \
+        n >= spec.min_repeats and not out_of_time else None
+    # a precise median does not stop a trial whose comparison is still open: then only its limits do
     why = stop_reason(state.samples, n, state.elapsed_s, min_repeats=spec.min_repeats, max_repeats=spec.max_repeats,
-                      target_ci=spec.target_ci, budget_s=budget)
+                      target_ci=-math.inf if question else spec.target_ci, budget_s=budget)
+    if question is False:
+        why = "decided"
     if out_of_time and n >= spec.min_repeats and why != "max_repeats":
         why = "budget"
-    elif spec.stop_rule == "answers" and open_question is not None and n >= spec.min_repeats:
-        question = open_question(state)
-        if question is False:
-            why = "decided"
-        elif question is True and why == "precision":
-            why = None  # a precise median does not stop a trial whose comparison is still open
     if not why:
         return False
     state.stop_reason = why
@@ -133,13 +132,12 @@ def question_open(state: TrialState, states: Mapping[str, TrialState], spec: Swe
         mine, theirs = _repeat_times(state), _repeat_times(other)
         common = sorted(set(mine) & set(theirs))
         paired = axis == spec.pairing and len(common) >= 2
-        if paired and other.status is not None:
-            return True  # a finished partner adds no pairs: the comparison stays open; the trial's limits stop it
         est = log_ratio([theirs[r] for r in common], [mine[r] for r in common], paired=True) if paired else \
             log_ratio(list(theirs.values()), list(mine.values()))
-        if verdict_of(est.low, est.high, est.p, margin=spec.margin, alpha=DEFAULT_ALPHA) == "inconclusive":
-            return True
-        found = False
+        if verdict_of(est.low, est.high, est.p, margin=spec.margin, alpha=DEFAULT_ALPHA) != "inconclusive":
+            found = False
+        elif not paired or other.status is None or len(mine) < len(theirs):
+            return True  # (a finished partner adds no more pairs once this trial has matched its repeats)
     return found
 
 

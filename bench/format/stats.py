@@ -136,7 +136,7 @@ def log_ratio(reference: Sequence[float], candidate: Sequence[float], *, paired:
     if (len(x) < 2) if paired else (len(x) < 2 or len(y) < 2):
         return LogRatio(ratio, nan, nan, 1.0, nan, nan, len(x), len(y), paired)
     spread = float(np.ptp(diffs)) if paired else max(float(np.ptp(x)), float(np.ptp(y)))
-    if spread == 0:
+    if spread < 1e-12:  # (rounding of identical values: no noise to test against)
         return LogRatio(ratio, ratio, ratio, 0.0 if shift != 0 else 1.0, 0.0, math.inf, len(x), len(y), paired)
     if paired:
         res = stats.ttest_1samp(diffs, 0.0)
