@@ -133,7 +133,7 @@ def meta_edit(data: bytes, rng: random.Random) -> tuple[bytes, str]:
         value = rng.choice([[], [1, 2], "meta", 3, None, True])
         return json.dumps(value).encode(), f"meta.json is {value!r}"
     if kind == "version":
-        value = rng.choice([99, 0, -1, "2", None, 2.5, True, 6, 4, 3, 2, 1])  # 4..1: older readers, wrong columns
+        value = rng.choice([99, 0, -1, "2", None, 2.5, True, 7, 4, 3, 2, 1])  # 4..1: older readers, wrong columns
         return json.dumps({**meta, "schema_version": value}).encode(), f"schema_version {value!r}"
     if kind == "workload":  # the workload's record, read in place of its module: typed
         key, value = rng.choice([("name", 5), ("size_name", None), ("has_flops", "yes"), ("spec", []),
