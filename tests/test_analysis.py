@@ -8,14 +8,13 @@ import sys
 
 import pytest
 
+from bench.analysis.comparisons import cast_overhead, speedups
 from bench.analysis.findings import (
     analyse,
-    cast_overhead,
     crossover,
     fit_line,
     fraction_of_peak,
     scaling,
-    speedups,
     step_cost_fits,
     write_analysis,
 )

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench.analysis import answers, compile_cost, evidence, findings, noise
+from bench.analysis import answers, compile_cost, evidence, findings, questions
 from bench.engine import loop, session
 from bench.engine.probe import noise_probe
 from bench.engine.progress import Progress
@@ -116,7 +116,7 @@ def test_family_lines_put_evidence_first_and_count_the_inconclusive_on_one_line(
     family = [c("inconclusive", "eager", 4, 0.6, 1.6, 40), c("no-difference", "eager", 64, 0.98, 1.02),
               c("inconclusive", "graph", 4, 0.9, 1.2, 12), c("costs", "graph", 64, 1.3, 1.5),
               c("costs", "eager", 16, 1.1, 1.2)]
-    lines = answers._family_lines(family, lambda x: f"{x['mode']} b{x['batch_size']} {x['verdict']}", 0.05)
+    lines = questions._family_lines(family, lambda x: f"{x['mode']} b{x['batch_size']} {x['verdict']}", 0.05)
     assert lines[:3] == ["eager b16 costs", "graph b64 costs", "eager b64 no-difference"]
     # widths: sqrt(1.6 / 0.6) - 1 = 63%, sqrt(1.2 / 0.9) - 1 = 15%; median of 40 and 12 repeats: 26
     assert lines[3] == ("Inconclusive in 2 configurations: intervals from +-15% to +-63% wide, against a +-5% margin; "
@@ -172,7 +172,8 @@ def test_the_fastest_mode_is_a_way_to_run_the_model_and_baselines_stand_apart(tm
     run, data, s = _summary(make_run(tmp_path / "r", devices="cpu"))
     a = _answer(s, "Which execution mode is fastest?")
     assert data["modes"]["reference"] == "eager" and data["modes"]["fastest"] == "graph"
-    assert a.verdict == "Fastest: graph, a median 4x the eager loop's speed; decidedly faster in 16 of 16 configurations."
+    assert a.verdict == ("Fastest: graph, a median 4x the eager loop's speed; decidedly faster in 16 of 16 "
+                         "configurations.")
     assert "numpy" not in a.verdict  # 10x eager, but the NumPy baseline is not a way to run a TensorFlow model
     (line,) = [x for x in a.lines if x.startswith("numpy")]
     assert "the NumPy baseline" in line and "a median 10x" in line

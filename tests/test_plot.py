@@ -149,7 +149,7 @@ def test_speedup_heatmap_cells_and_colour_bar(runs):
     fig = _draw(P.fig_speedup_modes, load_run(runs[1]))
     panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.get_visible()]
     texts = {ax.get_title(): {t.get_text() for t in ax.texts} for ax in panels}
-    # built in: graph = eager / 4, numpy = eager / 10, in every cell; all significant (no parentheses)
+    # built in: graph = eager / 4, numpy = eager / 10, in every cell; all decided (no parentheses)
     assert {t for title, ts in texts.items() if title.startswith("graph") for t in ts} == {"4.00"}
     assert {t for title, ts in texts.items() if title.startswith("numpy") for t in ts} == {"10"}
     (bar,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
@@ -169,7 +169,7 @@ def test_cast_overhead_points_and_legend(runs):
     series = [h for h, t in zip(legend.legend_handles, legend.get_texts()) if "(cpu)" in t.get_text()]
     assert len(series) == 3  # one per device x mode (eager, graph, numpy); the fill never marks a series
     assert len({h.get_markerfacecolor() == "white" for h in series}) == 1
-    assert any("hollow: not significant" in t.get_text() for t in legend.get_texts())
+    assert any("hollow: not decided" in t.get_text() for t in legend.get_texts())
     _check_axes_labels(fig)
 
 
@@ -275,7 +275,7 @@ def test_throughput_plots_samples_per_second_of_the_model_and_the_run_intervals(
 
 
 def test_gpu_speedup_cells_are_the_model_ratio_and_bold_exactly_where_the_interval_excludes_one(runs):
-    from bench.analysis.findings import speedups
+    from bench.analysis.comparisons import speedups
 
     run = load_run(runs[0])
     fig = _draw(P.fig_speedup_gpu_cpu, run)
@@ -292,10 +292,12 @@ def test_gpu_speedup_cells_are_the_model_ratio_and_bold_exactly_where_the_interv
             model = step_time("cpu", mode, dtype, batch, hidden) / step_time("gpu", mode, dtype, batch, hidden)
             value = text.get_text().strip("()")
             assert float(value) == pytest.approx(model, abs=0.5 if model >= 10 else 0.005)
-            significant = p["ci_low"] > 1 or p["ci_high"] < 1
-            assert (text.get_fontweight() == "bold") == significant and (text.get_text()[0] == "(") != significant
+            decided = p["verdict"] in ("faster", "slower")
+            assert (text.get_fontweight() == "bold") == decided and (text.get_text()[0] == "(") != decided
+            if decided:  # its interval lies wholly beyond the +-5% margin
+                assert p["ci_low"] > 1.05 or p["ci_high"] < 1 / 1.05
             if abs(math.log(model)) > math.log(1.5):  # the run's +-2% noise cannot hide a 1.5x difference
-                assert significant
+                assert decided
             cells += 1
     assert cells == len(pairs)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from bench.analysis.inputs import CompareError, Measured, load  # noqa: F401 - load: the inputs, for callers of compare
-from bench.format.stats import DEFAULT_ALPHA, DEFAULT_THRESHOLD
+from bench.format.stats import DEFAULT_ALPHA, DEFAULT_THRESHOLD, log_ratio
 
 FINGERPRINT_FIELDS = ("cpu_model", "gpu", "tensorflow")
 NO_VERDICT = "no verdict"  # one process per side
@@ -54,35 +53,21 @@ def compare(a: Measured, b: Measured, *, threshold: float = DEFAULT_THRESHOLD,
     rows = []
     for cid in (c for c in a.units if c in b.units):
         ua, ub = a.units[cid], b.units[cid]
-        if is_paired:
-            common = sorted(set(ua) & set(ub))
-            x, y = np.log([ua[r] for r in common]), np.log([ub[r] for r in common])
-            diffs = y - x
-            spread = float(np.ptp(diffs)) if len(common) else 0.0
-            enough = len(common) >= 2
-            test = functools.partial(stats.ttest_1samp, diffs, 0.0)
-        else:
-            x, y = np.log(list(ua.values())), np.log(list(ub.values()))
-            spread = float(max(np.ptp(x), np.ptp(y)))
-            enough = len(x) >= 2 and len(y) >= 2
-            test = functools.partial(stats.ttest_ind, y, x, equal_var=False)
+        common = sorted(set(ua) & set(ub))
+        ref, cand = ([ua[r] for r in common], [ub[r] for r in common]) if is_paired else \
+            (list(ua.values()), list(ub.values()))
+        x, y = np.log(ref), np.log(cand)
         # the ratio is of geometric means (paired: over the common repeats), and so are the columns shown
-        shift = float(np.mean(y) - np.mean(x)) if len(x) and len(y) else math.nan
+        est = log_ratio(ref, cand, paired=is_paired, confidence=1 - alpha)
         if one_process:  # rounds of one process per side: no test can tell the code from the process
             p, low, high, detect = math.nan, math.nan, math.nan, math.nan
-        elif not enough:  # too few repeats: no evidence either way
-            p, low, high, detect = 1.0, math.nan, math.nan, math.nan
-        elif spread == 0:  # no noise at all (synthetic or quantised data): the shift is exact
-            p, low, high = (0.0 if shift != 0 else 1.0), math.exp(shift), math.exp(shift)
-            detect = 1 + threshold
-        else:
-            res = test()
-            ci = res.confidence_interval(confidence_level=1 - alpha)
-            p, low, high = float(res.pvalue), math.exp(ci.low), math.exp(ci.high)
-            detect = detectable(diffs if is_paired else None, x, y, alpha=alpha, threshold=threshold)
+        else:  # too few repeats: no evidence either way (p 1, no interval); no noise at all: the shift is exact
+            p, low, high = est.p, est.low, est.high
+            detect = math.nan if math.isnan(est.se) else 1 + threshold if est.se == 0 else \
+                detectable(y - x if is_paired else None, x, y, alpha=alpha, threshold=threshold)
         rows.append({"config": cid, "paired": is_paired, "baseline_geomean_s": float(np.exp(np.mean(x))),
                      "candidate_geomean_s": float(np.exp(np.mean(y))), "baseline_n": len(ua),
-                     "candidate_n": len(ub), "ratio": math.exp(shift), "ci_low": low, "ci_high": high, "p": p,
+                     "candidate_n": len(ub), "ratio": est.ratio, "ci_low": low, "ci_high": high, "p": p,
                      "detectable": detect})
     if one_process:
         for r in rows:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bench.analysis.comparisons import plain
+
 if TYPE_CHECKING:
     from bench.format import Run
 
@@ -83,7 +85,7 @@ def compile_costs(run: Run, reference: str = "eager") -> list[dict[str, Any]]:
         c, t = data[cid]
         low, high = _t_interval(c)
         entry: dict[str, Any] = {"mode": r["mode"], "reference": reference, "config_id": cid,
-                                 **{a: _plain(r[a]) for a in AXES},
+                                 **{a: plain(r[a]) for a in AXES},
                                  "one_off_s": float(np.mean(c)), "one_off_low_s": low, "one_off_high_s": high,
                                  "steady_epoch_s": float(np.mean(t)), "repeats": len(c)}
         ref_id = by_key.get((reference, *(r[a] for a in AXES)))
@@ -99,12 +101,6 @@ def compile_costs(run: Run, reference: str = "eager") -> list[dict[str, Any]]:
                           "pays": "never" if not math.isfinite(e) else "at once" if e == 0 else "after"})
         out.append(entry)
     return out
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, np.integer | np.floating):
-        return int(v) if float(v).is_integer() else float(v)
-    return v
 
 
 def describe(entry: Mapping[str, Any], size_name: str) -> str:

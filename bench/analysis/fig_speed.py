@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from bench.analysis import findings
+from bench.analysis import comparisons, evidence
 from bench.analysis.figstyle import (
     DTYPE_ORDER,
     LINESTYLES,
@@ -126,8 +126,9 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
             y, x = batches.index(p["batch_size"]), size_values.index(p["size"])
             text = f"{p['speedup']:.2f}" if round(p["speedup"], 2) < 10 else f"{p['speedup']:.0f}"
             strong = abs(math.log2(p["speedup"])) > 0.6 * lim
-            ax.text(x, y, text if p["significant"] else f"({text})", ha="center", va="center", fontsize=6.5,
-                    color="white" if strong else "black", fontweight="bold" if p["significant"] else "normal")
+            decided = evidence.kind(p["verdict"]) == "decided"
+            ax.text(x, y, text if decided else f"({text})", ha="center", va="center", fontsize=6.5,
+                    color="white" if strong else "black", fontweight="bold" if decided else "normal")
         ax.set_xticks(range(len(size_values)), [str(h) for h in size_values])
         ax.set_yticks(range(len(batches)), [str(b) for b in batches])
         ax.set_xlabel(size_label([run]))
@@ -146,7 +147,9 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
         labels = [f"{2 ** t:.2g}x" for t in ticks]
     bar.set_ticks(ticks, labels=labels)
     bar.set_label(f"{colorbar_label} (ratio, log2 colour scale)")
-    figure_title(fig, f"{title}\nbold: 95% bootstrap CI excludes 1; (parenthesised): not significant", [run])
+    margin = evidence.margin_of(run)
+    figure_title(fig, f"{title}\nbold: decided (beyond +-{margin:.0%}, Benjamini-Hochberg); (parenthesised): no "
+                 "difference or inconclusive", [run])
     return fig
 
 
@@ -154,7 +157,7 @@ def _speedup_figure(runs, axis: str, reference: str, candidates, keys: list[str]
                     name: Callable[[dict], str], empty: str):
     """A heatmap figure of analysis.speedups(axis, reference); a panel per `keys` (and thread setting)."""
     run = runs[0]
-    pairs = [p for p in findings.speedups(run, axis, reference, candidates) if p.get("replicas", 1) == 1]
+    pairs = [p for p in comparisons.speedups(run, axis, reference, candidates) if p.get("replicas", 1) == 1]
     if not pairs:  # (the replicas axis has its own figure, scaling)
         raise NothingToPlot(empty)
     several = len({p["threads"] for p in pairs}) > 1
@@ -195,7 +198,7 @@ def fig_cast_overhead(runs):
     from matplotlib.lines import Line2D
 
     run = runs[0]
-    rows = [r for r in findings.cast_overhead(run) if r["overhead"] is not None]
+    rows = [r for r in comparisons.cast_overhead(run) if r["overhead"] is not None]
     if not rows:
         raise NothingToPlot("needs ok float32 and float64-cast trials of the same configuration")
     groups: dict[tuple, list[dict]] = {}
@@ -217,7 +220,7 @@ def fig_cast_overhead(runs):
                 ys.append(100 * r["overhead"])
                 lo.append(100 * r["ci_low"] if r["ci_low"] is not None else np.nan)
                 hi.append(100 * r["ci_high"] if r["ci_high"] is not None else np.nan)
-                sig.append(r["significant"])
+                sig.append(evidence.kind(r["verdict"]) == "decided")
         device, mode, threads = key
         several_threads = len({k[2] for k in keys}) > 1
         label = f"{mode} ({device}" + (f", threads {threads or 'default'}" if several_threads else "") + ")"
@@ -227,8 +230,8 @@ def fig_cast_overhead(runs):
         handles.append(Line2D([], [], color=color, marker="s", linestyle="none", markersize=5, label=label))
     # the fill is a property of each point (its interval), not of a series: explained once, in grey
     handles += [Line2D([], [], color="0.35", marker="o", linestyle="none", markersize=4, label=text,
-                       markerfacecolor=face) for face, text in (("0.35", "filled: 95% CI excludes 0"),
-                                                                ("white", "hollow: not significant"))]
+                       markerfacecolor=face) for face, text in (("0.35", "filled: decided"),
+                                                                ("white", "hollow: not decided"))]
     ax.axhline(0, color="0.3", linewidth=0.8)
     letter = size_name(runs)[0]  # h(idden), c(hannels), ...: the axis's initial, named in full in the label
     ax.set_xticks(range(len(configs)), [f"b{b}\n{letter}{h}" for b, h in configs])
@@ -236,7 +239,7 @@ def fig_cast_overhead(runs):
     ax.set_ylabel("overhead of the float64 cast (%)")
     ax.legend(handles=handles, frameon=False, ncol=2)
     figure_title(fig, "Cost of float64 data cast to float32 every step: time(float64-cast)/time(float32) - 1\n"
-                 "95% bootstrap CI; hollow: not significant", [run])
+                 f"95% interval over repeats; filled: decided beyond +-{evidence.margin_of(run):.0%}", [run])
     return fig
 
 

@@ -1,12 +1,13 @@
-"""The few numbers a run answers with, from its files: speed-ups with bootstrap intervals, the
+"""The few numbers a run answers with, from its files: speed-ups with intervals and verdicts, the
 per-step overhead and per-sample cost of each device, the batch size where the GPU starts to win,
 the cost of the float64 cast, and the fraction of the measured matmul ceiling each trial reaches.
 
 `python -m bench.analysis RUN_DIR` writes RUN_DIR/analysis.json and prints the headline. No TensorFlow.
 
 Conventions:
-  * every comparison is a ratio of median epoch times of two trials that differ in one setting,
-    with a 95% bootstrap interval from the raw (non-warm-up) samples; never a bare ratio;
+  * every comparison is a ratio of two trials that differ in one setting (geometric means of their
+    per-repeat median epoch times, the warm-up left out), with a 95% t interval over repeats, a
+    Benjamini-Hochberg-adjusted p-value and a verdict against the run's margin (docs/answers.md);
   * speed-up = time(reference) / time(candidate): above 1 the candidate is faster;
   * overhead of the float64 cast = time(float64-cast) / time(float32) - 1;
   * step time = median epoch time / steps per epoch, fitted as overhead + batch x per-sample cost

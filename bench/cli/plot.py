@@ -4,7 +4,7 @@ Reads the run directory through bench.store and writes only figures (analysis.js
 or `python -m bench.analysis RUN_DIR`'s).
 
 Every figure is titled, its axes carry units, error bars are the 95% confidence intervals of the
-medians (bootstrap intervals for ratios), and the machine fingerprint is in the title or legend.
+medians (intervals over repeats for ratios), and the machine fingerprint is in the title or legend.
 With several run directories, each gets its own figures and the line figures (epoch time,
 throughput, GFLOP/s, modes) are also drawn overlaid, one line style per run, into --out.
 

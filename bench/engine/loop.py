@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.engine import design
 from bench.engine.executor import Executor, Lane, LocalExecutor, Refusal
 from bench.engine.node import Checkout
 from bench.engine.pool import WORKER_CMD
@@ -163,34 +164,7 @@ class _Loop:
         self.work[where.key].units.append(cid)
 
     def pair_of(self, cid: str) -> tuple | None:
-        """The key shared by the trials measured back to back (the sweep's `pairing`); None: unpaired."""
-        if self.spec.pairing == "none" or len(self.spec.dtypes) < 2:
-            return None
-        t = self.states(cid)[0].trial
-        return (t.device, t.mode, t.batch_size, t.size, t.threads, t.replicas)
-
-    def grouped(self, units: list[str]) -> list[str]:
-        """The lane's order with each pair's trials side by side (at the first one's place, in dtype order)."""
-        groups: dict[Any, list[str]] = {}
-        for cid in units:
-            groups.setdefault(self.pair_of(cid) or cid, []).append(cid)
-        rank = {d: i for i, d in enumerate(self.spec.dtypes)}
-        return [c for g in groups.values() for c in sorted(g, key=lambda c: rank[self.states(c)[0].trial.dtype])]
-
-    def round_order(self, units: list[str], round_no: int) -> list[str]:
-        """This round's order: each pair's trials back to back, their order reversed every other round."""
-        if round_no % 2 == 0:
-            return units
-        out: list[str] = []
-        for cid in units:
-            if out and self.pair_of(cid) is not None and self.pair_of(out[-1]) == self.pair_of(cid):
-                j = len(out)
-                while j > 0 and self.pair_of(out[j - 1]) == self.pair_of(cid):
-                    j -= 1
-                out.insert(j, cid)
-            else:
-                out.append(cid)
-        return out
+        return design.pair_key(self.states(cid)[0].trial, self.spec)
 
     def finished(self, side: int, state: TrialState, lane: Lane | None) -> None:
         """A trial decided without a measurement on `lane`: where its repeats ran, else `lane`, else nowhere."""
@@ -233,7 +207,7 @@ class _Loop:
             cpus = self.policy.cpus(w.round_no)
             if cpus is not None or (w.round_no > 0 and self.spec.workers == "round"):
                 self.executor.renew(w.lane, cpus)  # fresh processes: each round's repeats their own
-            w.queue.extend((cid, g) for cid in self.round_order(w.units, w.round_no)
+            w.queue.extend((cid, g) for cid in design.round_order(w.units, w.round_no, self.pair_of)
                            for g in self.policy.groups(w.round_no))
 
     def submit(self, w: _LaneWork) -> None:
@@ -282,7 +256,7 @@ class _Loop:
         rng = random.Random(self.sessions[0].meta["order_seed"])
         for w in self.work.values():
             rng.shuffle(w.units)
-            w.units = self.grouped(w.units)
+            w.units = design.grouped(w.units, self.pair_of, lambda c: self.states(c)[0].trial.dtype, self.spec)
         self.progress.outlook(self.sessions, lanes=[w for w in self.work.values() if w.units], nodes=len(self.work))
         with self.progress.bar:
             for w in self.work.values():

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.engine import design
 from bench.engine.probe import git_commit, host_facts, noise_probe
 from bench.format import RunWriter, locked, now_utc
 from bench.format.derive import raw_rows, repeat_row, summary_row, timed
 from bench.format.io import StoreError
 from bench.format.messages import NodeReply, RepeatResult, RepeatTask
 from bench.format.spec import SweepSpec, Trial, shard_trials, trials
-from bench.format.stats import DEFAULT_ALPHA, log_ratio, stop_reason, verdict_of
+from bench.format.stats import stop_reason
 from bench.format.writer import check_resumable
 from mlp_core import workloads
 
@@ -95,54 +96,6 @@ def decide(state: TrialState, spec: SweepSpec, *, open_question: Callable[[Trial
     else:
         state.finish("error", f"repeats ran on different devices: {', '.join(devices)}")
     return True
-
-
-def partners(state: TrialState, states: Mapping[str, TrialState], spec: SweepSpec) -> list[tuple[str, TrialState]]:
-    """The trials an answer compares this one with, each with the axis they differ in: its dtype partners
-    (float32 and float64-cast), the reference mode's trial (eager, else the article's loop; all other modes'
-    trials for the reference itself), and the other device's trial."""
-    t = state.trial
-    mode_names = [str(m) for m in spec.modes]
-    reference = next((m for m in ("eager", "article") if m in mode_names), None)
-    out = []
-    for other in states.values():
-        o = other.trial
-        if other is state or (o.batch_size, o.size, o.replicas) != (t.batch_size, t.size, t.replicas):
-            continue
-        same = {a: getattr(o, a) == getattr(t, a) for a in ("device", "mode", "dtype", "threads")}
-        if same["device"] and same["mode"] and same["threads"] and {str(o.dtype), str(t.dtype)} == \
-                {"float32", "float64-cast"}:
-            out.append(("dtype", other))
-        elif same["device"] and same["dtype"] and same["threads"] and not same["mode"] and reference in \
-                (str(o.mode), str(t.mode)):
-            out.append(("mode", other))
-        elif same["mode"] and same["dtype"] and not same["device"]:
-            out.append(("device", other))
-    return out
-
-
-def question_open(state: TrialState, states: Mapping[str, TrialState], spec: SweepSpec) -> bool | None:
-    """The `answers` stop rule's question: is a comparison this trial takes part in still inconclusive at the
-    run's margin (unadjusted p: the answers adjust the family at the end, which only makes `decided` harder)?
-    None: it takes part in none that can still move (no partner measuring, or none measured)."""
-    found = None
-    for axis, other in partners(state, states, spec):
-        if other.status not in (None, "ok") or len(other.repeats) < 2:
-            continue
-        mine, theirs = _repeat_times(state), _repeat_times(other)
-        common = sorted(set(mine) & set(theirs))
-        paired = axis == spec.pairing and len(common) >= 2
-        est = log_ratio([theirs[r] for r in common], [mine[r] for r in common], paired=True) if paired else \
-            log_ratio(list(theirs.values()), list(mine.values()))
-        if verdict_of(est.low, est.high, est.p, margin=spec.margin, alpha=DEFAULT_ALPHA) != "inconclusive":
-            found = False
-        elif not paired or other.status is None or len(mine) < len(theirs):
-            return True  # (a finished partner adds no more pairs once this trial has matched its repeats)
-    return found
-
-
-def _repeat_times(state: TrialState) -> dict[int, float]:
-    return {int(r["repeat"]): float(r["median_epoch_s"]) for r in state.repeats if r["status"] == "ok"}
 
 
 def repeat_task(trial: Trial, repeat: int, spec: SweepSpec) -> RepeatTask:
@@ -241,7 +194,7 @@ class RunSession:
     def decide(self, state: TrialState, *, out_of_time: bool = False) -> bool:
         """The stop rule for one of this session's trials (module function `decide`, with its partners)."""
         return decide(state, self.spec, out_of_time=out_of_time,
-                      open_question=lambda s: question_open(s, self.states, self.spec))
+                      open_question=lambda s: design.question_open(s, self.states, self.spec))
 
     def probe_noise(self) -> None:
         """How noisy the machine is before measuring, into meta.json `noise` (a resumed run adds its own reading
