@@ -175,3 +175,15 @@ def test_help_texts_show_the_defaults_each_command_applies(tmp_path):
                            "--executor", "ray"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 2 and "executor: 'ray': bench.ab measures both sides on this machine" in proc.stderr
     assert "Traceback" not in proc.stderr and not any(tmp_path.iterdir())
+
+
+def test_repeats_beside_a_consistent_min_or_max_is_accepted_and_a_contradiction_refused():
+    """What users already type keeps working: --repeats 10 --max-repeats 10 says one thing twice."""
+    from bench.cli import options
+    from bench.cli.run import parser as run_parser
+
+    spec = options.spec_from(run_parser().parse_args(["--repeats", "10", "--max-repeats", "10", "--min-repeats", "10"]))
+    assert (spec.min_repeats, spec.max_repeats) == (10, 10)
+    with pytest.raises(SpecError, match=r"repeats: 10: sets both --min-repeats and --max-repeats to 10; "
+                                        r"--max-repeats 5 says otherwise: drop one"):
+        options.spec_from(run_parser().parse_args(["--repeats", "10", "--max-repeats", "5"]))

@@ -145,10 +145,12 @@ def spec_from(args: argparse.Namespace, command_defaults: Mapping[str, Any] = {}
     """The validated sweep of a command's flags: preset, then TOML, then the command's defaults, then flags."""
     flags = {o.key: getattr(args, o.key, None) for o in SWEEP_OPTIONS}
     repeats = getattr(args, "repeats", None)
-    if repeats is not None:
-        given = [o.flag for o in SWEEP_OPTIONS if o.key in ("min_repeats", "max_repeats") and flags[o.key] is not None]
-        if given:
-            raise SpecError("repeats", repeats, f"sets both --min-repeats and --max-repeats; drop {', '.join(given)}")
+    if repeats is not None:  # --repeats N beside a --min-repeats or --max-repeats of the same N: consistent, accepted
+        other = [f"{o.flag} {flags[o.key]}" for o in SWEEP_OPTIONS if o.key in ("min_repeats", "max_repeats")
+                 and flags[o.key] is not None and str(flags[o.key]).strip() != str(repeats)]
+        if other:
+            raise SpecError("repeats", repeats, f"sets both --min-repeats and --max-repeats to {repeats}; "
+                            f"{', '.join(other)} says otherwise: drop one")
         flags.update(min_repeats=repeats, max_repeats=repeats)
     layers: list[dict[str, Any]] = [{"preset": args.preset}]
     if args.config:
