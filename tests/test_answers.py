@@ -19,7 +19,7 @@ from bench.engine.probe import noise_probe
 from bench.engine.progress import Progress
 from bench.format import load_run
 from bench.format.spec import build_spec
-from bench.format.stats import LogRatio, log_ratio, repeats_to_decide, verdict_of
+from bench.format.stats import LogRatio, log_ratio, p_beyond, repeats_to_decide, verdict_of
 from tests.fake_executor import FakeExecutor
 from tests.synthetic import make_run
 
@@ -83,26 +83,45 @@ def test_too_few_repeats_give_no_interval_and_no_evidence():
 
 
 def test_repeats_to_decide_by_hand():
-    # ratio 1, interval [0.9, 1.1] from 4 repeats: half-width (ln 1.1 - ln 0.9) / 2 = 0.10034; to lie inside +-5%
-    # it must shrink to ln 1.05 = 0.04879: 4 x (0.10034 / 0.04879)^2 = 16.9 -> 17
-    est = LogRatio(1.0, 0.9, 1.1, 0.9, 0.05, 3.0, 4, 4, False)
-    assert repeats_to_decide(est, margin=0.05) == 17
+    # ratio 1 from 4 repeats a side, standard error 0.0315 of the log ratio; to lie inside +-5% the half-width
+    # t(0.975, 2n - 2) x 0.0315 x sqrt(4 / n) must fall below ln 1.05 = 0.04879: n = 7 gives 2.179 x 0.0315 x
+    # 0.756 = 0.0519, n = 8 gives 2.145 x 0.0315 x 0.707 = 0.0478
+    se = 0.0315
+    est = LogRatio(1.0, math.exp(-3.182 * se), math.exp(3.182 * se), 0.9, se, 6.0, 4, 4, False)
+    assert repeats_to_decide(est, margin=0.05) == 8
     on_the_margin = LogRatio(1.05, 0.9, 1.2, 0.4, 0.05, 3.0, 4, 4, False)
     assert repeats_to_decide(on_the_margin, margin=0.05) is None
 
 
+def test_the_p_value_of_a_decided_claim_is_against_the_margin():
+    # ratio 1.2 with standard error 0.04 on 5 degrees of freedom: (ln 1.2 - ln 1.05) / 0.04 = 3.338
+    est = LogRatio(1.2, 1.1, 1.3, 0.001, 0.04, 5.0, 4, 4, False)
+    assert p_beyond(est, 0.05) == pytest.approx(2 * stats.t.sf((math.log(1.2) - math.log(1.05)) / 0.04, 5))
+    assert p_beyond(LogRatio(1.03, 1.0, 1.06, 0.01, 0.01, 5.0, 4, 4, False), 0.05) == 1.0  # inside: no claim
+    # a NaN p (a zero time) is no evidence, and no crash
+    family = [{"p": math.nan, "time_ratio_low": None, "time_ratio_high": None,
+               "_est": LogRatio(math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, 0, 0, False)}]
+    assert evidence.judge(family)[0]["verdict"] == "inconclusive"
+
+
 # ---- a family: Benjamini-Hochberg ------------------------------------------------------------------
+def _se_for(p_beyond_target: float, ratio: float = 1.2, df: float = 5.0) -> float:
+    """The standard error that makes p_beyond(ratio, margin 5%) what is asked (inverting the t tail)."""
+    return (math.log(ratio) - math.log(1.05)) / stats.t.isf(p_beyond_target / 2, df)
+
+
 def test_a_family_is_adjusted_together():
-    """p = 0.01, 0.04, 0.03, 0.5 over 4 comparisons: BH gives 0.04, 0.0533, 0.0533, 0.5 (by hand: p_(k) m / k,
-    then the running minimum from the largest), so only the first, whose interval also clears the margin, is
-    decided; the other intervals lie beyond the margin too but stay inconclusive."""
+    """Claims "beyond the margin" with p = 0.01, 0.04, 0.03, 0.5 over 4 comparisons: BH gives 0.04, 0.0533,
+    0.0533, 0.5 (by hand: p_(k) m / k, then the running minimum from the largest), so only the first is decided;
+    the other intervals lie beyond the margin too, but their claims do not survive the adjustment."""
     family = [{"p": p, "time_ratio_low": 1.1, "time_ratio_high": 1.3,
-               "_est": LogRatio(1.2, 1.1, 1.3, p, 0.05, 5.0, 4, 4, False)} for p in (0.01, 0.04, 0.03, 0.5)]
+               "_est": LogRatio(1.2, 1.1, 1.3, p, _se_for(p), 5.0, 4, 4, False)} for p in (0.01, 0.04, 0.03, 0.5)]
     out = evidence.judge(family, margin=0.05, alpha=0.05)
+    assert [c["p_beyond_margin_adjusted"] for c in out] == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.5])
     assert [c["p_adjusted"] for c in out] == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.5])
     assert [c["verdict"] for c in out] == ["slower", "inconclusive", "inconclusive", "inconclusive"]
     assert [c["significant"] for c in out] == [True, False, False, False]
-    words = evidence.judge([dict(family[0], _est=LogRatio(1.2, 1.1, 1.3, 0.001, 0.05, 5.0, 4, 4, False))],
+    words = evidence.judge([dict(family[0], _est=LogRatio(1.2, 1.1, 1.3, 0.001, 0.01, 5.0, 4, 4, False))],
                            words=evidence.WORDS["cast"])
     assert words[0]["verdict"] == "costs"
 
@@ -209,6 +228,17 @@ def test_break_even_by_hand(mode, ref, expected):
     assert compile_cost.break_even(*mode, *ref) == pytest.approx(expected)
 
 
+def test_the_gpu_answer_counts_verdicts_and_says_why_there_is_none(tmp_path):
+    run, data, s = _summary(make_run(tmp_path / "r"))
+    a = _answer(s, "Is the GPU worth it?")
+    v = [c["verdict"] for c in data["gpu_vs_cpu"]]
+    assert a.verdict == (f"The GPU was faster in {v.count('faster')} of {len(v)} configurations and slower in "
+                         f"{v.count('slower')} (beyond the +-5% margin, after Benjamini-Hochberg); no difference in "
+                         f"{v.count('no-difference')}; {v.count('inconclusive')} inconclusive.")
+    # the planted model: the GPU wins from batch 404 (hidden 8) and 201 (hidden 64): at 1024 only, at 16-256 it loses
+    assert v.count("faster") == 12 and v.count("slower") == 20
+
+
 def test_compile_cost_from_the_warm_up_epoch(tmp_path):
     run = load_run(make_run(tmp_path / "r", devices="cpu"))
     entries = {e["config_id"]: e for e in compile_cost.compile_costs(run)}
@@ -218,6 +248,9 @@ def test_compile_cost_from_the_warm_up_epoch(tmp_path):
     # eager's one-off is 9 eager epochs, 4x graph's: graph is ahead from the first epoch
     assert e["pays"] == "at once" and e["break_even_epochs"] == 0.0
     assert "ahead of eager from the first epoch" in compile_cost.describe(e, "hidden")
+    run, data, s = _summary(tmp_path / "r")
+    assert _answer(s, "When does compiling pay off?").verdict.startswith(
+        "Against the eager loop (point estimates; each line has its 95% interval): graph (one-off a median")
 
 
 # ---- the noise -----------------------------------------------------------------------------------
@@ -226,7 +259,7 @@ def test_noise_probe_with_a_fake_clock():
     n = noise_probe(samples=4, kernel=lambda: None, clock=lambda: next(ticks))
     x = np.array([1.0, 1.2, 0.8, 1.0])
     assert n["median_s"] == pytest.approx(1.0) and n["cv"] == pytest.approx(x.std(ddof=1) / x.mean())
-    assert n["steal_fraction"] is None or 0 <= n["steal_fraction"] <= 1
+    assert (n["min_s"], n["max_s"], n["samples"]) == (pytest.approx(0.8), pytest.approx(1.2), 4)
 
 
 def test_the_noise_is_one_statement_with_what_would_decide(tmp_path):
@@ -268,10 +301,57 @@ def test_the_answers_rule_keeps_an_open_comparison_measuring(tmp_path):
     assert sorted(r["stop_reason"] for r in rows) == ["max_repeats", "max_repeats", "precision", "precision"]
 
 
-def test_the_run_time_budget_stops_trials_once_they_have_their_minimum(tmp_path):
-    rows = _sweep(tmp_path, lambda task, side: ([0.5, 0.01, 0.012], 10.0), time_budget_s=5, min_repeats=2,
-                  max_repeats=30)
+def test_the_run_time_budget_stops_trials_once_they_have_their_minimum(tmp_path, monkeypatch):
+    clock = [0.0]  # each repeat takes 1 s of a fake clock
+    monkeypatch.setattr(loop, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+
+    def times(task, side):
+        clock[0] += 1.0
+        return [0.5, 0.01, 0.012 + 0.001 * task.repeat], 1.0
+
+    rows = _sweep(tmp_path, times, time_budget_s=10.5, min_repeats=2, max_repeats=30, target_ci=1e-9)
+    # 4 trials: 2 repeats each (8 s), then repeats while one more still ends by 10.5 s: 10 in all, none past it
+    assert sum(r["repeats"] for r in rows) == 10 and clock[0] == 10.0
+    assert {r["stop_reason"] for r in rows} == {"budget"} and min(r["repeats"] for r in rows) == 2
+
+
+def test_the_minimum_repeats_outlast_a_budget_too_small_for_them(tmp_path, monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(loop, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+
+    def times(task, side):
+        clock[0] += 10.0
+        return [0.5, 0.01, 0.012], 10.0
+
+    rows = _sweep(tmp_path, times, time_budget_s=5, min_repeats=2, max_repeats=30)
     assert {(r["stop_reason"], r["repeats"]) for r in rows} == {("budget", 2)}
+
+
+def test_pairs_sit_side_by_side_alternate_and_wait_for_a_lagging_partner():
+    from bench.engine import design
+
+    spec = build_spec({"devices": "cpu", "modes": "numpy", "dtypes": "float32,float64-cast"})
+    key = {"a32": "A", "a64": "A", "b32": "B", "b64": "B", "c": None}
+    dtype = {"a32": "float32", "a64": "float64-cast", "b32": "float32", "b64": "float64-cast", "c": "float32"}
+    units = design.grouped(["b64", "c", "a32", "b32", "a64"], key.get, dtype.get, spec)
+    assert units == ["b32", "b64", "c", "a32", "a64"]  # each pair at its first member's place, float32 first
+    assert design.round_order(units, 0, key.get) == units
+    assert design.round_order(units, 1, key.get) == ["b64", "b32", "c", "a64", "a32"]
+    states = {c: SimpleNamespace(repeats=[{}] * n, status=None) for c, n in (("a32", 3), ("a64", 2))}
+    assert design.ahead_of_pair("a32", states, ["a32", "a64"]) and not design.ahead_of_pair("a64", states,
+                                                                                           ["a32", "a64"])
+    states["a64"].status = "ok"  # a finished partner holds nobody back
+    assert not design.ahead_of_pair("a32", states, ["a32", "a64"])
+
+
+def test_only_repeats_measured_back_to_back_are_paired():
+    import pandas as pd
+
+    rows = [{"config_id": c, "repeat": r, "median_epoch_s": 1.0, "node": "n", "worker_pid": pid}
+            for c, pids in (("x", (7, 7, 7, 9)), ("y", (7, 7, 8, 9))) for r, pid in enumerate(pids)]
+    run = SimpleNamespace(ok=pd.DataFrame({"config_id": ["x", "y"]}), repeats=pd.DataFrame(rows))
+    # repeat 2 ran in different processes (a kill and --resume between them): not a pair
+    assert evidence.paired_repeats(run, "x", "y") == [0, 1, 3]
 
 
 def test_decide_by_hand():

@@ -71,8 +71,9 @@ def not_asked(run: Run, data: Mapping[str, Any]) -> list[str]:
 def summarize(run: Run, data: Mapping[str, Any]) -> Summary:
     """The answers the run's matrix can give (those with an answer first), the questions it could not ask, the
     run's noise, and the warnings."""
-    answers = [a for a in (questions.gpu_answer(run, data), questions.modes_answer(data), questions.dtype_answer(data),
-                           questions.compile_answer(run, data), questions.time_answer(run, data)) if a is not None]
+    answers = [a for a in (questions.gpu_answer(run, data), questions.modes_answer(data),
+                           questions.dtype_answer(data, run), questions.compile_answer(run, data),
+                           questions.time_answer(run, data)) if a is not None]
     answers.sort(key=lambda a: a.verdict.startswith("No answer"))
     n = data.get("noise")
     line = noise.statement(n, data["conventions"]["margin"]) if n else ""

@@ -92,7 +92,7 @@ def reference_mode(run: Run) -> str | None:
     for name in ("eager", "article"):
         if name in measured:
             return name
-    subjects = [m for m in measured if _role(run, m) in ("subject", "peer")] or measured
+    subjects = [m for m in measured if _role(run, m) == "subject"] or measured
     return max(subjects, key=lambda m: float(one[one["mode"] == m]["median_s"].median()))
 
 

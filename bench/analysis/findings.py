@@ -214,7 +214,7 @@ def analyse(run: Run) -> dict[str, Any]:
         "conventions": {
             "speedup": "time(reference) / time(candidate), geometric means of each trial's per-repeat median epoch "
                        "time (the warm-up epoch left out); >1: candidate faster; time_ratio is its inverse",
-            "interval": "95% t interval of the log ratio over repeats (paired by round where meta.json design.paired "
+            "interval": "95% t interval of the log ratio over repeats (paired by round where the sweep's pairing "
                         "names the axis); p: Welch's (or the paired) t-test against 1, p_adjusted: "
                         "Benjamini-Hochberg within each list (each answer's family)",
             "margin": evidence.margin_of(run),
@@ -257,7 +257,7 @@ def headline(run: Run, data: Mapping[str, Any]) -> dict[str, Any]:
     if casts:
         out["cast_overhead_median"] = float(np.median(casts))
         out["cast_overhead_range"] = [float(min(casts)), float(max(casts))]
-        out["cast_overhead_significant"] = sum(c["significant"] for c in data["cast_overhead"])
+        out["cast_overhead_decided"] = sum(c["verdict"] in ("costs", "saves") for c in data["cast_overhead"])
         out["cast_overhead_compared"] = len(data["cast_overhead"])
     point = article_point(run)
     if point is not None:
@@ -317,7 +317,7 @@ def format_headline(head: Mapping[str, Any]) -> str:
     if "cast_overhead_median" in head:
         lo, hi = head["cast_overhead_range"]
         lines.append(f"  float64 cast overhead: median {head['cast_overhead_median']:+.1%} (range {lo:+.1%} to "
-                     f"{hi:+.1%}; {head['cast_overhead_significant']} of {head['cast_overhead_compared']} "
+                     f"{hi:+.1%}; {head['cast_overhead_decided']} of {head['cast_overhead_compared']} "
                      f"configurations significant)")
     if "modes_epoch_s" in head:
         at = head["modes_at"]

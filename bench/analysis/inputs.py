@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.analysis.evidence import repeat_units
 from bench.format import load_run, read_json
 from bench.format.errors import InputError
 from bench.format.identity import gpu_names
@@ -62,8 +63,7 @@ def _load_run_dir(path: Path) -> Measured:
     fingerprint = {"cpu_model": ", ".join(cpus), "gpu": ", ".join(gpus) or "none",
                    "tensorflow": str(tf_facts.get("tensorflow"))}
     reps = run.repeats[run.repeats["config_id"].isin(ok)]
-    units = {cid: dict(zip(g["repeat"].astype(int), g["median_epoch_s"].astype(float)))
-             for cid, g in reps.groupby("config_id", sort=False)}
+    units = repeat_units(run)
     # each repeat records its worker's pid (schema 2): repeats that all came from one process are rounds
     # of that process, not independent observations (schema 1 did not record it: not known, not assumed)
     pids = reps["worker_pid"].dropna()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bench.analysis.evidence import repeat_units
 from bench.format.derive import duration
 
 if TYPE_CHECKING:
@@ -24,11 +25,9 @@ OUTLIER = 3.0  # a trial whose repeats vary this many times the run's median spr
 
 def repeat_spread(run: Run) -> dict[str, float]:
     """config_id -> coefficient of variation of its per-repeat median epoch times (ok trials, 2+ repeats)."""
-    ok = set(run.ok["config_id"])
-    reps = run.repeats[run.repeats["config_id"].isin(ok)]
     out = {}
-    for cid, g in reps.groupby("config_id", sort=True):
-        x = g["median_epoch_s"].to_numpy(float)
+    for cid, values in sorted(repeat_units(run).items()):
+        x = np.fromiter(values.values(), float)
         if len(x) >= 2 and x.mean() > 0:
             out[cid] = float(x.std(ddof=1) / x.mean())
     return out
@@ -58,6 +57,7 @@ def noise(run: Run, comparisons: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "inconclusive": len(undecided),
         "repeats_to_decide_median": int(np.median(need)) if need else None,
         "undecidable": len(undecided) - len(need),
+        "max_repeats": run.spec.max_repeats,
         # a rough sum over the undecided comparisons' trials (a trial in two comparisons counts twice)
         "seconds_to_decide": seconds if need else None,
     }
@@ -81,14 +81,18 @@ def statement(n: Mapping[str, Any], margin: float) -> str:
     if not n["comparisons"]:
         return head
     if not n["inconclusive"]:
-        return head + f" Every one of the {n['comparisons']} comparisons was decided at the +-{margin:.0%} margin."
+        return head + (f" Every one of the {n['comparisons']} comparisons was decided, or shown within the "
+                       f"+-{margin:.0%} margin.")
     tail = f" It left {n['inconclusive']} of {n['comparisons']} comparisons inconclusive at the +-{margin:.0%} margin"
-    if n["repeats_to_decide_median"]:
-        tail += (f"; about {n['repeats_to_decide_median']} repeats a trial (median) would decide them, about "
-                 f"{duration(n['seconds_to_decide'])} more here: --min-repeats {n['repeats_to_decide_median']}")
+    need = n["repeats_to_decide_median"]
+    if need:
+        flags = f"--min-repeats {need}" + (f" --max-repeats {need}" if need > n.get("max_repeats", need) else "")
+        tail += (f"; about {need} repeats a trial (median) would decide them, about "
+                 f"{duration(n['seconds_to_decide'])} more here: {flags}")
         if n["undecidable"]:
-            tail += f" ({n['undecidable']} sit on the margin: no practical number of repeats decides them)"
+            tail += (f" ({n['undecidable']} have too few repeats for an interval, or an estimate on the margin that "
+                     "no practical number of repeats decides)")
     else:
-        tail += " (their estimates sit on the margin, or they have too few repeats for an interval)"
+        tail += " (too few repeats for an interval, or estimates on the margin)"
     return head + tail + "."
 

@@ -104,6 +104,9 @@ def gpu_answer(run: Run, data: Mapping[str, Any]) -> Answer | None:
     margin = data["conventions"]["margin"]
     if not pairs:
         gpu = run.summary[run.summary["device"] == "gpu"]
+        if (gpu["status"] == "ok").any():
+            return Answer(q, "No answer: no configuration has both an ok GPU trial and an ok CPU trial to compare it "
+                          "with (add cpu to --devices, or see why the CPU trials failed).")
         reasons = Counter(str(r) for r in gpu["reason"] if r)
         why = "; ".join(f"{reason} ({n} trials)" for reason, n in reasons.most_common(3)) or "see the table"
         return Answer(q, f"No answer: no GPU trial finished ok: {why}.")
@@ -183,11 +186,14 @@ def modes_answer(data: Mapping[str, Any]) -> Answer | None:
             if runner:
                 second = runner[0]["reference"]
                 ahead = sum(c["verdict"] == "faster" for c in runner)
+                behind = sum(c["verdict"] == "slower" for c in runner)
                 if ahead == len(runner):
                     verdict += f" Ahead of {second}, the runner-up, in every configuration."
                 else:
-                    verdict += (f" Ahead of {second}, the runner-up, in {ahead} of {len(runner)} configurations "
-                                f"({len(runner) - ahead} not decided: there they may be as fast).")
+                    verdict += (f" Ahead of {second}, the runner-up, in {ahead} of {len(runner)} configurations"
+                                + (f", behind it in {behind}" if behind else "")
+                                + (f"; {len(runner) - ahead - behind} not decided" if len(runner) - ahead - behind
+                                   else "") + ".")
     lines = [summary(x) for x in ways]
     for x in apart:
         lines.append(f"{x} ({ROLE_TEXT.get(roles.get(x, ''), roles.get(x, ''))}): " + summary(x).split(": ", 1)[1])
@@ -196,11 +202,14 @@ def modes_answer(data: Mapping[str, Any]) -> Answer | None:
     return Answer(q, verdict, tuple(lines))
 
 
-def dtype_answer(data: Mapping[str, Any]) -> Answer | None:
-    """What the article's float64 data cast to float32 in every step costs, as far as the data says."""
+def dtype_answer(data: Mapping[str, Any], run: Run | None = None) -> Answer | None:
+    """What the article's float64 data cast to float32 in every step costs, as far as the data says (None: the
+    sweep did not ask; "No answer" where it asked and no configuration has both trials ok)."""
     casts = [c for c in data["cast_overhead"] if c["overhead"] is not None]
     if not casts:
-        return None
+        asked = run is not None and {"float32", "float64-cast"} <= {str(d) for d in run.spec.dtypes}
+        return Answer("What does the float64 cast cost?", "No answer: no configuration has both an ok float32 trial "
+                      "and an ok float64-cast trial (see the warnings).") if asked else None
     margin = data["conventions"]["margin"]
     size = data["workload"]["size_name"]
     costs = [c for c in casts if c["verdict"] == "costs"]
@@ -260,7 +269,9 @@ def compile_answer(run: Run, data: Mapping[str, Any]) -> Answer | None:
         else:
             text += " never pays off here (its steady epoch is not shorter)"
         parts.append(text)
-    verdict = "Against the eager loop: " + "; ".join(parts) + "."
+    ref = entries[0]["reference"]
+    verdict = (f"Against {'the eager loop' if ref == 'eager' else ref} (point estimates; each line has its 95% "
+               "interval): " + "; ".join(parts) + ".")
     lines = [compile_cost.describe(e, run.workload.size_name) for e in
              sorted(entries, key=lambda e: (registry.order_key(e["mode"]), e["batch_size"], e["size"]))]
     return Answer("When does compiling pay off?", verdict, tuple(lines))

@@ -45,7 +45,9 @@ from mlp_core.enums import Device
 PROG = "python -m bench.ab"
 DEFAULT_REPEATS = 10  # per trial and side, for the timed methods
 # what bench.ab applies unless a flag says otherwise: shown in --help from here
-TIMED_DEFAULTS = {"workers": "round", "peak_n": 0}  # fresh processes every round; no ceiling needed to compare
+# fresh processes every round; no ceiling needed to compare; each trial in its own place in the order (the
+# sides are what an A/B pairs, not dtypes)
+TIMED_DEFAULTS = {"workers": "round", "peak_n": 0, "pairing": "none"}
 ICOUNT_DEFAULTS = {"devices": "cpu", "threads": "1"}  # counted on the CPU, one thread (a spinning pool's spins)
 
 

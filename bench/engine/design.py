@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
 from bench.format.spec import SweepSpec, Trial
-from bench.format.stats import DEFAULT_ALPHA, log_ratio, verdict_of
+from bench.format.stats import DEFAULT_ALPHA, log_ratio, p_beyond, verdict_of
 
 
 class TrialState(Protocol):
@@ -28,6 +28,23 @@ def pair_key(trial: Trial, spec: SweepSpec) -> tuple | None:
     if spec.pairing == "none" or len(spec.dtypes) < 2:
         return None
     return (trial.device, trial.mode, trial.batch_size, trial.size, trial.threads, trial.replicas)
+
+
+def pairs(states: Mapping[str, TrialState], spec: SweepSpec) -> dict[tuple, list[str]]:
+    """pair key -> the config ids of its trials."""
+    out: dict[tuple, list[str]] = {}
+    for cid, state in states.items():
+        key = pair_key(state.trial, spec)
+        if key is not None:
+            out.setdefault(key, []).append(cid)
+    return out
+
+
+def ahead_of_pair(cid: str, states: Mapping[str, TrialState], pair: Sequence[str]) -> bool:
+    """Whether the trial has more repeats than a partner still measuring (after a --resume or a lost node): it
+    waits a round, so that repeat r of each runs back to back again."""
+    mine = len(states[cid].repeats)
+    return any(c != cid and states[c].status is None and len(states[c].repeats) < mine for c in pair)
 
 
 def grouped(units: Sequence[str], key_of: Callable[[str], Hashable | None], dtype_of: Callable[[str], Any],
@@ -84,21 +101,28 @@ def partners(state: TrialState, states: Mapping[str, TrialState], spec: SweepSpe
 
 def question_open(state: TrialState, states: Mapping[str, TrialState], spec: SweepSpec) -> bool | None:
     """The `answers` stop rule's question: is a comparison this trial takes part in still inconclusive at the
-    run's margin (unadjusted p: the answers adjust the family at the end, which only makes `decided` harder)?
-    None: it takes part in none that can still move (no partner measuring, or none measured)."""
+    run's margin, with a partner still measuring (unadjusted p: the answers adjust the family at the end, which
+    only makes `decided` harder)? True: open; False: every one decided or shown within the margin; None: none
+    that more repeats of this trial can move (no partner, or every partner finished, its pairs matched)."""
     found = None
     for axis, other in partners(state, states, spec):
-        if other.status not in (None, "ok") or len(other.repeats) < 2:
+        if other.status not in (None, "ok"):
+            continue
+        measuring = other.status is None
+        if len(other.repeats) < 2:
+            if measuring:
+                return True  # its partner has barely begun: the comparison is still to be made
             continue
         mine, theirs = _repeat_times(state), _repeat_times(other)
         common = sorted(set(mine) & set(theirs))
         paired = axis == spec.pairing and len(common) >= 2
         est = log_ratio([theirs[r] for r in common], [mine[r] for r in common], paired=True) if paired else \
             log_ratio(list(theirs.values()), list(mine.values()))
-        if verdict_of(est.low, est.high, est.p, margin=spec.margin, alpha=DEFAULT_ALPHA) != "inconclusive":
+        if verdict_of(est.low, est.high, p_beyond(est, spec.margin), margin=spec.margin,
+                      alpha=DEFAULT_ALPHA) != "inconclusive":
             found = False
-        elif not paired or other.status is None or len(mine) < len(theirs):
-            return True  # (a finished partner adds no more pairs once this trial has matched its repeats)
+        elif measuring or (paired and len(mine) < len(theirs)):
+            return True  # (a finished partner adds nothing once this trial has matched its repeats)
     return found
 
 

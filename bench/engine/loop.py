@@ -127,6 +127,7 @@ class _Loop:
         self.prior: dict[str, float] = {}
         self.retried: set[str] = set()
         self.began = time.monotonic()
+        self.pairs = design.pairs(sessions[0].states, self.spec)
         self.in_flight: dict[str, tuple[str, list[int], list[int]]] = {}  # lane -> (config id, sides, repeats)
         self.progress = Progress(sessions, shown=progress, prior=lambda trial: expected_cost(trial, self.spec))
 
@@ -166,6 +167,9 @@ class _Loop:
     def pair_of(self, cid: str) -> tuple | None:
         return design.pair_key(self.states(cid)[0].trial, self.spec)
 
+    def ahead_of_pair(self, side: int, cid: str) -> bool:
+        return design.ahead_of_pair(cid, self.sessions[side].states, self.pairs.get(self.pair_of(cid), ()))
+
     def finished(self, side: int, state: TrialState, lane: Lane | None) -> None:
         """A trial decided without a measurement on `lane`: where its repeats ran, else `lane`, else nowhere."""
         if state.repeats:
@@ -197,7 +201,8 @@ class _Loop:
                             self.sessions[i].decide(state, out_of_time=True):
                         self.sessions[i].summarize(state)
                         self.progress.tick(state)
-                members = [i for i in sides if self.sessions[i].states[cid].status is None]
+                members = [i for i in sides if self.sessions[i].states[cid].status is None
+                           and not self.ahead_of_pair(i, cid)]
                 if members and cid in w.units:
                     return cid, members
             w.units = [c for c in w.units if self.open(c)]

@@ -181,14 +181,14 @@ class RunSession:
         found = self.writer.resume(now_utc())
         self.states = {t.config_id: TrialState(trial=t) for t in shard_trials(trials(self.spec),
                                                                               self.meta.get("shard"))}
-        for cid, state in self.states.items():
-            if cid in found.finished:
-                state.finish(found.finished[cid]["status"], found.finished[cid]["reason"])
-                continue
-            state.repeats, state.epoch_times = found.repeats[cid], found.epoch_times[cid]
+        for cid, state in self.states.items():  # every trial's repeats first: the stop rule reads partners'
+            state.repeats, state.epoch_times = found.repeats.get(cid, []), found.epoch_times.get(cid, [])
             state.elapsed_s = sum(r["wall_s"] if r["wall_s"] is not None else sum(t) for r, t in
                                   zip(state.repeats, state.epoch_times))
-            if self.decide(state):  # finished before the kill, summary row not yet written
+            if cid in found.finished:
+                state.finish(found.finished[cid]["status"], found.finished[cid]["reason"])
+        for state in self.states.values():
+            if state.status is None and self.decide(state):  # finished before the kill, no summary row yet
                 self.summarize(state)
 
     def decide(self, state: TrialState, *, out_of_time: bool = False) -> bool:

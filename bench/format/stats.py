@@ -154,11 +154,28 @@ def log_ratio(reference: Sequence[float], candidate: Sequence[float], *, paired:
 VERDICTS = ("slower", "faster", "no-difference", "inconclusive")
 
 
+def p_beyond(est: LogRatio, margin: float) -> float:
+    """The p-value of the claim a decided verdict makes: that the ratio lies beyond the margin on the side of its
+    estimate (H0: |log ratio| <= log(1 + margin)), two-sided in form so that p < alpha exactly when the
+    (1 - alpha) interval lies wholly beyond 1 + margin (or below 1 / (1 + margin)). 1 where it cannot be claimed."""
+    from scipy import stats
+
+    if math.isnan(est.ratio) or math.isnan(est.se):
+        return 1.0
+    gap = abs(math.log(est.ratio)) - math.log1p(margin)
+    if gap <= 0:
+        return 1.0
+    if est.se == 0:
+        return 0.0
+    return float(min(1.0, 2 * stats.t.sf(gap / est.se, est.df)))
+
+
 def verdict_of(low: float, high: float, p_adjusted: float, *, margin: float, alpha: float) -> str:
     """What an interval of a time ratio (candidate / reference) supports, against a margin:
-    `slower` / `faster`: the whole interval beyond 1 + margin (below 1 / (1 + margin)) and the test significant
-    after the multiple-comparison adjustment; `no-difference`: the whole interval inside
-    [1 / (1 + margin), 1 + margin] (equivalence, as in two one-sided tests); `inconclusive`: neither."""
+    `slower` / `faster`: the claim "beyond the margin" (p_beyond) holds after the multiple-comparison adjustment
+    (`p_adjusted`), so the whole interval lies beyond 1 + margin (below 1 / (1 + margin)); `no-difference`: the
+    whole interval inside [1 / (1 + margin), 1 + margin] (equivalence, as in two one-sided tests);
+    `inconclusive`: neither."""
     if math.isnan(low) or math.isnan(high):
         return "inconclusive"
     up, down = 1 + margin, 1 / (1 + margin)
@@ -171,16 +188,30 @@ def verdict_of(low: float, high: float, p_adjusted: float, *, margin: float, alp
     return "inconclusive"
 
 
-def repeats_to_decide(est: LogRatio, *, margin: float) -> int | None:
+MOST_REPEATS = 10_000  # past this, "no practical number of repeats decides it"
+
+
+def repeats_to_decide(est: LogRatio, *, margin: float, confidence: float = CONFIDENCE) -> int | None:
     """About how many repeats a side would take this comparison out of `inconclusive` at the noise it
-    measured: the interval's half-width shrinks as 1/sqrt(n) until it clears the margin on the nearer side
-    (inside it for a small effect, beyond it for a large one). None: no noise estimate, or the estimate sits on
-    the margin (no practical number of repeats decides it)."""
-    if math.isnan(est.low) or math.isnan(est.high) or est.se == 0:
+    measured: the standard error shrinks as 1/sqrt(n) (and the t quantile with the degrees of freedom n gives)
+    until the interval clears the margin on the nearer side (inside it for a small effect, beyond it for a
+    large one). None: no noise estimate, or more than MOST_REPEATS (the estimate sits on the margin)."""
+    from scipy import stats
+
+    if math.isnan(est.low) or math.isnan(est.high) or math.isnan(est.se) or est.se == 0:
         return None
-    n = min(est.n_reference, est.n_candidate)
-    half = (math.log(est.high) - math.log(est.low)) / 2
+    n0 = min(est.n_reference, est.n_candidate)
     gap = abs(abs(math.log(est.ratio)) - math.log1p(margin))
-    if gap < 0.1 * math.log1p(margin):
+    q = 0.5 + confidence / 2
+
+    def clears(n: int) -> bool:
+        df = n - 1 if est.paired else 2 * n - 2  # (Welch's, with equal spreads and sizes)
+        return stats.t.ppf(q, df) * est.se * math.sqrt(n0 / n) < gap
+
+    if not clears(MOST_REPEATS):
         return None
-    return max(n + 1, math.ceil(n * (half / gap) ** 2))
+    lo, hi = n0, MOST_REPEATS  # clears(hi); find the least n that does
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if clears(mid) else (mid, hi)
+    return max(hi, n0 + 1)
