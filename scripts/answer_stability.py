@@ -6,6 +6,8 @@
     python scripts/answer_stability.py pairing                # (c) the cast's interval with and without pairing,
                                                               #     idle and with the other core loaded
     python scripts/answer_stability.py estimates              # (d) the first estimate against the measuring time
+    python scripts/answer_stability.py coverage --runs 5      # do a run's intervals cover a re-run's estimates?
+                                                              #     (--workers run, then --workers round)
 
 (a) runs the issue's sweep (cpu; eager, function; float32, float64-cast; batch 4, 32, 256; hidden 20) at the
 default budget and reports, per comparison, whether every run gave the same verdict, and whether each
@@ -135,6 +137,43 @@ def pairing(args: argparse.Namespace, tmp: Path) -> dict:
     return out
 
 
+def coverage(args: argparse.Namespace, tmp: Path) -> dict:
+    """For each worker policy, N identical runs of (a)'s sweep: the share of (comparison, run i, run j != i) whose
+    point estimate of run j falls inside run i's 95% interval. With calibrated intervals and two runs of equal
+    noise that share is P(|Z| < 1.96 / sqrt 2) = 83.4%, not 95%: an interval is for the true value, and the other
+    run's estimate carries noise of its own."""
+    out = {}
+    for workers in ("run", "round"):
+        runs, walls = [], []
+        for i in range(args.runs):
+            data, wall, _ = bench_run([*SWEEP, "--workers", workers], tmp / f"c-{workers}-{i}")
+            runs.append(comparisons(data))
+            walls.append(wall)
+            print(f"workers={workers} run {i + 1}/{args.runs}: {wall:.0f} s", file=sys.stderr)
+        keys = sorted(set.intersection(*(set(r) for r in runs)))
+        hits = total = 0
+        by_family: dict[str, list[int]] = {"mode": [0, 0], "cast": [0, 0]}
+        for k in keys:
+            family = "cast" if "float64-cast" in k.split(" -> ")[1] and "float32" in k.split(" -> ")[0] else "mode"
+            for i, ri in enumerate(runs):
+                lo, hi = ri[k]["time_ratio_low"], ri[k]["time_ratio_high"]
+                if lo is None or hi is None:
+                    continue
+                for j, rj in enumerate(runs):
+                    if i != j:
+                        inside = lo <= rj[k]["time_ratio"] <= hi
+                        hits, total = hits + inside, total + 1
+                        by_family[family][0] += inside
+                        by_family[family][1] += 1
+        out[f"workers {workers}"] = {"share": hits / total if total else None, "pairs": total,
+                                     "by_family": {f: (h / n if n else None, n) for f, (h, n) in by_family.items()},
+                                     "seconds_a_run": statistics.median(walls)}
+        print(f"coverage, --workers {workers}: {hits} of {total} re-run estimates inside a run's 95% interval "
+              f"({hits / total:.0%}; calibrated: about 83%); "
+              + ", ".join(f"{f} {h}/{n}" for f, (h, n) in by_family.items()))
+    return out
+
+
 ESTIMATES = {
     "mlp": ["--devices", "cpu", "--modes", "eager,function", "--batch-sizes", "4,64", "--sizes", "20,256"],
     "cnn": ["--workload", "cnn", "--devices", "cpu", "--modes", "eager,function", "--batch-sizes", "16,64",
@@ -160,11 +199,11 @@ def estimates(args: argparse.Namespace, tmp: Path) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=("stability", "null", "pairing", "estimates"))
+    p.add_argument("what", choices=("stability", "null", "pairing", "estimates", "coverage"))
     p.add_argument("--runs", type=int, help="runs (stability: 5, null: 20, pairing: 2 a case)")
     p.add_argument("--out", type=Path, help="the JSON file (default results/answers/WHAT.json)")
     args = p.parse_args()
-    args.runs = args.runs or {"stability": 5, "null": 20, "pairing": 2, "estimates": 1}[args.what]
+    args.runs = args.runs or {"stability": 5, "null": 20, "pairing": 2, "estimates": 1, "coverage": 5}[args.what]
     with tempfile.TemporaryDirectory() as tmp:
         result = globals()[args.what](args, Path(tmp))
     path = args.out or OUT / f"{args.what}.json"
