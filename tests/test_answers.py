@@ -270,6 +270,9 @@ def test_the_noise_is_one_statement_with_what_would_decide(tmp_path):
     assert n["inconclusive"] == len(data["cast_overhead"]) and n["comparisons"] > n["inconclusive"]
     assert s.noise.startswith("Noise: repeats of one trial varied by a median 22% (coefficient of variation")
     assert f"It left {n['inconclusive']} of {n['comparisons']} comparisons inconclusive at the +-5% margin" in s.noise
+    # and what an interval covers, by the run's worker policy (one process per thread setting: not a re-run)
+    assert s.noise.endswith("which came from one worker process per thread setting: not between processes, runs or "
+                            "machines (--workers round for that; docs/answers.md).")
     assert not any("interval wider" in w.what for w in s.warnings)  # no warning on every trial
 
 

@@ -76,7 +76,7 @@ def summarize(run: Run, data: Mapping[str, Any]) -> Summary:
                            questions.time_answer(run, data)) if a is not None]
     answers.sort(key=lambda a: a.verdict.startswith("No answer"))
     n = data.get("noise")
-    line = noise.statement(n, data["conventions"]["margin"]) if n else ""
+    line = noise.statement(n, data["conventions"]["margin"]) + " " + noise.covers(run.spec.workers) if n else ""
     return Summary(answers, warnings_of(run, data), not_asked(run, data), line)
 
 

@@ -63,6 +63,15 @@ def noise(run: Run, comparisons: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def covers(workers: str) -> str:
+    """What a run's intervals cover, by its worker policy (one sentence)."""
+    if workers == "round":
+        return ("The intervals cover the variation between this run's repeats, each from a fresh worker process; "
+                "not between machines.")
+    return ("The intervals cover the variation between this run's repeats, which came from one worker process per "
+            "thread setting: not between processes, runs or machines (--workers round for that; docs/answers.md).")
+
+
 def statement(n: Mapping[str, Any], margin: float) -> str:
     """The run's noise in one line, and what would decide what it left open."""
     parts = []
