@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -22,6 +23,8 @@ from bench.format.spec import build_spec
 from bench.format.stats import LogRatio, log_ratio, p_beyond, repeats_to_decide, verdict_of
 from tests.fake_executor import FakeExecutor
 from tests.synthetic import make_run
+
+ROOT = Path(__file__).resolve().parent.parent
 
 NOISY = ((0.7, 1.0, 1.3), (1.2, 1.25, 1.4), (0.8, 0.8, 0.85))  # repeat medians 1, 1.25, 0.8: CV ~22%
 
@@ -390,3 +393,21 @@ def test_the_estimate_learns_from_the_first_repeats_and_a_plain_line_comes_every
     now[0] = 15.5
     p.tick(states["a"])
     assert "measuring: 0 of 2 trials finished" in out.getvalue()
+
+
+# ---- the reproduction check (scripts/reproduce_check.py) ---------------------------------------------
+def test_the_reproduction_check_finds_a_run_that_matches_and_one_that_does_not(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reproduce_check", ROOT / "scripts" / "reproduce_check.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    published = make_run(tmp_path / "published", devices="cpu")
+    same = make_run(tmp_path / "same", devices="cpu")
+    lines, hits, total = mod.check(same, published)
+    assert total > 0 and hits == total and lines[-1].startswith(f"{total} of {total} published values")
+    # eager 1.5x slower here: every eager time and every comparison with eager misses; the others reproduce
+    slower = make_run(tmp_path / "slower", devices="cpu", slowdown=lambda t: 1.5 if t["mode"] == "eager" else 1.0)
+    lines, hits, total = mod.check(slower, published)
+    misses = [x for x in lines if x.endswith("MISS")]
+    assert misses and all("eager" in x for x in misses) and hits == total - len(misses)
