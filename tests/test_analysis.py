@@ -152,6 +152,8 @@ def test_headline_and_json_file(gpu_run):
     assert head["eager_overhead_per_step_s"]["cpu-float32-h8-t0"] == pytest.approx(1e-4, rel=1e-6)
     assert head["cast_overhead_median"] == pytest.approx(0.25)
     assert head["cast_overhead_decided"] == head["cast_overhead_compared"] == len(data["cast_overhead"])
+    assert head["cast_overhead_significant"] == len(data["cast_overhead"])  # the older key keeps its meaning
+    assert data["mode_vs_eager"] == data["modes"]["vs_reference"] and data["modes"]["reference"] == "eager"
     # no batch-4 configuration: the point with the most modes, smallest batch and hidden first
     assert head["modes_at"] == {"batch_size": 16, "size": 8, "size_name": "hidden", "dtype": "float32"}
     assert head["modes_over_baseline"] == pytest.approx({"eager": 10.0, "graph": 2.5, "numpy": 1.0})

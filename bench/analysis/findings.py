@@ -238,6 +238,9 @@ def analyse(run: Run) -> dict[str, Any]:
         "scaling": scaling(run),
     }
     ref = data["modes"]["reference"]
+    # the older name (analysis.json before the answers' verdicts): every mode against eager, where eager is the
+    # reference
+    data["mode_vs_eager"] = data["modes"]["vs_reference"] if ref == "eager" else []
     data["compile_cost"] = compile_cost.compile_costs(run, "eager" if "eager" in data["modes"]["roles"] else ref) \
         if ref else []
     families = [*gpu_vs_cpu, *data["modes"]["vs_reference"], *data["cast_overhead"]]
@@ -258,6 +261,7 @@ def headline(run: Run, data: Mapping[str, Any]) -> dict[str, Any]:
         out["cast_overhead_median"] = float(np.median(casts))
         out["cast_overhead_range"] = [float(min(casts)), float(max(casts))]
         out["cast_overhead_decided"] = sum(c["verdict"] in ("costs", "saves") for c in data["cast_overhead"])
+        out["cast_overhead_significant"] = sum(c["significant"] for c in data["cast_overhead"])  # (against 0)
         out["cast_overhead_compared"] = len(data["cast_overhead"])
     point = article_point(run)
     if point is not None:
