@@ -97,7 +97,8 @@ def null(args: argparse.Namespace, tmp: Path) -> dict:
     claims, per_run = 0, []
     for i in range(args.runs):
         data, wall, _ = bench_run(["--devices", "cpu", "--modes", "numpy,toy", "--dtypes", "float32",
-                                   "--batch-sizes", "16,64", "--sizes", "20", "--peak-n", "0"], tmp / f"n{i}", env)
+                                   "--batch-sizes", "16,64", "--sizes", "20", "--peak-n", "0", *args.extra],
+                                  tmp / f"n{i}", env)
         fam = data["modes"]["vs_reference"]
         decided = [c for c in fam if c["verdict"] in ("faster", "slower")]
         claims += bool(decided)
@@ -202,6 +203,8 @@ def main() -> int:
     p.add_argument("what", choices=("stability", "null", "pairing", "estimates", "coverage"))
     p.add_argument("--runs", type=int, help="runs (stability: 5, null: 20, pairing: 2 a case)")
     p.add_argument("--out", type=Path, help="the JSON file (default results/answers/WHAT.json)")
+    p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="null: more bench.run flags, e.g. "
+                   "--extra --stop-rule answers")
     args = p.parse_args()
     args.runs = args.runs or {"stability": 5, "null": 20, "pairing": 2, "estimates": 1, "coverage": 5}[args.what]
     with tempfile.TemporaryDirectory() as tmp:

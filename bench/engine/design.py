@@ -78,7 +78,8 @@ def round_order(units: Sequence[str], round_no: int, key_of: Callable[[str], Has
 def partners(state: TrialState, states: Mapping[str, TrialState], spec: SweepSpec) -> list[tuple[str, TrialState]]:
     """The trials an answer compares this one with, each with the axis they differ in: its dtype partners
     (float32 and float64-cast), the reference mode's trial (eager, else the article's loop; all other modes'
-    trials for the reference itself), and the other device's trial."""
+    trials for the reference itself; with neither measured, every other mode's: the answer's reference, the
+    slowest mode, is known only at the end), and the other device's trial."""
     t = state.trial
     mode_names = [str(m) for m in spec.modes]
     reference = next((m for m in ("eager", "article") if m in mode_names), None)
@@ -91,8 +92,8 @@ def partners(state: TrialState, states: Mapping[str, TrialState], spec: SweepSpe
         if same["device"] and same["mode"] and same["threads"] and {str(o.dtype), str(t.dtype)} == \
                 {"float32", "float64-cast"}:
             out.append(("dtype", other))
-        elif same["device"] and same["dtype"] and same["threads"] and not same["mode"] and reference in \
-                (str(o.mode), str(t.mode)):
+        elif same["device"] and same["dtype"] and same["threads"] and not same["mode"] and (
+                reference is None or reference in (str(o.mode), str(t.mode))):
             out.append(("mode", other))
         elif same["mode"] and same["dtype"] and not same["device"]:
             out.append(("device", other))
