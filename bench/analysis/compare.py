@@ -64,7 +64,7 @@ def compare(a: Measured, b: Measured, *, threshold: float = DEFAULT_THRESHOLD,
         else:  # too few repeats: no evidence either way (p 1, no interval); no noise at all: the shift is exact
             p, low, high = est.p, est.low, est.high
             detect = math.nan if math.isnan(est.se) else 1 + threshold if est.se == 0 else \
-                detectable(y - x if is_paired else None, x, y, alpha=alpha, threshold=threshold)
+                detectable_at(est.se, est.df, alpha=alpha, threshold=threshold)
         rows.append({"config": cid, "paired": is_paired, "baseline_geomean_s": float(np.exp(np.mean(x))),
                      "candidate_geomean_s": float(np.exp(np.mean(y))), "baseline_n": len(ua),
                      "candidate_n": len(ub), "ratio": est.ratio, "ci_low": low, "ci_high": high, "p": p,
@@ -91,8 +91,6 @@ def detectable(diffs, x, y, *, alpha: float, threshold: float = 0.0, power: floa
     t_{1-alpha/2} se) + t_{power} se). The paired t-test (`diffs`: log candidate - log baseline per pair) or
     Welch's (`x`, `y`: log times); per configuration, before the Benjamini-Hochberg adjustment (which only
     makes detection harder when many configurations are compared)."""
-    from scipy import stats
-
     if diffs is not None:
         n = len(diffs)
         se, df = float(np.std(diffs, ddof=1)) / math.sqrt(n), n - 1
@@ -100,6 +98,15 @@ def detectable(diffs, x, y, *, alpha: float, threshold: float = 0.0, power: floa
         vx, vy = float(np.var(x, ddof=1)) / len(x), float(np.var(y, ddof=1)) / len(y)
         se = math.sqrt(vx + vy)
         df = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1)) if vx + vy > 0 else len(x) + len(y) - 2
+    return detectable_at(se, df, alpha=alpha, threshold=threshold, power=power)
+
+
+def detectable_at(se: float, df: float, *, alpha: float, threshold: float = 0.0,
+                  power: float = DETECT_POWER) -> float:
+    """`detectable` from the standard error of the log ratio and its degrees of freedom (bench.format.stats'
+    LogRatio carries both)."""
+    from scipy import stats
+
     bound = max(math.log1p(threshold), stats.t.ppf(1 - alpha / 2, df) * se)
     return math.exp(bound + stats.t.ppf(power, df) * se)
 

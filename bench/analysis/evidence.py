@@ -82,8 +82,8 @@ def estimate(run: Run, reference_id: str, candidate_id: str, axis: str) -> dict[
         est = log_ratio([ref[r] for r in common], [cand[r] for r in common], paired=True)
     else:
         est = log_ratio(list(ref.values()), list(cand.values()))
-    return {"time_ratio": _finite(est.ratio), "time_ratio_low": _finite(est.low),
-            "time_ratio_high": _finite(est.high), "p": est.p, "n_reference": est.n_reference,
+    return {"time_ratio": finite(est.ratio), "time_ratio_low": finite(est.low),
+            "time_ratio_high": finite(est.high), "p": est.p, "n_reference": est.n_reference,
             "n_candidate": est.n_candidate, "paired": est.paired, "_est": est}
 
 
@@ -142,5 +142,6 @@ def chance_line(n: int, alpha: float = DEFAULT_ALPHA) -> str:
             f"{alpha:.0%}")
 
 
-def _finite(x: float) -> float | None:
+def finite(x: float | None) -> float | None:
+    """JSON has no NaN: None instead."""
     return None if x is None or not math.isfinite(float(x)) else float(x)

@@ -14,6 +14,7 @@ import numpy as np
 
 from bench.analysis import compile_cost, evidence, noise
 from bench.analysis.comparisons import cast_overhead, mode_comparisons, plain, speedups
+from bench.analysis.evidence import finite
 from bench.format import ANALYSIS_FILE, SCHEMA_VERSION, Run, write_json
 from bench.format.derive import AXIS_NAMES as KEY
 from bench.format.stats import ratio_of_medians_ci
@@ -25,11 +26,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 ARTICLE_POINT = {"batch_size": 4, "size": 20, "dtype": "float64-cast"}
-
-
-def _finite(x: float) -> float | None:
-    """JSON has no NaN: None instead."""
-    return None if x is None or not math.isfinite(float(x)) else float(x)
 
 
 def _ci_excludes(low: float | None, high: float | None, value: float) -> bool:
@@ -62,8 +58,8 @@ def fit_line(batch: Sequence[float], step_s: Sequence[float]) -> dict[str, Any]:
         p, cov = optimize.curve_fit(lambda b, a, c: a + c * b, x, y, p0=(float(y.min()), 0.0), sigma=y)
     resid = (y - (p[0] + p[1] * x)) / y
     err = np.sqrt(np.diag(cov)) if len(x) > 2 and np.all(np.isfinite(cov)) else (math.nan, math.nan)
-    return {"overhead_s": float(p[0]), "overhead_stderr_s": _finite(err[0]),
-            "per_sample_s": float(p[1]), "per_sample_stderr_s": _finite(err[1]),
+    return {"overhead_s": float(p[0]), "overhead_stderr_s": finite(err[0]),
+            "per_sample_s": float(p[1]), "per_sample_stderr_s": finite(err[1]),
             "rms_rel_residual": float(np.sqrt(np.mean(resid**2))), "batches": sorted(int(b) for b in set(x))}
 
 
@@ -158,8 +154,8 @@ def scaling(run: Run) -> list[dict[str, Any]]:
                 "size": plain(r["size"]), "threads": plain(r["threads"]), "replicas": n,
                 "global_batch": plain(r["batch_size"]), "per_replica_batch": plain(r["batch_size"]) / n,
                 "one_device_batch": batch, "reference_config_id": ref["config_id"],
-                "candidate_config_id": r["config_id"], "speedup": _finite(ratio),
-                "efficiency": _finite(ratio / n), "ci_low": _finite(low / n), "ci_high": _finite(high / n),
+                "candidate_config_id": r["config_id"], "speedup": finite(ratio),
+                "efficiency": finite(ratio / n), "ci_low": finite(low / n), "ci_high": finite(high / n),
                 "machine": r["machine"] or None,
             })
     return out
@@ -189,10 +185,10 @@ def fraction_of_peak(run: Run) -> list[dict[str, Any]]:
         peak = peak_for(run, r["device"], DTypeMode(r["dtype"]).compute_dtype, int(r["threads"]), r["machine"])
         out.append({"config_id": r["config_id"], **{k: plain(r[k]) for k in KEY},
                     # the workload's FLOPs of an epoch, as the store derived GFLOP/s from them, over its steps
-                    "flops_per_step": _finite(r["gflops"] * 1e9 * r["median_s"]
+                    "flops_per_step": finite(r["gflops"] * 1e9 * r["median_s"]
                                               / steps_per_epoch(run.n_train, int(r["batch_size"]))),
-                    "gflops": _finite(r["gflops"]), "peak_gflops": peak,
-                    "fraction": None if peak is None else _finite(r["gflops"] / peak)})
+                    "gflops": finite(r["gflops"]), "peak_gflops": peak,
+                    "fraction": None if peak is None else finite(r["gflops"] / peak)})
     return out
 
 
