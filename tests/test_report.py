@@ -56,14 +56,19 @@ def test_the_report_leads_with_the_answers_and_shows_every_figure(gpu_run):
     text = html.render([gpu_run])
     page = _parse(text)
     heads = page.headings
-    assert heads.index("Answers") < heads.index("Warnings") < heads.index("Every trial") < heads.index("Figures") \
+    assert heads.index("Answers") < heads.index("Warnings") < heads.index("Every trial") < heads.index("More figures") \
         < heads.index("Machine and software") < heads.index("Command")
     assert heads[heads.index("Answers") + 1] == "Is the GPU worth it?"
     # the GPU answer: the planted run's GPU wins at large batches (intervals from the same samples)
     assert re.search(r"eager float32, batch 1024, hidden 8: the GPU runs at 2\.2x \[2\.\d\d, 2\.\d\d\] the CPU&#39;s "
                      r"speed: GPU faster", text)  # (1e-4 + 1024e-6) / (5e-4 + 1024e-8) = 2.203
     imgs = [a for t, a in page.tags if t == "img"]
-    assert len(imgs) >= 8 and all(a["alt"].strip() for a in imgs)  # the synthetic GPU run draws 8 of the figures
+    assert len(imgs) == 7 and all(a["alt"].strip() for a in imgs)  # every default figure but scaling (one replica)
+    # each answer's figure right under it, before the next question: the GPU heatmap under the GPU answer
+    gpu_section = text.split("<h3>Is the GPU worth it?</h3>", 1)[1].split("<h3>", 1)[0]
+    assert 'id="fig-1-speedup_gpu_cpu"' in gpu_section
+    more = text.split("<h2>More figures</h2>", 1)[1].split("</section>", 1)[0]
+    assert 'id="fig-1-speedup_gpu_cpu"' not in more and 'id="fig-1-mse"' in more
     assert all(a["src"].startswith("data:image/svg+xml;base64,") for a in imgs)
     # nothing leaves the file: no URL but data: images and in-page anchors
     urls = [v for _, a in page.tags for k, v in a.items() if k in ("src", "href")]

@@ -17,6 +17,7 @@ from bench.analysis.figstyle import (
     mode_order,
     ordered,
     panel_grid,
+    set_caption,
     size_name,
     threads_suffix,
     yerr,
@@ -84,36 +85,49 @@ def fig_mse(runs):
     ax.set_xticks([*range(1, last_epoch + 2), last_epoch + 1.5], [*map(str, range(1, last_epoch + 2)), "test"])
     ax.set_xlabel("epoch (1 = warm-up epoch)")
     ax.set_ylabel("MSE (sample-weighted, linear scale)")
-    ax.legend(frameon=False, fontsize=6, loc="upper right")
-    ax.set_title("training curve; *: test MSE (bar: range over series)", fontsize=8)
+    fig.legend(frameon=False, fontsize=6, loc="outside lower left")
+    ax.set_title("training curve; star: test MSE", fontsize=8)
     if others:
         worst = []
         for key in others:
             diff = (series[key].set_index(["repeat", "epoch"])["train_mse"] - ref).abs() / ref.abs()
-            worst.append(max(float(diff.max()), 1e-17))
+            worst.append(float(diff.max()))
         rows = np.arange(len(others))[::-1]
+        nonzero = [w for w in worst if w > 0]
+        # room at the left for the words "identical (0)" where a series is exactly the reference
+        left = min([*nonzero, float(np.finfo(np.float64).eps)]) / (1e3 if len(nonzero) < len(worst) else 10)
         for y, key, w in zip(rows, others, worst):
-            dev.plot([w], [y], linestyle="none", marker=MARKERS.get(key[2], "o"), markersize=5,
-                     color=registry.color(key[1]), markerfacecolor="white" if key[0] == "gpu" else None)
+            face = "white" if key[0] == "gpu" else None
+            if w > 0:
+                dev.plot([w], [y], linestyle="none", marker=MARKERS.get(key[2], "o"), markersize=5,
+                         color=registry.color(key[1]), markerfacecolor=face)
+            else:  # an exact zero has no place on a log axis: said in words at the axis's left end
+                dev.annotate("identical (0)", xy=(left, y), xytext=(2, 0), textcoords="offset points", va="center",
+                             fontsize=6, color=registry.color(key[1]))
         dev.set_yticks(rows, [f"{d} {m} {t}" + threads_suffix(run, th) for d, m, t, th in others], fontsize=6.5)
         dev.set_ylim(-0.7, len(others) - 0.3)
         dev.set_xscale("log")
-        dev.set_xlim(3e-18, max(1.0, max(worst) * 3))
-        for level, text in ((np.finfo(np.float32).eps, "float32 eps"), (np.finfo(np.float64).eps, "float64 eps")):
+        dev.set_xlim(left, max([*nonzero, float(np.finfo(np.float32).eps)]) * 3)
+        eps = {"float64 eps": float(np.finfo(np.float64).eps), "float32 eps": float(np.finfo(np.float32).eps)}
+        for level in eps.values():
             dev.axvline(level, color="0.5", linewidth=0.6, linestyle=":")
-            dev.text(level, 1.0, f" {text}", transform=dev.get_xaxis_transform(), fontsize=6, rotation=90,
-                     va="top", ha="left", color="0.4")
-        dev.axvline(1e-17, color="0.8", linewidth=0.6)
-        dev.set_xlabel("largest rel. difference, any epoch (log; 0 at 1e-17)")
+        top = dev.secondary_xaxis("top")  # the epsilons named above the panel, clear of the rows
+        top.set_xticks(list(eps.values()), list(eps), fontsize=6, color="0.4")
+        top.tick_params(length=0)
+        dev.set_xlabel("largest relative difference, any epoch (log scale)")
         dev.set_title(f"vs {' '.join(ref_key[:3])} (same seeds)", fontsize=8)
-        if any(k[1] in registry.with_role("baseline") for k in others):
-            dev.annotate("numpy mode draws its own shuffle orders", xy=(0.99, 0.01), xycoords="axes fraction",
-                         fontsize=5.5, ha="right", va="bottom", color="0.3")
     else:
         dev.set_axis_off()
-    figure_title(fig, f"Train MSE per epoch at batch {point['batch_size']}, {size_name(runs)} {point['size']}: "
-                      "every device, "
-                 "mode and dtype trains the same model", [run])
+    figure_title(fig, f"Do all series train the same model? Batch {point['batch_size']}, {size_name(runs)} "
+                      f"{point['size']}", [run])
+    caption = ("Left: the training curve of the reference series (mean over the repeats every series shares), the "
+               "band every series and repeat spans, and the test MSE (star; bar: range over series). Right: each "
+               "other series' largest relative difference from it, same repeat and seed, any epoch; the dotted "
+               f"lines are the float32 and float64 machine epsilons. Largest difference: {max(worst):.2g}." if others
+               else "The training curve of the one series measured.")
+    if any(k[1] in registry.with_role("baseline") for k in others):
+        caption += " The NumPy baseline draws its own shuffle orders, so it differs by more than rounding."
+    set_caption(fig, caption)
     return fig
 
 
@@ -164,8 +178,10 @@ def fig_gflops(runs):
     ax.set_xlabel("work per training step (FLOPs, log scale)")
     ax.set_ylabel("achieved GFLOP/s (log scale)")
     fig.legend(frameon=False, fontsize=5.5, ncol=3, loc="outside lower center")
-    figure_title(fig, "Achieved GFLOP/s vs work per step (median, 95% CI); lines: measured matmul ceiling (same run)",
-           runs)
+    figure_title(fig, "How close to the machine's matmul ceiling does training get?", runs)
+    set_caption(fig, "Achieved GFLOP/s (median, 95% interval) against the work per training step. Colour: the "
+                "execution mode; marker: the dtype mode; hollow: GPU. Horizontal lines: the matmul ceiling this run "
+                "measured on each device (solid float32, dashed float64).")
     return fig
 
 
@@ -178,6 +194,7 @@ def fig_modes(runs):
     """Epoch time of every execution mode at the article's configuration, the floor (numba) or the NumPy
     baseline marked."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     point = findings.article_point(runs[0])
     if point is None:
@@ -194,11 +211,13 @@ def fig_modes(runs):
     groups = list(dict.fromkeys((b[0], b[1]) for b in bars))
     modes = mode_order(b[2] for b in bars)
     floors, baselines = registry.with_role("floor"), registry.with_role("baseline")
-    marked = "numba floor" if any(m in floors for m in modes) else "NumPy baseline"
     # a dot per mode with its 95% interval on a log axis (epoch times span 100x: bars on a log axis would
-    # make their lengths meaningless); one row per mode in the registry's order, one marker per device/run
-    fig, ax = plt.subplots(figsize=(7.0, 1.1 + 0.3 * len(modes) * len(groups)), constrained_layout=True)
+    # make their lengths meaningless); one row per mode in the registry's order, one marker per device/run; the
+    # median is written in the row's label (one group) or beside its dot (several), never past the data
+    fig, ax = plt.subplots(figsize=(7.0, 1.1 + 0.3 * len(modes) * len(groups)), layout="constrained")
     spread = 0.7 / len(groups)
+    marked = []  # (what, value): the dotted lines drawn
+    labels = {mode: mode for mode in modes}
     for gi, (i, device) in enumerate(groups):
         floor = None
         for mi, mode in enumerate(modes):
@@ -208,28 +227,36 @@ def fig_modes(runs):
             _, _, _, med, lo, hi = match[0]
             y = mi + (gi - (len(groups) - 1) / 2) * spread
             ax.errorbar([med * 1e3], [y], xerr=yerr([med * 1e3], [lo * 1e3], [hi * 1e3]), fmt=RUN_MARKERS[gi % 6],
-                        color=registry.color(mode), capsize=2, elinewidth=0.9, markersize=5,
-                        label=(f"{device}" + (f" [{i + 1}]" if len(runs) > 1 else "")) if mi == 0 else None)
-            right = hi if math.isfinite(hi) else med
-            ax.annotate(duration_label(med), xy=(right * 1e3, y), xytext=(5, 0), textcoords="offset points",
-                        va="center", fontsize=6.5)
+                        color=registry.color(mode), capsize=2, elinewidth=0.9, markersize=5)
+            if len(groups) == 1:
+                labels[mode] = f"{mode}: {duration_label(med)}"
+            else:
+                ax.annotate(duration_label(med), xy=(med * 1e3, y), xytext=(0, 5), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=6)
             if mode in floors or (mode in baselines and floor is None):
-                floor = med
+                floor = (mode, med)
         if floor:
-            ax.axvline(floor * 1e3, color="0.3", linestyle=":", linewidth=0.9)
+            ax.axvline(floor[1] * 1e3, color="0.3", linestyle=":", linewidth=0.9)
+            marked.append(floor[0])
     ax.set_xscale("log")
-    ax.set_yticks(range(len(modes)), modes)
+    ax.set_yticks(range(len(modes)), [labels[m] for m in modes])
+    for tick, mode in zip(ax.get_yticklabels(), modes):
+        tick.set_color(registry.color(mode))
     ax.set_ylim(len(modes) - 0.5, -0.5)  # the registry's first mode on top
-    lo_x, hi_x = ax.get_xlim()
-    ax.set_xlim(lo_x, hi_x * 4)  # room for the value labels right of the intervals
     ax.set_xlabel("epoch time (ms, log scale)")
-    ax.set_ylabel("execution mode")
     ax.grid(axis="y", visible=False)
-    if len(groups) > 1:
-        ax.legend(frameon=False, fontsize=6.5, loc="lower right", title="device", title_fontsize=6.5)
-    figure_title(fig, f"Execution modes at batch {point['batch_size']}, {size_name(runs)} {point['size']}, "
-                      f"{point['dtype']} "
-                f"(median, 95% CI; dotted line: {marked})", runs)
+    if len(groups) > 1:  # the marker tells the devices (and runs) apart; the colour stays the mode's
+        handles = [Line2D([], [], color="0.35", marker=RUN_MARKERS[gi % 6], linestyle="none",
+                          label=f"{device}" + (f" [{i + 1}]" if len(runs) > 1 else "")) for gi, (i, device) in
+                   enumerate(groups)]
+        fig.legend(handles=handles, frameon=False, fontsize=6.5, loc="outside right center", title="device",
+                   title_fontsize=6.5)
+    figure_title(fig, f"Which execution mode is fastest at batch {point['batch_size']}, {size_name(runs)} "
+                      f"{point['size']}, {point['dtype']}?", runs)
+    caption = "Median epoch time with its 95% interval, one row per execution mode (its colour)."
+    for mode in dict.fromkeys(marked):
+        caption += f" Dotted line: {mode} ({'the floor' if mode in floors else 'the baseline'})."
+    set_caption(fig, caption)
     return fig
 
 
@@ -281,5 +308,8 @@ def fig_scaling(runs):
     handles += [Line2D([], [], color=color[b], linewidth=2, label=f"batch {b}") for b in batches]
     fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize=6.5,
                title="strong: global batch\nweak: per-replica batch", title_fontsize=6.5)
-    figure_title(fig, "Multi-device scaling (tf.distribute.MirroredStrategy; 1 = perfect; 95% bootstrap CI)", runs)
+    figure_title(fig, "How well does training scale over several devices?", runs)
+    set_caption(fig, "Scaling efficiency time(1) / (N x time(N)) with tf.distribute.MirroredStrategy, 1 = perfect "
+                "(dotted), 95% bootstrap interval. Colour: the one-device batch; solid: strong scaling (the global "
+                "batch kept), dashed: weak (the per-replica batch kept); marker: the dtype mode.")
     return fig

@@ -3,6 +3,7 @@ error bars from intervals, panel grids, titles that name the machine, and saving
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,16 +38,6 @@ def mode_order(values) -> list[str]:
     return sorted(dict.fromkeys(values), key=registry.order_key)
 
 
-SERIES_COLORS = {  # device x dtype mode; the same in every figure
-    ("cpu", "float32"): "tab:blue", ("cpu", "float64-cast"): "tab:orange", ("cpu", "float64"): "tab:green",
-    ("gpu", "float32"): "tab:red", ("gpu", "float64-cast"): "tab:purple", ("gpu", "float64"): "tab:brown",
-}
-
-
-def series_color(device: str, dtype: str) -> str:
-    return SERIES_COLORS.get((device, dtype), "tab:gray")
-
-
 def yerr(center, low, high):
     """Asymmetric error bars; NaN bounds (too few samples) draw none."""
     import numpy as np
@@ -55,9 +46,49 @@ def yerr(center, low, high):
     return np.vstack([np.nan_to_num(c - lo, nan=0.0), np.nan_to_num(hi - c, nan=0.0)])
 
 
-def ratio_label(log2_ratio: int) -> str:
-    """A power-of-two ratio as text: 4x, 1x, 1/64x (never 0.015625x)."""
-    return f"{2**log2_ratio:g}x" if log2_ratio >= 0 else f"1/{2**-log2_ratio:g}x"
+# the ratio scale every speed-up figure shares: log2, 1/2x to 2x, the same colour for the same ratio in every run
+RATIO_CMAP = "RdBu"
+RATIO_LIMIT = 1.0  # log2 of the scale's ends (2x); ratios beyond take the end colours
+RATIO_TICKS = (-1.0, -0.5, 0.0, 0.5, 1.0)
+UNDECIDED_COLOR = "#d9d9d9"  # a cell or marker whose comparison is not decided: no colour to read an effect into
+
+
+def ratio_tick(log2_ratio: float) -> str:
+    """A colour-bar tick of the ratio scale: '<=1/2x', '1/1.4x', '1x', '1.4x', '>=2x'."""
+    text = f"{2 ** abs(log2_ratio):.2g}x"
+    text = text if log2_ratio >= 0 else f"1/{text}"
+    return ("<=" if log2_ratio <= -RATIO_LIMIT else ">=" if log2_ratio >= RATIO_LIMIT else "") + text
+
+
+def significant(value: float, digits: int = 2) -> str:
+    """A ratio to `digits` significant figures, never an exponent: 0.77, 1.2, 46, 2600."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    rounded = float(f"{value:.{digits}g}")
+    return f"{rounded:.{max(0, digits - 1 - math.floor(math.log10(abs(rounded))))}f}"
+
+
+def plt_cmap(name: str):
+    import matplotlib
+
+    return matplotlib.colormaps[name]
+
+
+def mpl_scalar_mappable(cmap, norm):
+    """What a colour bar draws from, without an image of its own."""
+    import matplotlib.cm as mcm
+
+    return mcm.ScalarMappable(norm=norm, cmap=cmap)
+
+
+def set_caption(fig, text: str) -> None:
+    """The figure's caption: what its colours, fills and lines mean, shown under it in report.html (the figure's
+    own title stays one short question)."""
+    fig._bench_caption = text  # noqa: SLF001 - matplotlib figures take attributes; read by caption_of
+
+
+def caption_of(fig) -> str:
+    return getattr(fig, "_bench_caption", "")
 
 
 def threads_suffix(run, threads) -> str:

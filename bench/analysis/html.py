@@ -1,5 +1,7 @@
-"""One self-contained HTML report of one or several runs: the answers first, then the warnings, every
-trial, the figures (inline SVG), the machine and the command.
+"""One self-contained HTML report of one or several runs: the answers first, each with the figure that shows it,
+then the warnings, every trial, the other figures, the machine and the command. It reads at any width: figures
+at the column's width (a click shows one full size), tables in their own horizontal scroller, short trial
+labels with what every row shares said once above the table, skipped trials with one reason on one row.
 
 Rendered with Jinja2 with autoescaping on: a run directory may come from a stranger (a pull request's
 artifact), so every string from it is escaped. Figures are SVG embedded as `data:` images, which never
@@ -19,7 +21,7 @@ from typing import Any
 import jinja2
 
 from bench.analysis import answers, compare, findings
-from bench.analysis.figstyle import STYLE, NothingToPlot
+from bench.analysis.figstyle import STYLE, NothingToPlot, caption_of
 from bench.analysis.plot import FIGURE_FUNCS, FIGURES, OVERLAY_FIGURES
 from bench.analysis.table import fmt
 from bench.format import Run
@@ -41,8 +43,12 @@ QUESTIONS = {
     "modes": "Which execution mode is fastest (at the article's configuration where measured)?",
     "scaling": "How well does training scale over several devices?",
 }
-COLUMNS = ("config", "status", "median ms [95% CI]", "repeats", "stop", "machine", "reason")
+# the figure under each answer (questions.Answer.topic); the rest go under "More figures"
+FIGURE_OF_TOPIC = {"gpu": "speedup_gpu_cpu", "modes": "modes", "cast": "cast_overhead", "compile": "speedup_modes",
+                   "time": "epoch_time"}
+COLUMNS = ("trial", "status", "median ms [95% CI]", "repeats", "stop", "machine", "reason")
 NUMERIC = ("median ms [95% CI]", "repeats")
+LABEL_PARTS = ("device", "mode", "dtype", "batch_size", "size", "threads", "replicas")  # a trial's short label
 
 
 def _environment() -> jinja2.Environment:
@@ -54,10 +60,12 @@ def _environment() -> jinja2.Environment:
 def figure_entry(name: str, fig: Any) -> dict[str, str]:
     """A drawn figure as the report shows it: {name, caption, alt, svg_base64} (the figure stays open)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
+    # the tight box holds every text drawn (a title or label past the canvas would be clipped in an <img>)
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     texts = [fig.get_suptitle(), *(t.get_text() for t in fig.texts)]
     title = " ".join(" ".join(t.split()) for t in texts if t.strip())[:300]
-    return {"name": name, "caption": QUESTIONS[name], "svg_base64": base64.b64encode(buf.getvalue()).decode("ascii"),
+    return {"name": name, "caption": " ".join(filter(None, (QUESTIONS[name], caption_of(fig)))),
+            "svg_base64": base64.b64encode(buf.getvalue()).decode("ascii"),
             "alt": f"{QUESTIONS[name]} Figure: {title}" if title else QUESTIONS[name]}
 
 
@@ -88,13 +96,65 @@ def _ms(r: Mapping[str, Any]) -> str:
     return fmt(med) + ("" if not math.isfinite(lo) else f" [{fmt(lo)}, {fmt(hi)}]")
 
 
-def _rows(run: Run) -> list[dict[str, str]]:
-    rows = []
+def _label_parts(run: Run) -> tuple[list[str], list[str]]:
+    """Which of a trial's parts tell the run's trials apart (its short label) and which every trial shares."""
+    s = run.summary
+    varying = [k for k in LABEL_PARTS if k in s and s[k].nunique(dropna=False) > 1]
+    return varying, [k for k in LABEL_PARTS if k in s and k not in varying]
+
+
+def _part(run: Run, key: str, value: Any) -> str:
+    """One part of a trial's label: 'b4', 'h20', 'threads default', 'eager'."""
+    if key == "batch_size":
+        return f"b{int(value)}"
+    if key == "size":
+        return f"{run.workload.size_name[0]}{int(value)}"
+    if key == "threads":
+        return f"threads {int(value) or 'default'}"
+    if key == "replicas":
+        return f"{int(value)} replica(s)"
+    return str(value)
+
+
+def shared(run: Run) -> str:
+    """What every trial of the run shares, said once above its table: 'cpu, eager, threads default, 1 replica(s),
+    machine 1a2b3c4d (...)'."""
+    s = run.summary
+    _, same = _label_parts(run)
+    out = [f"{run.workload.size_name} {int(s[k].iloc[0])}" if k == "size" else
+           f"batch size {int(s[k].iloc[0])}" if k == "batch_size" else _part(run, k, s[k].iloc[0])
+           for k in same if len(s)]
+    machines = set(s["machine"]) if len(s) else set()
+    if len(machines) == 1:
+        mid = machines.pop()
+        out.append(f"machine {run.machines.get(mid, mid) or '-'}")
+    return ", ".join(out)
+
+
+def _rows(run: Run) -> list[dict[str, Any]]:
+    """The table's rows: every ok or failed trial, and skipped trials that share a reason as one row (its ids in
+    `ids`). A trial's label names only what tells it apart from the others (config_id, whole, in `id`)."""
+    varying, _ = _label_parts(run)
+    one_machine = run.summary["machine"].nunique() <= 1
+    rows, collapsed = [], {}
     for _, r in run.summary.iterrows():
-        rows.append({"config": r["config_id"], "status": r["status"], "median ms [95% CI]": _ms(r),
-                     "repeats": str(int(r["repeats"])), "stop": r["stop_reason"] or "-",
-                     "machine": run.machines.get(r["machine"], r["machine"]) or "-", "reason": r["reason"] or ""})
-    return rows
+        label = " ".join(_part(run, k, r[k]) for k in varying) or r["config_id"]
+        row = {"trial": label, "id": r["config_id"], "status": r["status"], "median ms [95% CI]": _ms(r),
+               "repeats": str(int(r["repeats"])), "stop": r["stop_reason"] or "-",
+               "machine": run.machines.get(r["machine"], r["machine"]) or "-", "reason": r["reason"] or "",
+               "ids": []}
+        if r["status"] == "skipped":
+            group = collapsed.get(r["reason"])
+            if group is None:
+                collapsed[r["reason"]] = row
+                rows.append(row)
+            group = collapsed[r["reason"]]
+            group["ids"].append(r["config_id"])
+            if len(group["ids"]) > 1:
+                group["trial"] = f"{len(group['ids'])} trials"
+            continue
+        rows.append(row)
+    return rows if not one_machine else [{k: v for k, v in r.items() if k != "machine"} for r in rows]
 
 
 def _facts(run: Run) -> list[tuple[str, str]]:
@@ -170,10 +230,16 @@ def context(runs: Sequence[Run], analyses: Sequence[Mapping[str, Any]] | None = 
     for i, run in enumerate(runs):
         data = analyses[i] if analyses else findings.analyse(run)
         figs, skipped = drawn[i] if drawn else figures([run], FIGURES)
+        summary = answers.summarize(run, data)
+        by_name = {f["name"]: f for f in figs}
+        placed = [{"answer": a, "figure": by_name.get(FIGURE_OF_TOPIC.get(a.topic, ""))} for a in summary.answers]
+        used = {p["figure"]["name"] for p in placed if p["figure"]}
+        rows = _rows(run)
         per_run.append({
             "id": str(run.meta.get("run_id")), "path": str(run.path), "machine": run.label,
-            "summary": answers.summarize(run, data), "columns": COLUMNS, "numeric": NUMERIC, "rows": _rows(run),
-            "figures": figs, "not_drawn": skipped, "facts": _facts(run),
+            "summary": summary, "answers": placed, "columns": [c for c in COLUMNS if c in rows[0]] if rows else [],
+            "numeric": NUMERIC, "rows": rows, "shared": shared(run),
+            "figures": [f for f in figs if f["name"] not in used], "not_drawn": skipped, "facts": _facts(run),
             "command": " ".join(str(c) for c in run.meta.get("command") or []),
         })
     if len(runs) > 1:  # the overlays compare the runs: after the last run's own section

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from bench.analysis.figstyle import significant
 from bench.analysis.plot import STYLE, save_figure
 from mlp_core import modes as registry
 from mlp_core.flops import steps_per_epoch
@@ -73,8 +74,10 @@ def figure(doc: dict[str, Any], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    part_colors = {"tf.data pipeline": "#4c72b0", "Python, op dispatch, kernels beyond the arithmetic": "#dd8452",
-                   "arithmetic (the fastest implementation's step)": "#55a868"}
+    # the parts of a step are not modes: lightness and hatching tell them apart (colour is the modes' channel)
+    part_styles = {"tf.data pipeline": ("0.82", "///"),
+                   "Python, op dispatch, kernels beyond the arithmetic": ("0.55", ""),
+                   "arithmetic (the fastest implementation's step)": ("0.25", "")}
     points = doc["points"]
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(len(points), 2, figsize=(7.0, 1.0 + 0.3 * sum(len(p["modes"]) for p in points)
@@ -84,22 +87,23 @@ def figure(doc: dict[str, Any], out: Path) -> list[Path]:
             modes = list(p["modes"])
             ys = range(len(modes))
             vals = [p["modes"][m]["per_step_s"] * 1e6 for m in modes]
-            # a dot per mode with its interval (a log axis: no bars), its value right of the interval's end
+            # a dot per mode with its interval (a log axis: no bars); its value and multiple of the floor in the
+            # row's label, in the mode's colour (no text past the data)
+            labels = []
             for y, m, v in zip(ys, modes, vals):
                 ci = p["modes"][m]["ci_s"]
                 err = None if None in ci else [[v - ci[0] * 1e6], [ci[1] * 1e6 - v]]
                 lad.errorbar([v], [y], xerr=err, fmt="o", color=registry.color(m), capsize=2, elinewidth=0.9,
                              markersize=4.5)
                 x = p["modes"][m].get("x_floor")
-                right = ci[1] * 1e6 if None not in ci else v
-                lad.annotate(_time(v / 1e6) + (f"  ({x:.3g}x)" if x else ""), xy=(right, y), xytext=(4, 0),
-                             textcoords="offset points", va="center", fontsize=6)
+                labels.append(f"{m}: {_time(v / 1e6)}" + (f" ({significant(x)}x)" if x else ""))
             lad.set_xscale("log")
-            lad.set_yticks(list(ys), modes)
+            lad.set_yticks(list(ys), labels)
+            for tick, m in zip(lad.get_yticklabels(), modes):
+                tick.set_color(registry.color(m))
             lad.invert_yaxis()
-            lad.set_xlim(min(vals) / 2, max(vals) * 30)
             lad.set_xlabel("time per training step (us, log scale)")
-            lad.set_title(f"batch {p['batch_size']}, hidden {p['hidden']}: the ladder (x the numba floor)")
+            lad.set_title(f"batch {p['batch_size']}, hidden {p['hidden']}: per step (x the numba floor)")
             tf_modes = [m for m in modes if "breakdown" in p["modes"][m] and "error" not in p["modes"][m]["breakdown"]]
             for y, m in enumerate(tf_modes):
                 b = p["modes"][m]["breakdown"]
@@ -109,15 +113,18 @@ def figure(doc: dict[str, Any], out: Path) -> list[Path]:
                 whole = sum(v for _, v in parts)
                 left = 0.0
                 for name, v in parts:
-                    split.barh(y, 100 * v / whole, left=left, color=part_colors[name], height=0.7,
-                               label=name if y == 0 else None)
+                    shade, hatch = part_styles[name]
+                    split.barh(y, 100 * v / whole, left=left, color=shade, hatch=hatch, edgecolor="white",
+                               linewidth=0.5, height=0.7, label=name if y == 0 else None)
                     left += 100 * v / whole
-                split.text(101, y, f"sum/total {b['sum_over_total']:.2f}", va="center", fontsize=6)
-            split.set_yticks(range(len(tf_modes)), tf_modes)
+            sums = [p["modes"][m]["breakdown"]["sum_over_total"] for m in tf_modes]
+            split.set_yticks(range(len(tf_modes)), [f"{m} (sum/total {t:.2f})" for m, t in zip(tf_modes, sums)])
+            for tick, m in zip(split.get_yticklabels(), tf_modes):
+                tick.set_color(registry.color(m))
             split.invert_yaxis()
-            split.set_xlim(0, 125)
+            split.set_xlim(0, 100)
             split.set_xlabel("share of the measured step (%)")
-            split.set_title("TensorFlow modes: where the step goes")
+            split.set_title("where a TensorFlow step goes")
             split.grid(axis="y", visible=False)
             lad.grid(axis="y", visible=False)
         handles, labels = axes[0][1].get_legend_handles_labels()

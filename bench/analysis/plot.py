@@ -17,9 +17,11 @@ from bench.analysis.fig_speed import (
 )
 from bench.analysis.figstyle import FORMATS, MARKERS, STYLE, NothingToPlot, save_figure  # noqa: F401 - for callers
 
-FIGURES = ("epoch_time", "throughput", "speedup_gpu_cpu", "speedup_modes", "speedup_dtype", "cast_overhead", "mse",
-           "gflops", "modes", "scaling")
-OVERLAY_FIGURES = ("epoch_time", "throughput", "gflops", "modes")
+# one figure per question, in the order of the answers (report.html places each under its answer); throughput
+# (epoch_time's data turned over) and speedup_dtype (cast_overhead's question as heatmaps) on request only
+FIGURES = ("modes", "speedup_modes", "cast_overhead", "speedup_gpu_cpu", "epoch_time", "mse", "gflops", "scaling")
+ON_REQUEST = ("throughput", "speedup_dtype")
+OVERLAY_FIGURES = ("modes", "epoch_time", "gflops")
 
 
 FIGURE_FUNCS: dict[str, Callable] = {
@@ -54,12 +56,12 @@ def render(runs: Sequence[Any], out_dir: Path, figures: Sequence[str] = FIGURES,
 
 def plot_runs(runs: Sequence[Any], out: Path | None = None, *, log: Callable[[str], None] = print,
               on_figure: Callable[[str, Any], None] | None = None,
-              not_drawn: dict[str, str] | None = None) -> list[Path]:
-    """Figures of each run in its plots/; with several runs, the overlays in `out`. For each run's own
+              not_drawn: dict[str, str] | None = None, figures: Sequence[str] = FIGURES) -> list[Path]:
+    """The named figures of each run in its plots/; with several runs, the overlays in `out`. For each run's own
     figures, `on_figure` as render's, and `not_drawn` (a dict) is filled with {figure: why not drawn}."""
     written = []
     for run in runs:
-        files, skipped = render([run], run.path / "plots", on_figure=on_figure)
+        files, skipped = render([run], run.path / "plots", figures, on_figure=on_figure)
         if not_drawn is not None:
             not_drawn.update(skipped)
         written += files
@@ -68,7 +70,7 @@ def plot_runs(runs: Sequence[Any], out: Path | None = None, *, log: Callable[[st
             log(f"  {name}: not drawn: {why}")
     if len(runs) > 1:
         out = Path(out) if out else runs[0].path / "plots" / "overlay"
-        files, skipped = render(runs, out, OVERLAY_FIGURES)
+        files, skipped = render(runs, out, [f for f in OVERLAY_FIGURES if f in figures] or OVERLAY_FIGURES)
         written += files
         log(f"{out}: {len(files) // len(FORMATS)} overlay figures of {len(runs)} runs")
         for name, why in skipped.items():

@@ -28,6 +28,7 @@ class Answer:
     question: str
     verdict: str
     lines: tuple[str, ...] = ()
+    topic: str = ""  # which question: gpu, modes, cast, compile, time (report.html puts its figure under it)
 
 
 def ratio_text(value: float | None, low: float | None, high: float | None) -> str:
@@ -106,10 +107,10 @@ def gpu_answer(run: Run, data: Mapping[str, Any]) -> Answer | None:
         gpu = run.summary[run.summary["device"] == "gpu"]
         if (gpu["status"] == "ok").any():
             return Answer(q, "No answer: no configuration has both an ok GPU trial and an ok CPU trial to compare it "
-                          "with (add cpu to --devices, or see why the CPU trials failed).")
+                          "with (add cpu to --devices, or see why the CPU trials failed).", topic="gpu")
         reasons = Counter(str(r) for r in gpu["reason"] if r)
         why = "; ".join(f"{reason} ({n} trials)" for reason, n in reasons.most_common(3)) or "see the table"
-        return Answer(q, f"No answer: no GPU trial finished ok: {why}.")
+        return Answer(q, f"No answer: no GPU trial finished ok: {why}.", topic="gpu")
     n = _counts(pairs)
     faster = sum(c["verdict"] == "faster" for c in pairs)
     slower = sum(c["verdict"] == "slower" for c in pairs)
@@ -125,7 +126,7 @@ def gpu_answer(run: Run, data: Mapping[str, Any]) -> Answer | None:
     lines = _family_lines(pairs, describe, margin)
     lines += [f"{c['mode']} {c['dtype']}, {size} {c['size']}: {c['text']} (fitted step costs)"
               for c in data["crossover"]]
-    return Answer(q, verdict, tuple(lines))
+    return Answer(q, verdict, tuple(lines), topic="gpu")
 
 
 def _gpu_word(verdict: str) -> str:
@@ -199,7 +200,7 @@ def modes_answer(data: Mapping[str, Any]) -> Answer | None:
         lines.append(f"{x} ({ROLE_TEXT.get(roles.get(x, ''), roles.get(x, ''))}): " + summary(x).split(": ", 1)[1])
     if len(family) > 1:
         lines.append(_sentence(evidence.chance_line(len(family))))
-    return Answer(q, verdict, tuple(lines))
+    return Answer(q, verdict, tuple(lines), topic="modes")
 
 
 def dtype_answer(data: Mapping[str, Any], run: Run | None = None) -> Answer | None:
@@ -209,7 +210,7 @@ def dtype_answer(data: Mapping[str, Any], run: Run | None = None) -> Answer | No
     if not casts:
         asked = run is not None and {"float32", "float64-cast"} <= {str(d) for d in run.spec.dtypes}
         return Answer("What does the float64 cast cost?", "No answer: no configuration has both an ok float32 trial "
-                      "and an ok float64-cast trial (see the warnings).") if asked else None
+                      "and an ok float64-cast trial (see the warnings).", topic="cast") if asked else None
     margin = data["conventions"]["margin"]
     size = data["workload"]["size_name"]
     costs = [c for c in casts if c["verdict"] == "costs"]
@@ -244,7 +245,8 @@ def dtype_answer(data: Mapping[str, Any], run: Run | None = None) -> Answer | No
         cost = percent_text(c["overhead"], c["ci_low"], c["ci_high"])
         return f"{c['device']} {c['mode']}, {_point(c, size)}: {cost}: {c['verdict']}"
 
-    return Answer("What does the float64 cast cost?", verdict, tuple(_family_lines(casts, describe, margin)))
+    return Answer("What does the float64 cast cost?", verdict, tuple(_family_lines(casts, describe, margin)),
+                  topic="cast")
 
 
 def compile_answer(run: Run, data: Mapping[str, Any]) -> Answer | None:
@@ -274,7 +276,7 @@ def compile_answer(run: Run, data: Mapping[str, Any]) -> Answer | None:
                "interval): " + "; ".join(parts) + ".")
     lines = [compile_cost.describe(e, run.workload.size_name) for e in
              sorted(entries, key=lambda e: (registry.order_key(e["mode"]), e["batch_size"], e["size"]))]
-    return Answer("When does compiling pay off?", verdict, tuple(lines))
+    return Answer("When does compiling pay off?", verdict, tuple(lines), topic="compile")
 
 
 def _span_epochs(values: Sequence[float]) -> str:
@@ -312,4 +314,4 @@ def time_answer(run: Run, data: Mapping[str, Any]) -> Answer | None:
     verdict = (f"At the smallest batch measured, the fixed cost per step (Python, op dispatch, the input pipeline) "
                f"is a median {np.median(finite):.0%} of a step: small models here measure overhead, not arithmetic."
                if finite else "The fits have no finite step time.")
-    return Answer("Where does the time go?", verdict, tuple(lines))
+    return Answer("Where does the time go?", verdict, tuple(lines), topic="time")

@@ -5,20 +5,23 @@ or `python -m bench.analysis RUN_DIR`'s).
 
 Every figure is titled, its axes carry units, error bars are the 95% confidence intervals of the
 medians (intervals over repeats for ratios), and the machine fingerprint is in the title or legend.
-With several run directories, each gets its own figures and the line figures (epoch time,
-throughput, GFLOP/s, modes) are also drawn overlaid, one line style per run, into --out.
+With several run directories, each gets its own figures and the modes, epoch time and GFLOP/s
+figures are also drawn overlaid, a marker per run, into --out.
 
-Figures (file stems):
-  epoch_time          epoch time vs batch size, log-log; rows: execution mode, columns: hidden size
-  throughput          samples/s vs batch size, same layout
-  speedup_gpu_cpu     GPU/CPU speed-up heatmap over batch x hidden (only when GPU trials measured)
-  speedup_modes       speed-up of each execution mode over eager, heatmaps
-  speedup_dtype       speed-up of float32 over float64-cast (the cost of the article's cast), heatmaps
-  cast_overhead       relative overhead of the float64 cast per configuration, with intervals
-  mse                 do all devices, modes and dtypes train the same model? the reference's train MSE per
-                      epoch (band: every series), and each series' largest relative difference, one row each
+Figures (file stems), one per question; the first eight by default, each under its answer in report.html:
+  modes               which execution mode is fastest at the article's configuration (the floor marked)
+  speedup_modes       speed-up of each execution mode over eager, heatmaps over batch x size
+  cast_overhead       the cost of the float64 cast per configuration, with intervals
+  speedup_gpu_cpu     GPU/CPU speed-up heatmaps (only when GPU trials measured)
+  epoch_time          epoch time vs batch size, log-log; rows: execution mode, columns: size
+  mse                 do all devices, modes and dtypes train the same model?
   gflops              achieved GFLOP/s vs FLOPs per step, the measured matmul ceilings drawn
-  modes               execution modes side by side at the article's configuration, the floor marked
+  scaling             scaling efficiency over replicas (only when --replicas measured several)
+On request (--figures):
+  throughput          samples/s vs batch size (epoch_time's numbers turned over)
+  speedup_dtype       the cast's cost as heatmaps over batch x size (cast_overhead's question)
+Speed-up heatmaps share one colour scale in every run (log2, 1/2x to 2x); a cell is coloured only where
+its comparison is decided, grey where it is no different or inconclusive.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 
 from bench import cli
 from bench.format import load_run
+from bench.format.errors import InputError
 from bench.format.io import check_output
 
 
@@ -36,6 +40,8 @@ def parser():
     p = cli.parser("python -m bench.plot", __doc__)
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by python -m bench.run")
     p.add_argument("--out", metavar="DIR", help="where overlays of several runs go (default RUN_DIR_1/plots/overlay)")
+    p.add_argument("--figures", metavar="NAMES", help="comma-separated figure stems to draw (default: the first "
+                   "eight above; 'all': every figure)")
     return p
 
 
@@ -47,10 +53,18 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args) -> int:
     from bench.analysis import plot  # matplotlib
 
+    names = plot.FIGURES
+    if args.figures:
+        names = list(plot.FIGURE_FUNCS) if args.figures.strip() == "all" else \
+            [n.strip() for n in args.figures.split(",") if n.strip()]
+        unknown = [n for n in names if n not in plot.FIGURE_FUNCS]
+        if unknown or not names:
+            raise InputError(f"--figures: unknown figure {', '.join(map(repr, unknown)) or repr(args.figures)}; "
+                             f"known: {', '.join(plot.FIGURE_FUNCS)}, all")
     if args.out:
         check_output(args.out, "--out", directory=True)
     runs = [load_run(d) for d in args.run_dirs]  # every input checked before a figure is drawn
     for run in runs:
         check_output(run.path / "plots", "plots", directory=True)
-    plot.plot_runs(runs, Path(args.out) if args.out else None)
+    plot.plot_runs(runs, Path(args.out) if args.out else None, figures=names)
     return 0
