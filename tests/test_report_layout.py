@@ -44,7 +44,8 @@ function measure() {
     const svg = holder.querySelector('svg'), box = svg.getBoundingClientRect();
     for (const t of svg.querySelectorAll('text')) {
       const r = t.getBoundingClientRect();
-      if (r.width && (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1))
+      const out = r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1;
+      if (r.width && out)
         outside.push(img.closest('figure').id + ': ' + t.textContent.slice(0, 40));
     }
     holder.remove();
@@ -71,8 +72,8 @@ def _run_with_skipped_gpu(path):
     summary.loc[gpu, "reason"] = SKIP_REASON
     summary.loc[gpu, "stop_reason"] = ""
     summary.loc[gpu, "repeats"] = "0"
-    for col in summary.columns[list(summary.columns).index("n"):]:  # the statistics of what was not measured
-        summary.loc[gpu, col] = "0" if col in ("n", "elapsed_s") else "" if col != "finished_utc" else summary.loc[gpu, col]
+    for col in summary.columns[list(summary.columns).index("n"):-1]:  # the statistics of what was not measured
+        summary.loc[gpu, col] = "0" if col in ("n", "elapsed_s") else ""
     summary.to_csv(run_dir / "summary.csv", index=False)
     for name in ("raw.csv", "repeats.csv"):  # a skipped trial measured nothing
         table = pd.read_csv(run_dir / name, keep_default_na=False, dtype=str)
