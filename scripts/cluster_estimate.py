@@ -172,7 +172,7 @@ def draw(rows, meta):
         ax.set_xlabel("nodes (one trial per node at a time)")
         ax.set_ylabel("predicted wall time (log scale)")
         ax.legend(frameon=False, fontsize=6.5)
-        fig.suptitle(f"`{meta['preset']}` preset, {meta['trials']} CPU trials: predicted wall time on N nodes\n"
+        fig.suptitle(f"{meta['preset']} preset, {meta['trials']} CPU trials: predicted wall time on N nodes\n"
                      f"probe on {meta['probe_machine']}; band: min repeats .. budget", fontsize=8)
     return fig
 

@@ -275,7 +275,7 @@ def draw(result: dict):
         fig.legend(frameon=False, fontsize=6, loc="outside lower center", ncol=1)
         n = {p["n"] for res in result["modes"].values() for p in detection_points(res)}
         labels = {machine_label(res["machine"]) if res.get("machine") else
-                  "machine not recorded (older calibration.json): the 2-core development machine"
+                  "machine: not recorded (calibration.json predates the machine field)"
                   for res in result["modes"].values()}
         label = "; ".join(sorted(labels))
         fig.suptitle(f"A/B gate: detection vs the slowdown planted work caused ({'/'.join(map(str, sorted(n)))} "

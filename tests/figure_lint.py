@@ -207,9 +207,9 @@ def undecided_cell_problems(fig) -> list[str]:
     out = []
     for ax in fig.axes:
         for image in ax.images:
-            data = np.asarray(image.get_array())
-            if data.ndim != 3:
-                continue  # a colour-mapped image: no per-cell colour to read here
+            data = np.ma.filled(np.ma.asarray(image.get_array(), float), np.nan)
+            if data.ndim == 2:  # a colour-mapped image: the colour each cell is painted in
+                data = image.to_rgba(data)
             for t in ax.texts:
                 if not t.get_text().startswith("("):
                     continue

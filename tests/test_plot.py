@@ -358,7 +358,7 @@ def test_the_figures_option_draws_what_it_names_and_refuses_what_it_does_not_kno
     from bench.cli.plot import main
 
     run_dir = tmp_path / "run"
-    shutil.copytree(runs[1], run_dir)
+    shutil.copytree(runs[1], run_dir, ignore=shutil.ignore_patterns("plots"))  # (other tests draw there)
     assert main([str(run_dir), "--figures", "throughput,modes"]) == 0
     assert {p.name for p in (run_dir / "plots").iterdir()} == {f"{s}.{e}" for s in ("throughput", "modes")
                                                                 for e in FORMATS}

@@ -103,7 +103,7 @@ def fig_mse(runs):
                          color=registry.color(key[1]), markerfacecolor=face)
             else:  # an exact zero has no place on a log axis: said in words at the axis's left end
                 dev.annotate("identical (0)", xy=(left, y), xytext=(2, 0), textcoords="offset points", va="center",
-                             fontsize=6, color=registry.color(key[1]))
+                             fontsize=6, color=registry.color(key[1]), bbox={"fc": "white", "ec": "none", "pad": 0.3})
         dev.set_yticks(rows, [f"{d} {m} {t}" + threads_suffix(run, th) for d, m, t, th in others], fontsize=6.5)
         dev.set_ylim(-0.7, len(others) - 0.3)
         dev.set_xscale("log")
@@ -140,7 +140,7 @@ def fig_gflops(runs):
     without = [r.workload.name for r in runs if not r.workload.has_flops]
     if without:
         raise NothingToPlot(f"workload {without[0]} gives no FLOPs per step (mlp_core.workloads: step_flops)")
-    fig, ax = plt.subplots(figsize=(4.6, 3.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(7.0, 3.6), constrained_layout=True)
     drawn = 0
     for i, run in enumerate(runs):
         ok = run.one_device.set_index("config_id")

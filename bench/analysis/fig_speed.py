@@ -49,7 +49,8 @@ def _vs_batch(runs, *, throughput: bool):
     size_values = sorted({int(h) for _, _, ok in frames for h in ok["size"]})
     batches = sorted({int(b) for _, _, ok in frames for b in ok["batch_size"]})
     dtypes = ordered([d for _, _, ok in frames for d in ok["dtype"]], DTYPE_ORDER)
-    fig, axes = panel_grid(len(modes), len(size_values), sharex=True, sharey=True)
+    fig, axes = panel_grid(len(modes), len(size_values), panel_w=max(2.3, 5.6 / len(size_values)), sharex=True,
+                           sharey=True)  # at least about 7 in wide with the legend: the report's column
     styles: dict[str, Line2D] = {}  # the legend: one entry per non-mode channel, in grey
     for (row, mode) in enumerate(modes):
         for (col, size_value) in enumerate(size_values):
@@ -229,7 +230,7 @@ def fig_cast_overhead(runs):
         groups.setdefault((r["device"], r["mode"], r["threads"]), []).append(r)
     keys = sorted(groups, key=lambda k: (k[0], registry.order_key(k[1]), k[2]))
     configs = sorted({(r["batch_size"], r["size"]) for r in rows})
-    fig, ax = plt.subplots(figsize=(min(7.0, 3.5 + 0.12 * len(configs)), 3.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.0, 3.0), layout="constrained")  # the report's column: one text size
     width = 0.8 / len(keys)
     several_threads = len({k[2] for k in keys}) > 1
     handles = {}
