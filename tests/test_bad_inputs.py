@@ -106,3 +106,30 @@ def test_nothing_to_report_says_so_and_exits_nonzero(pristine, tmp_path):
         code, out, err = corrupt.call(main, argv)
         assert corrupt.handled(code, err, prog, before, corrupt.digest(tmp_path)) is None and message in err
         assert out == ""  # in particular no "[]" on stdout for github-action-benchmark to choke on
+
+
+@pytest.mark.parametrize("flag, value, limit", [("--sizes", "20," + "1" + "0" * 30, "1,000,000"),
+                                                ("--hidden-sizes", str(10**30), "1,000,000"),
+                                                ("--n-train", str(10**30), "100,000,000"),
+                                                ("--batch-sizes", str(10**12), "10,000,000"),
+                                                ("--epochs", str(10**9), "100,000"),
+                                                ("--max-repeats", str(10**9), "1,000,000")])
+def test_a_huge_integer_is_refused_at_validation_naming_the_field_and_the_limit(tmp_path, capsys, flag, value,
+                                                                                 limit):
+    out = tmp_path / "run"
+    assert run_main(["--devices", "cpu", flag, value, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"larger than the limit {limit}" in err, err
+    field = {"--hidden-sizes": "sizes"}.get(flag, flag.removeprefix("--").replace("-", "_"))
+    assert field in err and not out.exists()
+
+
+@pytest.mark.parametrize("flag", ["--out", "--resume"])
+def test_an_empty_output_or_resume_path_is_refused(tmp_path, capsys, monkeypatch, flag):
+    monkeypatch.chdir(tmp_path)  # (were it taken as the default, results/ would appear here)
+    assert run_main(["--devices", "cpu", flag, ""]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag.removeprefix('--')}" in err and "empty" in err and "Traceback" not in err
+    assert not (tmp_path / "results").exists()
+    assert plot_main([str(tmp_path), "--out", " "]) == 2
+    assert "--out: empty" in capsys.readouterr().err

@@ -111,6 +111,8 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _resolve(args: argparse.Namespace) -> tuple[Path, object, bool]:
     """(run directory, spec, resume?) from the flags; SpecError for bad input."""
+    if args.resume is not None and not args.resume.strip():
+        raise SpecError("resume", args.resume, "empty: name the run directory to continue")
     if args.resume:
         given = options.given_options(args) + [f for f, v in (("--out", args.out), ("--shard", args.shard)) if v]
         if given:
@@ -121,6 +123,8 @@ def _resolve(args: argparse.Namespace) -> tuple[Path, object, bool]:
         except StoreError as exc:
             raise SpecError("resume", args.resume, str(exc).removeprefix(f"{run_dir}: ")) from None
     spec = options.spec_from(args)
+    if args.out is not None and not args.out.strip():
+        raise SpecError("out", args.out, "empty: name a run directory (or leave --out out: results/runs/<run-id>)")
     run_dir = Path(args.out) if args.out else Path("results") / "runs" / new_run_id()
     if (run_dir / "meta.json").exists():
         raise SpecError("out", str(run_dir), "already holds a run; use --resume to continue it")

@@ -215,6 +215,8 @@ def dumps_json(data: Any) -> str:
 
 def check_output(path: str | Path, what: str, *, directory: bool = False) -> Path:
     """Refuse an output path before any work: StoreError when it cannot be the file (or folder) asked for."""
+    if not str(path).strip():
+        raise StoreError(f"{what}: empty: name a {'folder' if directory else 'file'}")
     path = Path(path)
     if path.exists() and path.is_dir() != directory:
         raise StoreError(f"{what}: {path}: is {'a file' if directory else 'a directory'}, expected "

@@ -140,7 +140,11 @@ LIST_FIELDS = {
 }
 INT_FIELDS = ("epochs", "n_train", "n_test", "seed", "min_repeats", "max_repeats", "peak_n")
 ZERO_OK = ("seed", "peak_n")  # the integer fields where 0 is meaningful
-FLOAT_FIELDS = ("learning_rate", "target_ci", "trial_budget_s", "trial_timeout_s", "margin", "time_budget_s")
+# the largest value each integer field takes: beyond it a trial cannot run on any machine (or a count overflows
+# the analysis), so it is refused here, naming the field, rather than failing in every trial
+MAXIMA = {"batch_sizes": 10**7, "sizes": 10**6, "threads": 1024, "replicas": 1024, "epochs": 10**5,
+          "n_train": 10**8, "n_test": 10**8, "seed": 2**63 - 1, "min_repeats": 10**6, "max_repeats": 10**6,
+          "peak_n": 65536}
 CHOICE_FIELDS = {"workers": ("round", "run"), "scaling": ("strong", "weak"), "pairing": ("dtype", "none"),
                  "stop_rule": ("precision", "answers")}
 SPEC_KEYS = tuple(f.name for f in fields(SweepSpec))
@@ -271,6 +275,8 @@ def _parse_int(field: str, value: Any, *, minimum: int) -> int:
         raise SpecError(field, value, "expected an integer")
     if value < minimum:
         raise SpecError(field, value, "must be positive" if minimum == 1 else f"must be >= {minimum}")
+    if value > MAXIMA.get(field, value):
+        raise SpecError(field, value, f"larger than the limit {MAXIMA[field]:,}")
     return value
 
 
