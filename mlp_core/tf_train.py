@@ -9,13 +9,11 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from mlp_core.config import TrainConfig, TrainResult
+from mlp_core.config import TrainConfig
 from mlp_core.data import Data
 from mlp_core.enums import DTypeMode, ExecMode
 from mlp_core.params import PARAM_NAMES, Params, init_params
 from mlp_core.placement import canonical, check_placement, hard_placement, tf_device_name
-from mlp_core.timing import Clock, Sync, default_clock
-from mlp_core.trainer import train_with
 
 HOST = "/CPU:0"  # tf.data runs on the host; batches are copied to the compute device by the step
 
@@ -168,21 +166,6 @@ class TFTrainer:
     def params(self) -> Params:
         """Current weights, float64 copies."""
         return Params(**{nm: v.numpy().astype(np.float64) for nm, v in zip(PARAM_NAMES, self.variables)})
-
-
-def train_tf(
-    data: Data,
-    config: TrainConfig,
-    params: Params | None = None,
-    *,
-    clock: Clock = default_clock,
-    sync: Sync = tf_sync,
-    device_index: int = 0,
-) -> TrainResult:
-    """Train with TensorFlow in the config's execution mode on the config's device, timing each epoch
-    through the one timed loop (mlp_core.trainer.run_epochs)."""
-    return train_with(TFTrainer(data, config, params, device_index=device_index), data, config, clock=clock,
-                      sync=sync)
 
 
 def _epoch_runner(

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.format.errors import InputError
 from bench.format.spec import PRESETS, WORKLOAD_DEFAULTS, SpecError, SweepSpec, build_spec, load_toml
-from bench.format.stats import DEFAULT_ALPHA, DEFAULT_THRESHOLD  # noqa: F401 - DEFAULT_THRESHOLD: for callers
+from bench.format.stats import DEFAULT_ALPHA, DEFAULT_THRESHOLD
 from mlp_core import modes, workloads
 
 

@@ -33,7 +33,7 @@ PARTS = ("total", "pipeline", "premade")
 ROUNDS = 12  # rounds per TF mode (the first is the warm-up)
 
 
-def measure(data: Data, config: TrainConfig, *, rounds: int = 12,
+def measure(data: Data, config: TrainConfig, *, rounds: int = ROUNDS,
             clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
     """Per-step medians (s) of the three measurements, and their rounds. `clock`: seconds, read right after a
     device sync (a fake one in the tests)."""

@@ -131,7 +131,6 @@ class RayExecutor:
         self.machines: dict[str, dict[str, Any]] = {}
         self.actors: dict[str, Any] = {}
         self._refs: dict[Any, tuple[Lane, RepeatTask]] = {}
-        self._starts: dict[str, int] = {}
         try:
             self._start_nodes()
         except BaseException:

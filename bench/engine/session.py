@@ -206,11 +206,6 @@ class RunSession:
             self.meta.setdefault("noise_resumed", []).append(reading)
         self.save_meta()
 
-    def known_peaks(self, machine: str) -> set[tuple[str, str, int]]:
-        """The ceilings already measured on a machine ((device, dtype, threads)): not measured again."""
-        return {(p["device"], p["dtype"], p["threads"]) for p in self.meta.get("peak", [])
-                if p.get("machine", machine) == machine}
-
     def describe(self, executor: dict[str, Any], machines: dict[str, dict[str, Any]]) -> None:
         """meta.json's `executor` and the facts of the machines it measures on."""
         self.meta["executor"] = executor
