@@ -55,12 +55,13 @@ class TrainConfig:
         if self.replicas > 1 and not self.mode.distributable:
             raise ValueError(f"mode {self.mode.value!r} does not run on replicas (eager and function do), "
                              f"got replicas {self.replicas}")
-        if self.workload != workloads.DEFAULT:
-            known = workloads.get(self.workload).mode_names()  # WorkloadError (a ValueError): cannot load
+        workload = workloads.get(self.workload)  # WorkloadError (a ValueError): cannot load
+        if not workload.own_trainers:
+            known = workload.mode_names()
             if self.mode.value not in known:
                 raise ValueError(f"workload {self.workload!r} does not train in mode {self.mode.value!r} "
                                  f"(it does: {', '.join(known)})")
-            dtypes = workloads.get(self.workload).dtypes
+            dtypes = workload.dtypes
             if self.dtype.value not in dtypes:
                 raise ValueError(f"workload {self.workload!r} does not train in dtype {self.dtype.value!r} "
                                  f"(it does: {', '.join(dtypes)})")

@@ -60,7 +60,7 @@ def make_trainer(data: Data, config: TrainConfig, params: Params | None = None, 
     A missing optional library (TensorFlow, numba, JAX) raises mlp_core.errors.UnavailableError: a skip.
     """
     mode = config.mode.info
-    if config.workload != workloads.DEFAULT:  # any other workload: its Keras model in the generic TF modes
+    if not workloads.get(config.workload).own_trainers:  # its Keras model in the generic TF modes
         try:
             factory = workloads.load_trainer()
         except ImportError as exc:

@@ -53,7 +53,7 @@ GENERIC_TRAINER = "mlp_core.keras_train:KerasTrainer"  # imported only when a wo
 ALL_DTYPES = ("float32", "float64-cast", "float64")
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")  # in configuration ids: no '-' (the id's separator)
 # what a run directory records of its workload (meta.json `workload`): enough to read it without the module
-FACTS = ("name", "spec", "summary", "size_name", "size_doc", "has_flops")
+FACTS = ("name", "spec", "summary", "size_name", "size_doc", "has_flops", "own_trainers")
 
 
 class WorkloadError(ValueError):
@@ -77,6 +77,9 @@ class Workload:
     modes: tuple[str, ...] = GENERIC_MODES
     dtypes: tuple[str, ...] = ALL_DTYPES
     spec: str = ""  # how it was found: a built-in's name, "package.module:factory", or an entry point's name
+    # trains with mlp_core's own backends (every registered execution mode, replicas, the NumPy oracle, the
+    # ladder's breakdown): the article's MLP; False: its Keras model in the generic TF modes (keras_train)
+    own_trainers: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -89,10 +92,10 @@ class Workload:
         object.__setattr__(self, "default_sizes", sizes)
         if not (isinstance(self.learning_rate, int | float) and 0 < self.learning_rate < math.inf):
             raise WorkloadError(f"workload {self.name!r}: learning_rate {self.learning_rate!r} must be positive")
-        if self.model is None and self.name != DEFAULT:
+        if self.model is None and not self.own_trainers:
             raise WorkloadError(f"workload {self.name!r} gives no model")
         unknown = [m for m in self.modes if m not in GENERIC_MODES]
-        if self.name != DEFAULT and (unknown or not self.modes):
+        if not self.own_trainers and (unknown or not self.modes):
             raise WorkloadError(f"workload {self.name!r}: modes {list(self.modes)!r}; a workload trains in "
                                 f"{', '.join(GENERIC_MODES)} (the others are the MLP's own)")
         bad = [d for d in self.dtypes if d not in ALL_DTYPES]
@@ -101,7 +104,7 @@ class Workload:
 
     def mode_names(self) -> tuple[str, ...]:
         """The execution modes it trains in: the generic TF modes it lists; the MLP every registered mode."""
-        if self.name == DEFAULT:
+        if self.own_trainers:
             return tuple(modes.names())
         return self.modes
 
@@ -132,13 +135,17 @@ class WorkloadFacts:
     size_name: str
     size_doc: str
     has_flops: bool
+    own_trainers: bool = False
 
     @classmethod
     def of(cls, facts: dict[str, Any] | None) -> WorkloadFacts:
-        """From meta.json's record; a run from before workloads existed is the MLP's."""
+        """From meta.json's record; a run from before workloads existed is the MLP's (and a record from before
+        `own_trainers` has it where it names the MLP)."""
         if not facts:
             return cls(**MLP.facts())
-        return cls(**{k: facts.get(k, getattr(MLP, k)) for k in FACTS})
+        known = {k: facts.get(k, getattr(MLP, k)) for k in FACTS}
+        known["own_trainers"] = bool(facts.get("own_trainers", known["name"] == DEFAULT))
+        return cls(**known)
 
     def facts(self) -> dict[str, Any]:
         """The record itself (meta.json `workload`)."""
@@ -158,6 +165,7 @@ MLP = Workload(
     data=lambda seed, n_train, n_test: make_data(seed, n_train=n_train, n_test=n_test),
     learning_rate=1e-4, step_flops=_mlp_step_flops,
     modes=(),  # every registered mode (the built-ins and any plug-in's): they are all the MLP's
+    own_trainers=True,
 )
 
 CNN = Workload(

@@ -17,6 +17,7 @@ from bench.analysis.comparisons import cast_overhead, mode_comparisons, plain, s
 from bench.analysis.evidence import finite
 from bench.format import ANALYSIS_FILE, SCHEMA_VERSION, Run, write_json
 from bench.format.derive import AXIS_NAMES as KEY
+from bench.format.derive import size_letter
 from bench.format.stats import ratio_of_medians_ci
 from mlp_core import modes
 from mlp_core.enums import DTypeMode
@@ -279,7 +280,7 @@ def headline(run: Run, data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _letter(run: Run) -> str:
     """The size's letter in headline keys, as in configuration ids: h for the MLP's hidden width, s otherwise."""
-    return "h" if run.workload.name == "mlp" else "s"
+    return size_letter(run.workload.name)
 
 
 def article_point(run: Run) -> dict[str, Any] | None:
@@ -291,7 +292,7 @@ def article_point(run: Run) -> dict[str, Any] | None:
         return None
     counts = ok.groupby(["batch_size", "size", "dtype"])["mode"].nunique()
     art = (ARTICLE_POINT["batch_size"], ARTICLE_POINT["size"], ARTICLE_POINT["dtype"])
-    if run.workload.name == "mlp" and art in counts.index and counts[art] == counts.max():
+    if run.workload.own_trainers and art in counts.index and counts[art] == counts.max():
         b, h, d = art
     else:
         best = counts[counts == counts.max()].index.min()  # smallest batch, then hidden, among the widest

@@ -50,7 +50,7 @@ def _main(args) -> int:
         raise InputError("--out: needed when several runs are given")
     runs = [load_run(r) for r in args.runs]
     for run in runs:  # the ladder's rungs (the breakdown, the numba floor) are the MLP's own code
-        if run.workload.name != "mlp":
+        if not run.workload.own_trainers:
             raise InputError(f"{run.path}: workload {run.workload.name!r}: the ladder is the article MLP's (its "
                              "breakdown and its numba floor train the MLP); measure that workload's modes with "
                              "python -m bench.run --workload and read its report")

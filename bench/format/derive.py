@@ -23,15 +23,20 @@ AXIS_NAMES = tuple(f.name for f in AXES)  # the matrix's axes, in config_id orde
 WARMUP_EPOCHS = 1  # epoch 0 of every repeat: tracing, compilation, first allocations
 
 
+def size_letter(workload: str) -> str:
+    """The size's letter in configuration ids: `h` (hidden) for the MLP, whose ids are those of runs from before
+    workloads; `s` for any other workload."""
+    return "h" if workload == DEFAULT_WORKLOAD else "s"
+
+
 def config_id(device: str, mode: str, dtype: str, batch_size: int, size: int, threads: int, replicas: int = 1,
               workload: str = DEFAULT_WORKLOAD) -> str:
     """The stable id of a configuration, e.g. 'cpu-eager-float64-cast-b4-h20-t0' (threads 0: TF's default);
     '-r2' appended for 2 replicas (one device: no suffix, the ids of runs from before the axis). The MLP's size
     is its hidden width, `h`; any other workload's id starts with its name and writes its size `s`:
     'cnn-cpu-eager-float32-b32-s8-t0' (the MLP's ids are those of runs from before workloads)."""
-    mlp = workload == DEFAULT_WORKLOAD
-    base = f"{device}-{mode}-{dtype}-b{int(batch_size)}-{'h' if mlp else 's'}{int(size)}-t{int(threads)}"
-    base = base if mlp else f"{workload}-{base}"
+    base = f"{device}-{mode}-{dtype}-b{int(batch_size)}-{size_letter(workload)}{int(size)}-t{int(threads)}"
+    base = base if workload == DEFAULT_WORKLOAD else f"{workload}-{base}"
     return base if int(replicas) == 1 else f"{base}-r{int(replicas)}"
 
 

@@ -87,10 +87,12 @@ def check_meta(meta: Any, path: Path) -> None:
             raise StoreError(f"{path}: {name}: {_short(value)}: expected {types.replace('|', ' or ')}")
     facts = meta.get("workload")
     if facts is not None:
-        bad = [k for k in FACTS if not isinstance(facts.get(k), bool if k == "has_flops" else str)]
+        flags = ("has_flops", "own_trainers")  # own_trainers: absent in records from before it (the name decides)
+        bad = [k for k in FACTS if not (isinstance(facts.get(k), bool if k in flags else str)
+                                        or (k == "own_trainers" and k not in facts))]
         if bad:
             raise StoreError(f"{path}: workload.{bad[0]}: {_short(facts.get(bad[0]))}: expected "
-                             f"{'true or false' if bad[0] == 'has_flops' else 'a string'}")
+                             f"{'true or false' if bad[0] in flags else 'a string'}")
         recorded = (meta.get("spec") or {}).get("workload", "mlp") if isinstance(meta.get("spec"), dict) else None
         if recorded is not None and recorded != facts["spec"]:
             raise StoreError(f"{path}: workload.spec: {_short(facts['spec'])}: the sweep's workload is "

@@ -237,9 +237,9 @@ def _check_workload(spec: SweepSpec, workload: workloads.Workload) -> None:
         bad = [str(v) for v in values if str(v) not in known]
         if bad:
             raise SpecError(field, bad[0], f"workload {workload.name!r} does not run it (it runs: {', '.join(known)})")
-    if workload.name != workloads.DEFAULT and max(spec.replicas) > 1:
-        raise SpecError("replicas", max(spec.replicas), f"replicas are the MLP's; workload {workload.name!r} trains "
-                        "on one device")
+    if not workload.own_trainers and max(spec.replicas) > 1:
+        raise SpecError("replicas", max(spec.replicas), f"replicas are the MLP's own trainers'; workload "
+                        f"{workload.name!r} trains on one device")
 
 
 
