@@ -128,6 +128,9 @@ def _data_points(ax) -> np.ndarray:
             for path in a.get_paths():
                 if len(path.vertices):
                     pts.append(a.get_transform().transform(path.vertices))
+        elif isinstance(a, Rectangle) and a.get_fill():  # a bar: its four corners
+            x, y, w, h = a.get_x(), a.get_y(), a.get_width(), a.get_height()
+            pts.append(a.get_transform().transform([(x, y), (x + w, y), (x, y + h), (x + w, y + h)]))
     pts = [p[np.isfinite(p).all(axis=1)] for p in pts if len(p)]
     return np.vstack(pts) if pts else np.empty((0, 2))
 

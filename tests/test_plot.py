@@ -70,7 +70,11 @@ def test_several_runs_are_overlaid(runs, tmp_path):
     lines = []
     written = plot_runs([load_run(r) for r in runs], tmp_path / "overlay", log=lines.append)
     overlay = [p for p in written if p.parent == tmp_path / "overlay"]
-    assert sorted(p.stem for p in overlay) == sorted(f for f in OVERLAY_FIGURES for _ in FORMATS)
+    assert sorted(p.stem for p in overlay) == sorted(f for f in OVERLAY_FIGURES if f in FIGURES for _ in FORMATS)
+    # asked for, throughput is drawn and overlaid too; a figure with no overlay draws no overlay
+    written = plot_runs([load_run(r) for r in runs], tmp_path / "asked", log=lines.append,
+                        figures=["throughput", "mse"])
+    assert sorted(p.stem for p in written if p.parent == tmp_path / "asked") == ["throughput", "throughput"]
     _check_files(overlay)
     assert (runs[1] / "plots" / "epoch_time.png").is_file()
     assert not (runs[0] / "analysis.json").exists()  # plotting writes figures only

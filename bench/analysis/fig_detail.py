@@ -164,13 +164,13 @@ def fig_gflops(runs):
         several_threads = len({q["threads"] for q in ceilings}) > 1
         for p in ceilings:
             ls = "-" if p["dtype"] == "float32" else "--"
-            ax.axhline(p["gflops_best"], color="0.2" if p["device"] == "cpu" else "tab:red", linestyle=ls,
+            ax.axhline(p["gflops_best"], color="0.2" if p["device"] == "cpu" else "0.55", linestyle=ls,
                        linewidth=0.9)
             threads = f", threads {p['threads'] or 'default'}" if several_threads else ""
             ax.annotate(f"{p['device']} {p['dtype']} matmul n={p['n']}{threads}: {p['gflops_best']:.0f} GFLOP/s"
                         + (f" [{i + 1}]" if len(runs) > 1 else ""),
                         xy=(0.01, p["gflops_best"]), xycoords=("axes fraction", "data"), fontsize=6,
-                        va="bottom", color="0.2" if p["device"] == "cpu" else "tab:red")
+                        va="bottom", color="0.2" if p["device"] == "cpu" else "0.55")
     if not drawn:
         raise NothingToPlot("no trial finished ok")
     ax.set_xscale("log")
@@ -181,7 +181,7 @@ def fig_gflops(runs):
     figure_title(fig, "How close to the machine's matmul ceiling does training get?", runs)
     set_caption(fig, "Achieved GFLOP/s (median, 95% interval) against the work per training step. Colour: the "
                 "execution mode; marker: the dtype mode; hollow: GPU. Horizontal lines: the matmul ceiling this run "
-                "measured on each device (solid float32, dashed float64).")
+                "measured on each device (dark: CPU, light: GPU; solid float32, dashed float64).")
     return fig
 
 

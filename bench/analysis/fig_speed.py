@@ -120,6 +120,7 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
     bold where decided, in parentheses where not."""
     import matplotlib.colors as mcolors
     import numpy as np
+    from matplotlib.patches import Rectangle
 
     panels: dict[tuple, list[dict]] = {}
     for p in pairs:
@@ -145,7 +146,10 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
             y, x = batches.index(p["batch_size"]), size_values.index(p["size"])
             decided = evidence.kind(p["verdict"]) == "decided"
             value = math.log2(p["speedup"])
-            rgba[y, x] = cmap(norm(value)) if decided else mcolors.to_rgba(UNDECIDED_COLOR)
+            rgba[y, x] = cmap(norm(value)) if decided else mcolors.to_rgba("white")
+            if not decided:  # hatched grey: unlike any colour of the scale, even a decided 1.05x's near-white
+                ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="////", edgecolor=UNDECIDED_COLOR,
+                                       linewidth=0))
             dark = decided and abs(value) > 0.6 * RATIO_LIMIT
             text = significant(p["speedup"])
             ax.text(x, y, text if decided else f"({text})", ha="center", va="center", fontsize=6.5,
@@ -164,12 +168,12 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
     bar = fig.colorbar(mpl_scalar_mappable(cmap, norm), ax=axes, location="top", shrink=0.6, aspect=30,
                        pad=0.04)
     bar.set_ticks(RATIO_TICKS, labels=[ratio_tick(t) for t in RATIO_TICKS])
-    bar.set_label(f"{colorbar_label}; grey: not decided (within +-{evidence.margin_of(run):.0%} or inconclusive)",
+    bar.set_label(f"{colorbar_label}; hatched: not decided (within +-{evidence.margin_of(run):.0%} or inconclusive)",
                   fontsize=7)
     figure_title(fig, title, [run])
     set_caption(fig, f"Each cell: {colorbar_label}, the ratio of geometric means over repeats. Bold and coloured: "
                 f"decided beyond +-{evidence.margin_of(run):.0%} (Benjamini-Hochberg over the figure's family); in "
-                "parentheses on grey: no difference or inconclusive. The colour scale is fixed (1/2x to 2x, log2) "
+                "parentheses on grey hatching: no difference or inconclusive. The colour scale is fixed (1/2x to 2x, log2) "
                 "in every run.")
     return fig
 
@@ -230,7 +234,8 @@ def fig_cast_overhead(runs):
         groups.setdefault((r["device"], r["mode"], r["threads"]), []).append(r)
     keys = sorted(groups, key=lambda k: (k[0], registry.order_key(k[1]), k[2]))
     configs = sorted({(r["batch_size"], r["size"]) for r in rows})
-    fig, ax = plt.subplots(figsize=(7.0, 3.0), layout="constrained")  # the report's column: one text size
+    # the report's column (one text size), wider where the configurations need room for their labels
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.5 + 0.3 * len(configs)), 3.0), layout="constrained")
     width = 0.8 / len(keys)
     several_threads = len({k[2] for k in keys}) > 1
     handles = {}
@@ -247,7 +252,9 @@ def fig_cast_overhead(runs):
                 hi.append(100 * r["ci_high"] if r["ci_high"] is not None else np.nan)
                 sig.append(evidence.kind(r["verdict"]) == "decided")
         color = registry.color(mode)
-        marker = DEVICE_MARKERS.get(device, "s")
+        # the marker tells devices apart, and thread settings where there are several (the colour is the mode's)
+        marker = (RUN_MARKERS[sorted({k[::2] for k in keys}).index(key[::2]) % len(RUN_MARKERS)] if several_threads
+                  else DEVICE_MARKERS.get(device, "s"))
         ax.errorbar(xs, ys, yerr=yerr(ys, lo, hi), fmt="none", ecolor=color, elinewidth=0.8, capsize=2)
         ax.scatter(xs, ys, s=16, zorder=3, marker=marker, facecolors=[color if s else "white" for s in sig],
                    edgecolors=color)
@@ -270,5 +277,6 @@ def fig_cast_overhead(runs):
     figure_title(fig, "What does casting float64 data to float32 every step cost?", [run])
     set_caption(fig, "Each point: time(float64-cast) / time(float32) - 1 at one configuration, with its 95% interval "
                 f"over repeats; filled: decided beyond +-{margin:.0f}% (the grey band), hollow: no difference or "
-                "inconclusive. Colour: the execution mode; marker: the device.")
+                "inconclusive. Colour: the execution mode; marker: the device"
+                + (" and thread setting." if several_threads else "."))
     return fig

@@ -143,12 +143,12 @@ def _rows(run: Run) -> list[dict[str, Any]]:
                "repeats": str(int(r["repeats"])), "stop": r["stop_reason"] or "-",
                "machine": run.machines.get(r["machine"], r["machine"]) or "-", "reason": r["reason"] or "",
                "ids": []}
-        if r["status"] == "skipped":
-            group = collapsed.get(r["reason"])
-            if group is None:
-                collapsed[r["reason"]] = row
+        if r["status"] == "skipped" and int(r["repeats"]) == 0:  # measured nothing: nothing to tell apart
+            key = (r["reason"], r["machine"])
+            if key not in collapsed:
+                collapsed[key] = row
                 rows.append(row)
-            group = collapsed[r["reason"]]
+            group = collapsed[key]
             group["ids"].append(r["config_id"])
             if len(group["ids"]) > 1:
                 group["trial"] = f"{len(group['ids'])} trials"
@@ -243,8 +243,9 @@ def context(runs: Sequence[Run], analyses: Sequence[Mapping[str, Any]] | None = 
             "command": " ".join(str(c) for c in run.meta.get("command") or []),
         })
     if len(runs) > 1:  # the overlays compare the runs: after the last run's own section
-        figs, skipped = figures(runs, OVERLAY_FIGURES)
-        per_run[-1]["figures"] = per_run[-1]["figures"] + [{**f, "caption": f"All runs: {f['caption']}"} for f in figs]
+        figs, skipped = figures(runs, [f for f in OVERLAY_FIGURES if f in FIGURES])
+        per_run[-1]["figures"] = per_run[-1]["figures"] + [
+            {**f, "name": f"all-runs-{f['name']}", "caption": f"All runs: {f['caption']}"} for f in figs]
     first = runs[0]
     rows = [r for run in runs for r in run.summary.to_dict("records")]
     return {

@@ -21,7 +21,7 @@ from bench.analysis.figstyle import FORMATS, MARKERS, STYLE, NothingToPlot, save
 # (epoch_time's data turned over) and speedup_dtype (cast_overhead's question as heatmaps) on request only
 FIGURES = ("modes", "speedup_modes", "cast_overhead", "speedup_gpu_cpu", "epoch_time", "mse", "gflops", "scaling")
 ON_REQUEST = ("throughput", "speedup_dtype")
-OVERLAY_FIGURES = ("modes", "epoch_time", "gflops")
+OVERLAY_FIGURES = ("modes", "epoch_time", "gflops", "throughput")  # drawn over several runs, where asked for
 
 
 FIGURE_FUNCS: dict[str, Callable] = {
@@ -70,7 +70,7 @@ def plot_runs(runs: Sequence[Any], out: Path | None = None, *, log: Callable[[st
             log(f"  {name}: not drawn: {why}")
     if len(runs) > 1:
         out = Path(out) if out else runs[0].path / "plots" / "overlay"
-        files, skipped = render(runs, out, [f for f in OVERLAY_FIGURES if f in figures] or OVERLAY_FIGURES)
+        files, skipped = render(runs, out, [f for f in OVERLAY_FIGURES if f in figures])
         written += files
         log(f"{out}: {len(files) // len(FORMATS)} overlay figures of {len(runs)} runs")
         for name, why in skipped.items():

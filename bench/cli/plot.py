@@ -21,7 +21,7 @@ On request (--figures):
   throughput          samples/s vs batch size (epoch_time's numbers turned over)
   speedup_dtype       the cast's cost as heatmaps over batch x size (cast_overhead's question)
 Speed-up heatmaps share one colour scale in every run (log2, 1/2x to 2x); a cell is coloured only where
-its comparison is decided, grey where it is no different or inconclusive.
+its comparison is decided, hatched grey where it is no different or inconclusive.
 """
 
 from __future__ import annotations
