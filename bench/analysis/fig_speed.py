@@ -173,8 +173,8 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
     figure_title(fig, title, [run])
     set_caption(fig, f"Each cell: {colorbar_label}, the ratio of geometric means over repeats. Bold and coloured: "
                 f"decided beyond +-{evidence.margin_of(run):.0%} (Benjamini-Hochberg over the figure's family); in "
-                "parentheses on grey hatching: no difference or inconclusive. The colour scale is fixed (1/2x to 2x, log2) "
-                "in every run.")
+                "parentheses on grey hatching: no difference or inconclusive. The colour scale is fixed (1/2x to 2x, "
+                "log2) in every run.")
     return fig
 
 
