@@ -54,6 +54,9 @@ ALL_DTYPES = ("float32", "float64-cast", "float64")
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")  # in configuration ids: no '-' (the id's separator)
 # what a run directory records of its workload (meta.json `workload`): enough to read it without the module
 FACTS = ("name", "spec", "summary", "size_name", "size_doc", "has_flops", "own_trainers")
+# the facts that are true or false (the others are strings); a record from before own_trainers lacks it (the name
+# decides: WorkloadFacts.of)
+FLAGS = ("has_flops", "own_trainers")
 
 
 class WorkloadError(ValueError):

@@ -39,7 +39,7 @@ from bench.format.identity import MACHINE_ID_RE, facts_label, machine_label
 from bench.format.io import Rows, StoreError, Tables, read_json, read_tables
 from bench.format.legacy import read_old
 from bench.format.spec import SweepSpec, build_spec, shard_trials, trials
-from mlp_core.workloads import BUILTIN, FACTS, WorkloadFacts
+from mlp_core.workloads import BUILTIN, FACTS, FLAGS, WorkloadFacts
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,12 +87,10 @@ def check_meta(meta: Any, path: Path) -> None:
             raise StoreError(f"{path}: {name}: {_short(value)}: expected {types.replace('|', ' or ')}")
     facts = meta.get("workload")
     if facts is not None:
-        flags = ("has_flops", "own_trainers")  # own_trainers: absent in records from before it (the name decides)
-        bad = [k for k in FACTS if not (isinstance(facts.get(k), bool if k in flags else str)
-                                        or (k == "own_trainers" and k not in facts))]
+        bad = [k for k in FACTS if not isinstance(facts.get(k, k == "own_trainers"), bool if k in FLAGS else str)]
         if bad:
             raise StoreError(f"{path}: workload.{bad[0]}: {_short(facts.get(bad[0]))}: expected "
-                             f"{'true or false' if bad[0] in flags else 'a string'}")
+                             f"{'true or false' if bad[0] in FLAGS else 'a string'}")
         recorded = (meta.get("spec") or {}).get("workload", "mlp") if isinstance(meta.get("spec"), dict) else None
         if recorded is not None and recorded != facts["spec"]:
             raise StoreError(f"{path}: workload.spec: {_short(facts['spec'])}: the sweep's workload is "
