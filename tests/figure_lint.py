@@ -176,6 +176,13 @@ def _fraction_box(ax, renderer):
     return min(xs), max(xs), min(ys), max(ys)
 
 
+def _categorical(axis) -> bool:
+    """Whether an axis names things (mode rows, series) rather than measuring: every tick label has a letter
+    beyond a number's (e, x for 10x) or unit's."""
+    labels = [t.get_text().replace("\\mathdefault", "") for t in axis.get_ticklabels() if t.get_text().strip()]
+    return bool(labels) and all(re.search(r"[a-df-wyz]{2,}", t) for t in labels)
+
+
 def axis_room_problems(fig, share: float = EMPTY_SHARE) -> list[str]:
     """Axes that run more than `share` of their length past what they draw (over the panels sharing the axis)."""
     renderer = fig.canvas.get_renderer()
@@ -187,6 +194,8 @@ def axis_room_problems(fig, share: float = EMPTY_SHARE) -> list[str]:
             continue
         for name, group, (lo_i, hi_i) in (("x", ax.get_shared_x_axes().get_siblings(ax), (0, 1)),
                                           ("y", ax.get_shared_y_axes().get_siblings(ax), (2, 3))):
+            if _categorical(ax.xaxis if name == "x" else ax.yaxis):
+                continue  # rows or columns of named things: their room is a row's, whatever the data
             got = [boxes[a] for a in group if boxes.get(a) is not None]
             lo, hi = min(b[lo_i] for b in got), max(b[hi_i] for b in got)
             view = ax.get_xlim() if name == "x" else ax.get_ylim()

@@ -4,6 +4,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -369,3 +370,24 @@ def test_the_figures_option_draws_what_it_names_and_refuses_what_it_does_not_kno
     assert main([str(run_dir), "--figures", "modes,nope"]) == 2
     err = capsys.readouterr().err
     assert "--figures: unknown figure 'nope'" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("committed", ["reference", "workloads/mlp", "workloads/cnn"])
+def test_the_committed_runs_figures_read_well(committed):
+    """The published runs' figures, drawn from their committed files, pass the whole lint (tests/figure_lint.py):
+    what the README and docs show is what a reader sees."""
+    from tests.figure_lint import problems
+
+    run = load_run(Path(__file__).resolve().parent.parent / "results" / committed)
+    drawn = 0
+    with plt.rc_context(P.STYLE):
+        for name in P.FIGURES:
+            try:
+                fig = P.FIGURE_FUNCS[name]([run])
+            except P.NothingToPlot:
+                continue
+            drawn += 1
+            assert problems(fig, [run.label.split(",")[0]]) == [], name
+            plt.close(fig)
+    assert drawn >= 5

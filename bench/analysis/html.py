@@ -132,8 +132,9 @@ def shared(run: Run) -> str:
 
 
 def _rows(run: Run) -> list[dict[str, Any]]:
-    """The table's rows: every ok or failed trial, and skipped trials that share a reason as one row (its ids in
-    `ids`). A trial's label names only what tells it apart from the others (config_id, whole, in `id`)."""
+    """The table's rows: every ok or failed trial, and skipped trials that measured nothing and share a reason and
+    a machine as one row (its ids in `ids`). A trial's label names only what tells it apart from the others
+    (config_id, whole, in `id`)."""
     varying, _ = _label_parts(run)
     one_machine = run.summary["machine"].nunique() <= 1
     rows, collapsed = [], {}
