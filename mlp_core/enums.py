@@ -1,4 +1,5 @@
-"""Closed sets of the workload (devices, dtype modes) and the execution mode's name (no TensorFlow import)."""
+"""The closed sets of the harness (devices, dtype modes) and the execution mode's name, checked against the open
+mode registry (mlp_core.modes, where plug-ins add modes). No TensorFlow import."""
 
 from __future__ import annotations
 

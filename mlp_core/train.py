@@ -18,7 +18,8 @@ def train(
     sync: Sync | None = None,
     device_index: int = 0,
 ) -> TrainResult:
-    """Train the MLP as `config` says; TensorFlow is imported only for the TF modes.
+    """Train the config's workload (the MLP by default) as `config` says; TensorFlow is imported only for the TF
+    modes.
 
     Args:
         data: train/test split (float64, as the article makes it).

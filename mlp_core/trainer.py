@@ -2,9 +2,10 @@
 
 A trainer holds the model set up for training on one device (data where it belongs, weights on
 the device, the step traced or not) and trains one epoch per `epoch(e)` call; it times nothing.
-`run_epochs` is the only place an epoch is timed: the runner's workers (through `train`), the
-pytest-benchmark suite (its `begin_epoch` / `epoch` / `sync` calls inside pytest-benchmark's own
-clock) and the tests all use these same calls.
+`run_epochs` is the one place a training epoch is timed for a result: the runner's workers (through
+`train`), the pytest-benchmark suite (its `begin_epoch` / `epoch` / `sync` calls inside pytest-benchmark's
+own clock) and the tests all use these same calls. (bench.engine.breakdown times the parts of a step apart,
+for the ladder, with its own clock.)
 """
 
 from __future__ import annotations

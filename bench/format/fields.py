@@ -268,7 +268,8 @@ META_KEYS: tuple[tuple[str, str, bool, str], ...] = (  # name, JSON type, requir
      "machine that measured them, schema 3)"),
     ("resumed_at", "array", False, "UTC times of each --resume"),
     ("worker_starts", "integer", False, "worker processes started"),
-    ("ab", "object", False, "bench.ab pairing: id shared by both sides, side"),
+    ("ab", "object", False, "bench.ab pairing: id shared by both sides, side; a duet's also `mode` (the A/B "
+                            "method, 'duet') and `cores` (each side's cores)"),
     ("shard", "object", False, "this run's share of the matrix, {index: K, count: N} (bench.run --shard K/N); "
      "absent: the whole matrix"),
     ("merged_from", "array", False, "the shard runs bench.merge joined: run_id, shard, path, start and finish"),
