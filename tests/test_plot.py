@@ -391,3 +391,11 @@ def test_the_committed_runs_figures_read_well(committed):
             assert problems(fig, [run.label.split(",")[0]]) == [], name
             plt.close(fig)
     assert drawn >= 5
+
+
+def test_a_run_of_one_mode_on_one_device_draws_no_modes_figure(tmp_path):
+    """One dot compares nothing: the modes figure says why it is not drawn instead."""
+    run = load_run(make_run(tmp_path / "one", devices="cpu", modes="eager"))
+    written, skipped = render([run], tmp_path / "plots", ["modes", "epoch_time"])
+    assert {p.stem for p in written} == {"epoch_time"}
+    assert "one execution mode measured (eager)" in skipped["modes"]

@@ -210,6 +210,9 @@ def fig_modes(runs):
         raise NothingToPlot("no ok trial at the article's configuration")
     groups = list(dict.fromkeys((b[0], b[1]) for b in bars))
     modes = mode_order(b[2] for b in bars)
+    if len(modes) < 2 and len(groups) < 2:
+        raise NothingToPlot(f"one execution mode measured ({modes[0]}): nothing to compare it with "
+                            "(e.g. --modes eager,function,graph)")
     floors, baselines = registry.with_role("floor"), registry.with_role("baseline")
     # a dot per mode with its 95% interval on a log axis (epoch times span 100x: bars on a log axis would
     # make their lengths meaningless); one row per mode in the registry's order, one marker per device/run; the

@@ -276,7 +276,8 @@ def fig_cast_overhead(runs):
                ncol=max(1, min(4, len(handles), int(fig.get_figwidth() / 1.5))))
     figure_title(fig, "What does casting float64 data to float32 every step cost?", [run])
     set_caption(fig, "Each point: time(float64-cast) / time(float32) - 1 at one configuration, with its 95% interval "
-                f"over repeats; filled: decided beyond +-{margin:.0f}% (the grey band), hollow: no difference or "
-                "inconclusive. Colour: the execution mode; marker: the device"
+                f"over repeats; filled: decided beyond +-{margin:.0f}% (the grey band) after Benjamini-Hochberg over "
+                f"the {len(rows)} configurations, so a 95% interval just clear of the band may stay hollow; hollow: no "
+                "difference or inconclusive. Colour: the execution mode; marker: the device"
                 + (" and thread setting." if several_threads else "."))
     return fig
