@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from bench.analysis.history import append
+from bench.engine import checkout
 from bench.format import load_run
 from bench.format.errors import InputError
 from bench.format.history import PAGES_ATTEMPTS, PAGES_BRANCH, PAGES_DASHBOARD, PAGES_PATH, PAGES_REMOTE, read_history
@@ -52,7 +53,7 @@ def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
         raise PublishError("git: not installed")
     if not Path(repo).is_dir():
         raise PublishError(f"repo: {str(repo)!r}: not a folder")
-    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    done = checkout.git(repo, *args)
     if check and done.returncode != 0:
         raise PublishError(f"git {' '.join(args)}: {(done.stderr or done.stdout).strip()[-400:]}")
     return done

@@ -12,7 +12,6 @@ skipped commits stand between the last good and the first bad one, they are all 
 from __future__ import annotations
 
 import statistics
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -38,7 +37,8 @@ class Probe:
 
 
 def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    """git's output; InputError naming the command where it fails."""
+    done = checkout.git(repo, *args)
     if done.returncode != 0:
         raise InputError(f"git {' '.join(args)}: {done.stderr.strip()[-300:]}")
     return done.stdout.strip()
@@ -46,7 +46,7 @@ def _git(repo: Path, *args: str) -> str:
 
 def commits_between(good: str, bad: str, repo: Path) -> list[tuple[str, str]]:
     """(commit, subject) of BAD's first-parent line after GOOD, oldest first, BAD last."""
-    if subprocess.run(["git", "merge-base", "--is-ancestor", good, bad], cwd=repo).returncode != 0:
+    if checkout.git(repo, "merge-base", "--is-ancestor", good, bad).returncode != 0:
         raise InputError(f"good: {good[:12]} is not an ancestor of bad {bad[:12]}: nothing to bisect between them")
     if good not in _git(repo, "rev-list", "--first-parent", bad).split():
         raise InputError(f"good: {good[:12]} is not on bad's first-parent line (it came in through a merge): the "

@@ -17,8 +17,10 @@ from bench.format.errors import InputError
 ROOT = Path(__file__).resolve().parents[2]  # this checkout
 
 
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+def git(repo: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """`git ARGS` in `repo`, its output captured as text: the project's one way to call git (each caller decides
+    what a failure means). OSError where git cannot start; subprocess.TimeoutExpired past `timeout`."""
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=timeout)
 
 
 def resolve(ref: str, repo: Path = ROOT) -> str:
@@ -27,9 +29,9 @@ def resolve(ref: str, repo: Path = ROOT) -> str:
         raise InputError("ref: git is not installed")
     if not Path(repo).is_dir():
         raise InputError(f"repo: {str(repo)!r}: not a folder")
-    if _git(repo, "rev-parse", "--git-dir").returncode != 0:
+    if git(repo, "rev-parse", "--git-dir").returncode != 0:
         raise InputError(f"ref: {repo} is not a git checkout")
-    found = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    found = git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if found.returncode != 0:
         raise InputError(f"ref: {ref!r}: not a commit of {repo} (git fetch it first?)")
     return found.stdout.strip()
@@ -41,13 +43,13 @@ def worktree(ref: str, repo: Path = ROOT) -> Iterator[Path]:
     commit = resolve(ref, repo)
     parent = Path(tempfile.mkdtemp(prefix="emb-baseline-"))
     tree = parent / "baseline"
-    made = _git(repo, "worktree", "add", "--quiet", "--detach", str(tree), commit)
+    made = git(repo, "worktree", "add", "--quiet", "--detach", str(tree), commit)
     if made.returncode != 0:
         shutil.rmtree(parent, ignore_errors=True)
         raise InputError(f"ref: {ref!r}: git worktree add failed: {made.stderr.strip()[-300:]}")
     try:
         yield tree
     finally:
-        _git(repo, "worktree", "remove", "--force", str(tree))
+        git(repo, "worktree", "remove", "--force", str(tree))
         shutil.rmtree(parent, ignore_errors=True)
-        _git(repo, "worktree", "prune")
+        git(repo, "worktree", "prune")

@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from bench.engine import checkout
 from bench.format.identity import machine_facts
 
 # Environment variables that change what TensorFlow does or where it runs.
@@ -46,9 +47,8 @@ def git_commit(repo: Path | None = None) -> dict[str, Any]:
     """HEAD commit of the project checkout and whether the tree has uncommitted changes."""
     repo = repo or Path(__file__).resolve().parents[2]  # the checkout: bench/engine/probe.py
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, timeout=10)
+        head = checkout.git(repo, "rev-parse", "HEAD", timeout=10)
+        dirty = checkout.git(repo, "status", "--porcelain", "--untracked-files=no", timeout=10)
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     if head.returncode != 0:
