@@ -219,7 +219,7 @@ def fig_modes(runs):
     # median is written in the row's label (one group) or beside its dot (several), never past the data
     fig, ax = plt.subplots(figsize=(7.0, 1.1 + 0.3 * len(modes) * len(groups)), layout="constrained")
     spread = 0.7 / len(groups)
-    marked = []  # (what, value): the dotted lines drawn
+    marked = []  # the modes whose dotted line is drawn (the floor, else the baseline)
     labels = {mode: mode for mode in modes}
     for gi, (i, device) in enumerate(groups):
         floor = None

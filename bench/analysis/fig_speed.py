@@ -20,10 +20,8 @@ from bench.analysis.figstyle import (
     figure_title,
     machine_suffix,
     mode_order,
-    mpl_scalar_mappable,
     ordered,
     panel_grid,
-    plt_cmap,
     ratio_tick,
     set_caption,
     significant,
@@ -118,8 +116,10 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
     log2 scale from 1/2x to 2x (the same ratio, the same colour in every run; beyond it, the end colours), a cell
     that is no different or inconclusive is grey; the value (2 significant figures) is written in every cell,
     bold where decided, in parentheses where not."""
+    import matplotlib
     import matplotlib.colors as mcolors
     import numpy as np
+    from matplotlib.cm import ScalarMappable
     from matplotlib.patches import Rectangle
 
     panels: dict[tuple, list[dict]] = {}
@@ -132,7 +132,7 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
     n_rows = math.ceil(len(keys) / n_cols)
     batches = sorted({p["batch_size"] for p in pairs})
     size_values = sorted({p["size"] for p in pairs})
-    cmap = plt_cmap(RATIO_CMAP)
+    cmap = matplotlib.colormaps[RATIO_CMAP]
     norm = mcolors.Normalize(vmin=-RATIO_LIMIT, vmax=RATIO_LIMIT, clip=True)
     # at least 6 inches wide: the report shows every figure at the column's width, so its text keeps one size
     fig, axes = panel_grid(n_rows, n_cols, panel_w=max(0.55 * len(size_values) + 1.0, 6.0 / n_cols),
@@ -165,7 +165,7 @@ def _heatmaps(run, pairs: list[dict], panel_keys: Sequence[str], title: str, col
             axes[idx // n_cols - 1][idx % n_cols].xaxis.set_tick_params(labelbottom=True)
     fig.supxlabel(size_label([run]), fontsize=8)
     fig.supylabel("batch size (samples)", fontsize=8)
-    bar = fig.colorbar(mpl_scalar_mappable(cmap, norm), ax=axes, location="top", shrink=0.6, aspect=30,
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, location="top", shrink=0.6, aspect=30,
                        pad=0.04)
     bar.set_ticks(RATIO_TICKS, labels=[ratio_tick(t) for t in RATIO_TICKS])
     bar.set_label(f"{colorbar_label}; hatched: not decided (within +-{evidence.margin_of(run):.0%} or inconclusive)",

@@ -68,19 +68,6 @@ def significant(value: float, digits: int = 2) -> str:
     return f"{rounded:.{max(0, digits - 1 - math.floor(math.log10(abs(rounded))))}f}"
 
 
-def plt_cmap(name: str):
-    import matplotlib
-
-    return matplotlib.colormaps[name]
-
-
-def mpl_scalar_mappable(cmap, norm):
-    """What a colour bar draws from, without an image of its own."""
-    import matplotlib.cm as mcm
-
-    return mcm.ScalarMappable(norm=norm, cmap=cmap)
-
-
 def set_caption(fig, text: str) -> None:
     """The figure's caption: what its colours, fills and lines mean, shown under it in report.html (the figure's
     own title stays one short question)."""

@@ -17,10 +17,10 @@ from bench.analysis.fig_speed import (
 )
 from bench.analysis.figstyle import FORMATS, MARKERS, STYLE, NothingToPlot, save_figure  # noqa: F401 - for callers
 
-# one figure per question, in the order of the answers (report.html places each under its answer); throughput
-# (epoch_time's data turned over) and speedup_dtype (cast_overhead's question as heatmaps) on request only
+# one figure per question, in the order of the answers (report.html places each under its answer); the rest of
+# FIGURE_FUNCS on request only: throughput (epoch_time's data turned over), speedup_dtype (cast_overhead's question
+# as heatmaps)
 FIGURES = ("modes", "speedup_modes", "cast_overhead", "speedup_gpu_cpu", "epoch_time", "mse", "gflops", "scaling")
-ON_REQUEST = ("throughput", "speedup_dtype")
 OVERLAY_FIGURES = ("modes", "epoch_time", "gflops", "throughput")  # drawn over several runs, where asked for
 
 
