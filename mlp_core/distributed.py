@@ -48,7 +48,7 @@ def replica_devices(device: Device, n: int) -> list[str]:
 
 
 class MirroredTrainer:
-    """The Trainer (mlp_core.trainer) of a config with replicas > 1: modes eager (the step run eagerly
+    """The Trainer (mlp_core.epochs) of a config with replicas > 1: modes eager (the step run eagerly
     through strategy.run) and function (the step in one tf.function)."""
 
     keeps_article_metric = False

@@ -44,7 +44,7 @@ def device_name(device) -> str:
 
 
 class JaxTrainer:
-    """The MLP in JAX (see the module docstring); the Trainer interface of mlp_core.trainer."""
+    """The MLP in JAX (see the module docstring); the Trainer interface of mlp_core.epochs."""
 
     def __init__(self, data: Data, config: TrainConfig, params: Params | None = None, *,
                  orders: list[np.ndarray] | None = None, device_index: int = 0) -> None:

@@ -2,7 +2,7 @@
 
 The same rules as the MLP's TFTrainer (mlp_core.tf_train): data on the host, converted once; the model, its
 optimiser slots and the loss sums on the trial's device; soft placement off; nothing timed here (the one timed
-loop, mlp_core.trainer.run_epochs, times `epoch(e)` between synced clock reads); `finish()` refuses a result
+loop, mlp_core.epochs.run_epochs, times `epoch(e)` between synced clock reads); `finish()` refuses a result
 whose weights, optimiser slots, last loss or predictions are not on the requested device.
 
 The loss is the mean squared error over every output of the batch (the workloads are regressions: train_mse

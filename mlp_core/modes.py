@@ -4,16 +4,19 @@ A mode is a way to train the workload: which library runs it, whether it needs T
 the CPU only or over several devices, its role in a comparison (the article's loop, a TensorFlow
 mode under study, the NumPy baseline, the numba floor, a JAX peer), where it sits and what colour it
 has in every figure, a prior of its host cost per step (placement on a cluster, before anything is
-measured), and how to build its trainer (`"module:attribute"`, imported only when a trial of that
-mode is built, so that `--help` and the non-TF modes never import TensorFlow).
+measured). The code that trains it is named above the backends, in mlp_core.trainer (the built-in
+modes' table), or by a plug-in's own declaration (`trainer="package.module:attribute"`, imported only
+when a trial of that mode is built).
 
-Adding a mode means a backend module with its trainer and one `register(Mode(...))`, here for a
-built-in mode or in the user's own module. A plug-in module is imported by every process that
+Adding a built-in mode means a backend module, one `register(Mode(...))` here and its line in
+mlp_core.trainer's table; a plug-in's mode is one `register(Mode(..., trainer=...))` in the user's
+own module. A plug-in module is imported by every process that
 needs the registry (the runner, its workers, the benchmark suite) when it is named in the
 environment variable EMB_PLUGINS (comma-separated module names) or offered by an installed
 package under the entry-point group `eager_mlp_bench.plugins`.
 
-No TensorFlow and nothing of the project imported here: every layer may read the registry.
+No TensorFlow and nothing of the project imported here, by statement or by name: every layer may read the
+registry.
 """
 
 from __future__ import annotations
@@ -46,16 +49,21 @@ class Mode:
     order: int = 50  # position in tables and figures (lower first)
     color: str = "#7f7f7f"  # its colour in every figure
     step_cost_s: float = 1e-3  # prior host cost per step on a small model (s), for cluster placement only
-    trainer: str  # "module:attribute": called as (data, config, params, **kw) -> mlp_core.trainer.Trainer
-    distributed_trainer: str = ""  # the same for replicas > 1 (distributable modes)
+    # a plug-in's trainer, "package.module:attribute", called as (data, config, params, **kw) ->
+    # mlp_core.epochs.Trainer; empty for the built-in modes (mlp_core.trainer names theirs)
+    trainer: str = ""
+    distributed_trainer: str = ""  # the same for replicas > 1 (a distributable plug-in mode)
+    recorded: bool = False  # known only from a run directory's record (meta.json `modes`): readable, not runnable
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"mode {self.name!r}: role {self.role!r} is not one of {', '.join(ROLES)}")
-        if ":" not in self.trainer:
-            raise ValueError(f"mode {self.name!r}: trainer {self.trainer!r} is not 'module:attribute'")
-        if self.distributable != bool(self.distributed_trainer) and self.trainer != "mlp_core.modes:unavailable":
-            raise ValueError(f"mode {self.name!r}: a distributable mode names its distributed_trainer, and only it")
+        for field in ("trainer", "distributed_trainer"):
+            value = getattr(self, field)
+            if value and ":" not in value:
+                raise ValueError(f"mode {self.name!r}: {field} {value!r} is not 'package.module:attribute'")
+        if self.distributed_trainer and not self.distributable:
+            raise ValueError(f"mode {self.name!r}: a distributed_trainer for a mode that is not distributable")
 
     def facts(self) -> dict[str, object]:
         """What a run directory records of the mode (meta.json `modes`): enough to read it without the mode."""
@@ -64,12 +72,7 @@ class Mode:
     @classmethod
     def from_facts(cls, name: str, facts: dict[str, object]) -> Mode:
         """A mode known only from a run directory's record: readable, not runnable (no trainer)."""
-        return cls(name=name, trainer="mlp_core.modes:unavailable", **{k: facts[k] for k in FACTS if k in facts})
-
-    def load_trainer(self, replicas: int = 1):
-        """The trainer class or factory (imports its backend: TensorFlow, numba or JAX for their modes)."""
-        module, _, attr = (self.distributed_trainer if replicas > 1 else self.trainer).partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return cls(name=name, recorded=True, **{k: facts[k] for k in FACTS if k in facts})
 
 
 _REGISTRY: dict[str, Mode] = {}
@@ -131,11 +134,6 @@ def order_key(name: str) -> tuple[int, str]:
     return (mode.order, name) if mode else (10**6, name)
 
 
-def unavailable(*args: object, **kwargs: object) -> None:
-    """The trainer of a mode known only from a run directory: it cannot be run here."""
-    raise RuntimeError("this mode is known only from a run directory's record; install its plug-in to run it")
-
-
 def color(name: str) -> str:
     """A mode's colour in every figure (grey for a name not registered here)."""
     mode = _REGISTRY.get(name)
@@ -146,29 +144,27 @@ _TF = "pip install tensorflow"
 for _mode in (
     Mode(name="article", summary="the article's loop as written, faults kept (two forward passes, an optimiser "
          "per step)", library="TensorFlow", install=_TF, needs_tensorflow=True, role="article", order=0,
-         color="#1f77b4", step_cost_s=2e-3, trainer="mlp_core.tf_train:TFTrainer"),
+         color="#1f77b4", step_cost_s=2e-3),
     Mode(name="eager", summary="a clean eager loop", library="TensorFlow", install=_TF, needs_tensorflow=True,
-         distributable=True, order=10, color="#ff7f0e", step_cost_s=1e-3, trainer="mlp_core.tf_train:TFTrainer",
-         distributed_trainer="mlp_core.distributed:MirroredTrainer"),
+         distributable=True, order=10, color="#ff7f0e", step_cost_s=1e-3),
     Mode(name="function", summary="the step in one tf.function, traced once", library="TensorFlow", install=_TF,
-         needs_tensorflow=True, distributable=True, order=20, color="#2ca02c", step_cost_s=3.5e-4,
-         trainer="mlp_core.tf_train:TFTrainer", distributed_trainer="mlp_core.distributed:MirroredTrainer"),
+         needs_tensorflow=True, distributable=True, order=20, color="#2ca02c", step_cost_s=3.5e-4),
     Mode(name="xla", summary="the step in tf.function(jit_compile=True)", library="TensorFlow", install=_TF,
-         needs_tensorflow=True, order=30, color="#d62728", step_cost_s=3.5e-4, trainer="mlp_core.tf_train:TFTrainer"),
+         needs_tensorflow=True, order=30, color="#d62728", step_cost_s=3.5e-4),
     Mode(name="graph", summary="a whole epoch in one tf.function", library="TensorFlow", install=_TF,
-         needs_tensorflow=True, order=40, color="#9467bd", step_cost_s=2.5e-4, trainer="mlp_core.tf_train:TFTrainer"),
+         needs_tensorflow=True, order=40, color="#9467bd", step_cost_s=2.5e-4),
     Mode(name="jax-step", summary="JAX, the step in one jax.jit called per batch", library="JAX",
          install="pip install 'eager-mlp-bench[jax]'", needs_tensorflow=False, role="peer", order=50,
-         color="#8c564b", step_cost_s=3e-4, trainer="mlp_core.jax_train:JaxTrainer"),
+         color="#8c564b", step_cost_s=3e-4),
     Mode(name="jax-epoch", summary="JAX, the whole epoch in one jax.jit (lax.scan over the batches)", library="JAX",
          install="pip install 'eager-mlp-bench[jax]'", needs_tensorflow=False, role="peer", order=60,
-         color="#e377c2", step_cost_s=5e-5, trainer="mlp_core.jax_train:JaxTrainer"),
+         color="#e377c2", step_cost_s=5e-5),
     Mode(name="numpy", summary="the NumPy baseline: a plain loop of the same work (CPU), the float64 oracle",
          library="NumPy", install="pip install numpy", needs_tensorflow=False, cpu_only=True, role="baseline",
-         order=70, color="#7f7f7f", step_cost_s=5e-5, trainer="mlp_core.reference:NumpyTrainer"),
+         order=70, color="#7f7f7f", step_cost_s=5e-5),
     Mode(name="numba", summary="the floor: the whole epoch compiled with numba (CPU)", library="numba",
          install="pip install 'eager-mlp-bench[numba]'", needs_tensorflow=False, cpu_only=True, role="floor",
-         order=80, color="#bcbd22", step_cost_s=2e-5, trainer="mlp_core.numba_train:NumbaTrainer"),
+         order=80, color="#bcbd22", step_cost_s=2e-5),
 ):
     register(_mode)
 BUILTIN = tuple(_REGISTRY)  # the modes this package declares (a plug-in's come after)

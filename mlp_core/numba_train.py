@@ -158,7 +158,7 @@ def _epoch(X, y, order, shuffle, rng, buffer_size, W_xh, b_h, W_hy, b_y, batch, 
 
 
 class NumbaTrainer:
-    """The MLP as one compiled epoch (see the module docstring); the Trainer interface of mlp_core.trainer."""
+    """The MLP as one compiled epoch (see the module docstring); the Trainer interface of mlp_core.epochs."""
 
     def __init__(self, data: Data, config: TrainConfig, params: Params | None = None, *,
                  orders: list[np.ndarray] | None = None) -> None:

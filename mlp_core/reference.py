@@ -14,7 +14,7 @@ from mlp_core.config import TrainConfig, TrainResult
 from mlp_core.data import Data
 from mlp_core.params import Params, init_params
 from mlp_core.timing import Clock, Sync, default_clock, no_sync
-from mlp_core.trainer import train_with
+from mlp_core.epochs import train_with
 
 
 def buffered_shuffle_order(n: int, buffer_size: int, rng: np.random.Generator) -> np.ndarray:
@@ -130,7 +130,7 @@ class NumpyTrainer:
         """Predictions of the current weights on the test set, float64."""
         return forward(self.w, self.data.X_test.astype(self.compute)).astype(np.float64)[:, 0]
 
-    # ---- the Trainer interface (mlp_core.trainer) ----------------------------------------------
+    # ---- the Trainer interface (mlp_core.epochs) - ----------------------------------------------
     def placement(self) -> contextlib.AbstractContextManager[None]:
         """Host-only: nothing to place."""
         return contextlib.nullcontext()

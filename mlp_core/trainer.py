@@ -1,61 +1,68 @@
-"""One trainer interface for every backend, and the one timed-epoch loop they all go through.
+"""Which backend trains a trial: the one place mlp_core's built-in backends are named, above them all.
 
-A trainer holds the model set up for training on one device (data where it belongs, weights on
-the device, the step traced or not) and trains one epoch per `epoch(e)` call; it times nothing.
-`run_epochs` is the one place a training epoch is timed for a result: the runner's workers (through
-`train`), the pytest-benchmark suite (its `begin_epoch` / `epoch` / `sync` calls inside pytest-benchmark's
-own clock) and the tests all use these same calls. (bench.engine.breakdown times the parts of a step apart,
-for the ladder, with its own clock.)
+The registries below (mlp_core.modes, mlp_core.workloads) know names and facts; this module knows code. It
+imports each backend only when a trial of its mode is built (TensorFlow, numba and JAX stay unimported for
+the other modes and for `--help`), and no backend imports it, so that naming a backend by its module path
+here hides no import cycle. The trainer interface and the one timed-epoch loop live in mlp_core.epochs
+(re-exported here: `from mlp_core.trainer import make_trainer, run_epochs` is what every instruction-count
+script of every checkout calls).
+
+A plug-in mode names its own trainer in its declaration (`Mode(trainer="package.module:attribute")`).
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from typing import Protocol
+import importlib
 
 import numpy as np
 
 from mlp_core import workloads
-from mlp_core.config import TrainConfig, TrainResult
+from mlp_core.config import TrainConfig
 from mlp_core.data import Data
+from mlp_core.epochs import Trainer, article_test_metric, run_epochs, train_with
 from mlp_core.errors import missing_library
+from mlp_core.modes import Mode
 from mlp_core.params import Params
-from mlp_core.timing import NS_PER_S, Clock, Sync, default_clock, stamp
+
+__all__ = ["BUILTIN", "DISTRIBUTED", "GENERIC", "Trainer", "article_test_metric", "load", "make_trainer",
+           "run_epochs", "train_with"]
+
+_TF = "mlp_core.tf_train:TFTrainer"
+_MIRRORED = "mlp_core.distributed:MirroredTrainer"
+# each built-in mode's trainer, "module:attribute", called as (data, config, params, **kw) -> Trainer
+BUILTIN = {"article": _TF, "eager": _TF, "function": _TF, "xla": _TF, "graph": _TF,
+           "jax-step": "mlp_core.jax_train:JaxTrainer", "jax-epoch": "mlp_core.jax_train:JaxTrainer",
+           "numpy": "mlp_core.reference:NumpyTrainer", "numba": "mlp_core.numba_train:NumbaTrainer"}
+# the same for replicas > 1, for the distributable modes
+DISTRIBUTED = {"eager": _MIRRORED, "function": _MIRRORED}
+# a workload's Keras model in the generic TF modes (every workload without its own trainers)
+GENERIC = "mlp_core.keras_train:KerasTrainer"
 
 
-class Trainer(Protocol):
-    """What every backend provides."""
+def load(mode: Mode, replicas: int = 1):
+    """The trainer class or factory of a mode (imports its backend). RuntimeError for a mode with no trainer
+    here: one known only from a run directory's record, or a plug-in that names none."""
+    table = DISTRIBUTED if replicas > 1 else BUILTIN
+    own = mode.distributed_trainer if replicas > 1 else mode.trainer
+    target = own or table.get(mode.name, "")
+    if not target:
+        if mode.recorded:
+            raise RuntimeError(f"mode {mode.name!r} is known only from a run directory's record; install its "
+                               "plug-in to run it")
+        raise RuntimeError(f"mode {mode.name!r} names no trainer{' for replicas > 1' if replicas > 1 else ''} "
+                           "(a plug-in declares Mode(trainer='package.module:attribute'))")
+    return _attribute(target)
 
-    def placement(self) -> AbstractContextManager[None]:
-        """Held around all the epochs (hard placement for TensorFlow; nothing for host-only backends)."""
 
-    def begin_epoch(self) -> None:
-        """Untimed preparation of an epoch (zero the loss sums)."""
-
-    def epoch(self, epoch: int) -> object:
-        """Train one epoch; the device work may still be queued when this returns."""
-
-    def sync(self) -> None:
-        """Block until the device has finished its queued work."""
-
-    def epoch_mse(self) -> tuple[float, float]:
-        """(true sample-weighted MSE, the article's metric) of the epoch just trained."""
-
-    def finish(self) -> tuple[str, np.ndarray]:
-        """(device the results really live on, test-set predictions as float64)."""
-
-    def params(self) -> Params:
-        """Current weights, float64 copies."""
-
-    @property
-    def keeps_article_metric(self) -> bool:
-        """Whether the article's printed metrics are part of this trainer's result."""
+def _attribute(target: str):
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def make_trainer(data: Data, config: TrainConfig, params: Params | None = None, *, device_index: int = 0,
                  orders: list[np.ndarray] | None = None) -> Trainer:
-    """The trainer of the config's execution mode, built as the mode registry declares it (mlp_core.modes:
-    each backend's library is imported only for its modes).
+    """The trainer of the config's execution mode on the config's workload: the MLP's own backend for its mode
+    (each backend's library imported only for its modes), every other workload's Keras model in GENERIC.
 
     `orders` fixes each epoch's sample order (non-TF backends only: tests hand them TF's orders).
     A missing optional library (TensorFlow, numba, JAX) raises mlp_core.errors.UnavailableError: a skip.
@@ -63,7 +70,7 @@ def make_trainer(data: Data, config: TrainConfig, params: Params | None = None, 
     mode = config.mode.info
     if not workloads.get(config.workload).own_trainers:  # its Keras model in the generic TF modes
         try:
-            factory = workloads.load_trainer()
+            factory = _attribute(GENERIC)
         except ImportError as exc:
             if exc.name not in ("tensorflow", "keras"):
                 raise
@@ -76,7 +83,7 @@ def make_trainer(data: Data, config: TrainConfig, params: Params | None = None, 
     if config.replicas > 1 and device_index != 0:
         raise ValueError(f"replicas take devices 0..{config.replicas - 1}, got device_index {device_index}")
     try:
-        factory = mode.load_trainer(config.replicas)
+        factory = load(mode, config.replicas)
     except ImportError as exc:
         if exc.name not in ("tensorflow", "numba", "jax"):
             raise
@@ -87,50 +94,3 @@ def make_trainer(data: Data, config: TrainConfig, params: Params | None = None, 
     if not mode.cpu_only and config.replicas == 1:
         kwargs["device_index"] = device_index
     return factory(data, config, params, **kwargs)
-
-
-def run_epochs(trainer: Trainer, epochs: int, *, clock: Clock = default_clock,
-               sync: Sync | None = None) -> tuple[list[float], list[float], list[float]]:
-    """Train `epochs` epochs, each timed from a synced clock read to a synced clock read.
-
-    Returns (epoch times in s, true MSE per epoch, the article's metric per epoch). Epoch 0 is
-    timed like the rest; the caller keeps it apart as the warm-up. Zeroing the loss sums before
-    and reading the MSE after each epoch stay outside the timed region.
-    """
-    sync = sync or trainer.sync
-    times, mses, metrics = [], [], []
-    with trainer.placement():
-        for e in range(epochs):
-            trainer.begin_epoch()
-            t0 = stamp(clock, sync)
-            trainer.epoch(e)
-            t1 = stamp(clock, sync)
-            times.append((t1 - t0) / NS_PER_S)
-            mse, metric = trainer.epoch_mse()
-            mses.append(mse)
-            metrics.append(metric)
-    return times, mses, metrics
-
-
-def train_with(trainer: Trainer, data: Data, config: TrainConfig, *, clock: Clock = default_clock,
-               sync: Sync | None = None) -> TrainResult:
-    """Train with a trainer for `config.epochs` epochs and collect the result."""
-    times, mses, metrics = run_epochs(trainer, config.epochs, clock=clock, sync=sync)
-    actual, pred = trainer.finish()
-    sq = (pred - data.y_test) ** 2
-    article = trainer.keeps_article_metric
-    return TrainResult(
-        epoch_times_s=tuple(times),
-        train_mse=tuple(mses),
-        test_mse=float(sq.mean()),
-        params=trainer.params(),
-        device=actual,
-        article_train_metric=tuple(metrics) if article else None,
-        article_test_metric=article_test_metric(sq, config.batch_size, data.n_train) if article else None,
-    )
-
-
-def article_test_metric(sq_err: np.ndarray, batch_size: int, n_train: int) -> float:
-    """The article's test figure: per-batch mean losses summed, divided by the *training* size."""
-    batch_means = [sq_err[s : s + batch_size].mean() for s in range(0, len(sq_err), batch_size)]
-    return float(np.sum(batch_means) / n_train)

@@ -22,7 +22,7 @@ What a workload gives the harness (the `Workload` fields):
 
 What the harness does with it (mlp_core.keras_train): data on the host, the model built on the trial's
 device, trained in the generic TensorFlow modes (eager loop, tf.function step, XLA, whole-epoch graph),
-cast per step for float64-cast, timed through the one timed loop (mlp_core.trainer.run_epochs) with the
+cast per step for float64-cast, timed through the one timed loop (mlp_core.epochs.run_epochs) with the
 device sync before every clock read, the train MSE of every epoch and the test MSE recorded, and the
 placement of every weight, optimiser slot and result checked. The non-TF modes (numpy, numba, JAX) and
 the article's loop stay the MLP's own.
@@ -49,7 +49,6 @@ from mlp_core.flops import train_step_flops
 ENTRY_POINT_GROUP = "eager_mlp_bench.workloads"
 DEFAULT = "mlp"
 GENERIC_MODES = ("eager", "function", "xla", "graph")  # the modes every TF workload trains in (keras_train)
-GENERIC_TRAINER = "mlp_core.keras_train:KerasTrainer"  # imported only when a workload's trial is built
 ALL_DTYPES = ("float32", "float64-cast", "float64")
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")  # in configuration ids: no '-' (the id's separator)
 # what a run directory records of its workload (meta.json `workload`): enough to read it without the module
@@ -198,12 +197,6 @@ def get(spec: str) -> Workload:
         raise WorkloadError(f"workload {spec!r} calls itself {workload.name!r}, the name of a built-in workload")
     _CACHE[spec] = workload
     return workload
-
-
-def load_trainer():
-    """The trainer class of every workload but the MLP (imports TensorFlow and Keras)."""
-    module, _, attr = GENERIC_TRAINER.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def remember(facts: dict[str, Any]) -> WorkloadFacts:

@@ -6,7 +6,7 @@ bench.engine.icount runs it (through runpy) in the side's checkout, with that ch
 so the code counted is that side's `mlp_core` while this script is the same on both sides. It imports nothing of
 `bench`: only the standard library, NumPy (through mlp_core) and the side's `mlp_core`.
 
-The counted region is exactly the timed region of `mlp_core.trainer.run_epochs` (the one timed
+The counted region is exactly the timed region of `mlp_core.epochs.run_epochs` (the one timed
 loop), for every epoch after the warm-up (epoch 0, never counted): the clock read that starts an
 epoch zeroes callgrind's counters, the one that ends it dumps them to F.<k> (k = 1, 2, ...: one per
 counted epoch, task after task; TASKS_JSON is a JSON list of trials, each a dict of TrainConfig's

@@ -3,7 +3,7 @@
 Wall time on a shared machine moves with everything else the machine does; the number of
 instructions a process executes does not. Each side's trials are trained in processes started
 under `valgrind --tool=callgrind` (bench/callgrind_worker.py), which count exactly the timed
-region of every epoch after the warm-up (the one timed loop, mlp_core.trainer.run_epochs) and
+region of every epoch after the warm-up (the one timed loop, mlp_core.epochs.run_epochs) and
 nothing of the start, the imports or the harness; by default only those epochs are instrumented
 at all (`--instr-atstart=no`, instrumentation switched on and off around them), so the rest of the
 process runs at valgrind's uninstrumented speed. One TensorFlow thread, one BLAS thread and
