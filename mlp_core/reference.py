@@ -12,9 +12,9 @@ import numpy as np
 
 from mlp_core.config import TrainConfig, TrainResult
 from mlp_core.data import Data
+from mlp_core.epochs import train_with
 from mlp_core.params import Params, init_params
 from mlp_core.timing import Clock, Sync, default_clock, no_sync
-from mlp_core.epochs import train_with
 
 
 def buffered_shuffle_order(n: int, buffer_size: int, rng: np.random.Generator) -> np.ndarray:

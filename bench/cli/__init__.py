@@ -23,9 +23,12 @@ def parser(prog: str, doc: str | None, epilog: str | None = None) -> Parser:
 
 def command(make_parser: Callable[[], argparse.ArgumentParser], body: Callable[[argparse.Namespace], int],
             argv: list[str] | None = None) -> int:
-    """The usual `main`: parse (usage errors: exit 2), then run the body guarded."""
+    """Every command's `main`: parse (usage errors: exit 2), then run the body guarded. The body finds the
+    command line as typed in `args.command_line` ([prog, *arguments]: what a run directory records)."""
     p = make_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
+    args.command_line = [p.prog, *argv]
     return guarded(p.prog, lambda: body(args))
 
 

@@ -81,12 +81,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, measure both sides, give the verdict."""
-    argv = sys.argv[1:] if argv is None else argv
-    args = parser().parse_args(argv)
-    return cli.guarded(PROG, lambda: _main(args, argv))
+    return cli.command(parser, _main, argv)
 
 
-def _main(args: argparse.Namespace, argv: list[str]) -> int:
+def _main(args: argparse.Namespace) -> int:
     # validation first: every bad input is an InputError (exit 2) before anything runs
     if args.executor != "local":
         raise SpecError("executor", args.executor, "bench.ab measures both sides on this machine (each side's "
@@ -139,7 +137,8 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
     stop = StopRequest()
     try:
         with stop.installed():
-            done = loop.run_ab(spec, dirs, trees, argv=[PROG, *argv], policy=policy, progress=not args.quiet, stop=stop)
+            done = loop.run_ab(spec, dirs, trees, argv=args.command_line, policy=policy, progress=not args.quiet,
+                               stop=stop)
     except Interrupted as exc:
         stop.signum, done = exc.signum, False
     if not done:

@@ -24,6 +24,7 @@ from bench import cli
 from bench.cli import options
 from bench.cli.ab import ICOUNT_DEFAULTS, TIMED_DEFAULTS, icount_plan
 from bench.engine import checkout, icount
+from bench.engine.bisect import bisect
 from bench.engine.icount import DEFAULT_THRESHOLD
 from bench.format.io import check_output
 
@@ -56,8 +57,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from bench.engine.bisect import bisect
-
     out = check_output(args.out, "--out", directory=True)
     tasks, ids, threshold, processes = icount_plan(args, default_processes=1)
     icount.valgrind()

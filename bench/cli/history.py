@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from bench import cli
+from bench.analysis import publish
 from bench.format import history as pages
 from bench.format.history import HISTORY_PATH
 from bench.format.io import atomic_write, check_output, dumps_json
@@ -85,9 +86,7 @@ def _main(args) -> int:
                   f"{c['before_s'] * 1e3:.4g} -> {c['after_s'] * 1e3:.4g} ms ({c['change']:+.1%})")
         print("\n".join(str(f) for f in files))
     elif args.command == "publish":
-        from bench.analysis.publish import publish as publish_run
-
-        done = publish_run(Path(args.run_dir), remote=args.remote, branch=args.branch, path=args.path,
+        done = publish.publish(Path(args.run_dir), remote=args.remote, branch=args.branch, path=args.path,
                            attempts=args.attempts)
         where = f"{args.remote}/{args.branch}:{args.path}"
         if done.added:
@@ -95,9 +94,7 @@ def _main(args) -> int:
         else:
             print(f"{where}: {done.commit[:12]} is already in the history; nothing added")
     elif args.command == "recorded":
-        from bench.analysis.publish import recorded
-
-        found = recorded(args.commit, remote=args.remote, branch=args.branch, path=args.path,
+        found = publish.recorded(args.commit, remote=args.remote, branch=args.branch, path=args.path,
                          dashboard=args.dashboard, name=args.dashboard_name)
         for k, v in found.items():
             print(f"{k}={'true' if v else 'false'}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import cli
+from bench.engine import shards
 
 
 def parser():
@@ -34,8 +35,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(out: Path, paths: list[Path]) -> int:
-    from bench.engine import shards  # pandas
-
     run = shards.merge(out, paths)
     finished = run.meta["finished_at"]
     print(f"merged {len(paths)} shards into {out}: {len(run.summary)} trials "

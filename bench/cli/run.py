@@ -66,12 +66,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, validate, run, report."""
-    argv = sys.argv[1:] if argv is None else argv
-    args = parser().parse_args(argv)
-    return cli.guarded(PROG, lambda: _main(args, argv))
+    return cli.command(parser, _main, argv)
 
 
-def _main(args: argparse.Namespace, argv: list[str]) -> int:
+def _main(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard) if args.shard else None  # before anything is created
     if args.ray_address and args.executor != "ray":
         raise SpecError("ray-address", args.ray_address, "needs --executor ray")
@@ -88,7 +86,7 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
     stop = StopRequest()
     try:
         with stop.installed():
-            rows, done = loop.run_sweep(spec, run_dir, argv=[PROG, *argv], resume=resume, shard=shard,
+            rows, done = loop.run_sweep(spec, run_dir, argv=args.command_line, resume=resume, shard=shard,
                                         executor=executor, progress=not args.quiet, stop=stop)
     except WriteError as exc:
         print(f"{PROG}: error: {exc}; what was measured before is kept: free some space, then resume with: "
