@@ -20,11 +20,12 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.format import HISTORY, RAW, REPEATS, SUMMARY
+from bench.format import HISTORY, RAW, REPEATS, SCHEMA_VERSION, SUMMARY
 
 CSV_TABLES = {"raw.csv": RAW, "repeats.csv": REPEATS, "summary.csv": SUMMARY}
 # any text is valid in these
-FREE_TEXT = {"device_actual", "reason", "machine", "machine_id", "commit", "run_finished_utc", "node"}
+FREE_TEXT = {"device_actual", "reason", "machine", "machine_label", "machine_label_key", "commit", "run_finished_utc",
+             "node"}
 HISTORY_FREE = {"run_id"}  # history.csv: a row of another run is still a valid row (no meta.json to match)
 BAD_TOKENS = {"int": ["abc", "1.5", "-1", "", "1e3", "0x10"], "float": ["abc", "nan", "-1", "", "1,0", "--2"],
               "bool": ["2", "yes", "", "-1"], "enum": ["bogus", "", "CPU"], "time": ["yesterday", "2026-13", ""],
@@ -133,7 +134,8 @@ def meta_edit(data: bytes, rng: random.Random) -> tuple[bytes, str]:
         value = rng.choice([[], [1, 2], "meta", 3, None, True])
         return json.dumps(value).encode(), f"meta.json is {value!r}"
     if kind == "version":
-        value = rng.choice([99, 0, -1, "2", None, 2.5, True, 7, 4, 3, 2, 1])  # 4..1: older readers, wrong columns
+        # a newer version; 4..1: older readers, wrong columns
+        value = rng.choice([99, 0, -1, "2", None, 2.5, True, SCHEMA_VERSION + 1, 4, 3, 2, 1])
         return json.dumps({**meta, "schema_version": value}).encode(), f"schema_version {value!r}"
     if kind == "workload":  # the workload's record, read in place of its module: typed
         key, value = rng.choice([("name", 5), ("size_name", None), ("has_flops", "yes"), ("spec", []),

@@ -93,3 +93,29 @@ def test_a_schema_1_history_is_read_and_appending_rewrites_it_in_the_current_sch
     rows = read_history(history)
     assert len(rows) == 49 and {r["schema_version"] for r in rows} == {SCHEMA_VERSION}
     assert history.read_text().splitlines()[0].startswith("schema_version,commit,")
+
+
+def test_a_schema_6_history_reads_its_machine_columns_under_their_schema_7_names(tmp_path):
+    """Schema 7 renamed history.csv's `machine` (a label, not the run tables' machine id) and `machine_id` (the
+    label's key); a file written before reads with the new names, and appending rewrites its header."""
+    import csv
+
+    from bench.format.history import read_history
+
+    names = ["schema_version", "commit", "dirty", "run_id", "run_finished_utc", "machine", "machine_id", "config_id",
+             "workload", "device", "mode", "dtype", "batch_size", "size", "threads", "replicas", "n", "median_s",
+             "ci_low_s", "ci_high_s", "recorded_utc"]
+    values = ["6", "abc", "0", "r1", "", "M x2, no GPU", "0123456789", "cpu-eager-float32-b4-h20-t0", "mlp", "cpu",
+              "eager", "float32", "4", "20", "0", "1", "12", "0.5", "0.4", "0.6", "2026-11-24T10:00:00+00:00"]
+    history = tmp_path / "history.csv"
+    with open(history, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(names)
+        writer.writerow(values)
+    (row,) = read_history(history)
+    assert (row["machine_label"], row["machine_label_key"], row["schema_version"]) == ("M x2, no GPU", "0123456789", 6)
+    assert "machine" not in row and "machine_id" not in row
+    append(make_run(tmp_path / "run", devices="cpu"), history)
+    header = history.read_text().splitlines()[0].split(",")
+    assert "machine_label" in header and "machine_label_key" in header and "machine" not in header
+    assert read_history(history)[0]["machine_label"] == "M x2, no GPU"

@@ -108,7 +108,7 @@ def test_unknown_schema_version_is_refused_naming_the_file_and_versions(run_dir,
     with pytest.raises(StoreError, match=r"meta\.json: schema_version") as err:
         load_run(run_dir)
     if version == 99:
-        assert "99 is not one this eager-mlp-bench reads (1, 2, 3, 4, 5, 6)" in str(err.value)
+        assert "99 is not one this eager-mlp-bench reads (1, 2, 3, 4, 5, 6, 7)" in str(err.value)
 
 
 def _edit(path: Path, fn) -> None:

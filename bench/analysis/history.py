@@ -25,7 +25,7 @@ class HistoryError(InputError):
 
 
 def label_key(label: str) -> str:
-    """history.csv's `machine_id`: a short stable hash of a machine's label (10 hex digits; not the run tables'
+    """history.csv's `machine_label_key`: a short stable hash of a machine's label (10 hex digits; not the run tables'
     8-digit fingerprint id, bench.format.identity.machine_id: history rows name machines by label)."""
     return hashlib.sha1(label.encode()).hexdigest()[:10]
 
@@ -60,7 +60,7 @@ def append(run_dir: Path, history: Path = HISTORY_PATH) -> int:
     rows = [{"schema_version": SCHEMA_VERSION, "recorded_utc": recorded, "commit": git.get("commit") or "",
              "dirty": bool(git.get("dirty")), "run_id": run_id, "run_finished_utc": run.meta.get("finished_at") or "",
              **{k: r[k] for k in HISTORY.names if k in r},
-             "machine": labels[r["machine"]], "machine_id": label_key(labels[r["machine"]])}
+             "machine_label": labels[r["machine"]], "machine_label_key": label_key(labels[r["machine"]])}
             for r in run.ok.to_dict("records")]
     write_table(history, HISTORY, [{**r, "schema_version": SCHEMA_VERSION} for r in old] + rows)
     return len(rows)
@@ -108,7 +108,7 @@ def _detect(frame) -> list[dict[str, Any]]:
     import numpy as np
 
     found = []
-    for (mid, cid), g in frame.groupby(["machine_id", "config_id"], sort=True):
+    for (mid, cid), g in frame.groupby(["machine_label_key", "config_id"], sort=True):
         g = g.sort_values("order")
         values = g["median_s"].to_numpy(float)
         cps = change_points(values)
@@ -116,7 +116,7 @@ def _detect(frame) -> list[dict[str, Any]]:
         for k, cp in enumerate(cps):
             before = float(np.median(values[bounds[k]:cp]))
             after = float(np.median(values[cp:bounds[k + 2]]))
-            found.append({"machine_id": mid, "config_id": cid, "index": cp, "commit": g["commit"].iloc[cp],
+            found.append({"machine_label_key": mid, "config_id": cid, "index": cp, "commit": g["commit"].iloc[cp],
                           "run_id": g["run_id"].iloc[cp], "before_s": before, "after_s": after,
                           "change": after / before - 1})
     return found
@@ -141,7 +141,7 @@ def plot(history: Path = HISTORY_PATH, out_dir: Path = Path("results") / "histor
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     with plt.rc_context(STYLE):
-        for mid, m in frame.groupby("machine_id", sort=True):
+        for mid, m in frame.groupby("machine_label_key", sort=True):
             cids = sorted(m["config_id"].unique())
             n_cols = min(4, len(cids))
             n_rows = math.ceil(len(cids) / n_cols)
@@ -156,7 +156,7 @@ def plot(history: Path = HISTORY_PATH, out_dir: Path = Path("results") / "histor
                 hi = (g["ci_high_s"] * 1e3 - med).fillna(0).clip(lower=0)
                 ax.errorbar(x, med, yerr=[lo, hi], marker="o", capsize=2, elinewidth=0.8)
                 for c in all_changes:
-                    if (c["machine_id"], c["config_id"]) == (mid, cid):
+                    if (c["machine_label_key"], c["config_id"]) == (mid, cid):
                         ax.axvline(c["index"] - 0.5, color="tab:red", linestyle="--", linewidth=1)
                         ax.annotate(f"{c['change']:+.0%}", xy=(c["index"] - 0.5, 0.95), color="tab:red",
                                     xycoords=("data", "axes fraction"), fontsize=6.5, ha="left", va="top")
@@ -166,7 +166,7 @@ def plot(history: Path = HISTORY_PATH, out_dir: Path = Path("results") / "histor
                     ax.set_ylabel("epoch time (ms)")
             for j in range(len(cids), n_rows * n_cols):
                 axes[j // n_cols][j % n_cols].set_visible(False)
-            label = m["machine"].iloc[0]
+            label = m["machine_label"].iloc[0]
             fig.suptitle(f"Epoch time over commits (median, 95% CI); dashed: change point (ruptures PELT)\n{label}")
             written += save_figure(fig, out_dir, f"history-{mid}")
     return written

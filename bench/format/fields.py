@@ -25,6 +25,10 @@ Schema history (SCHEMA_VERSION, in meta.json, in every summary.csv and history.c
      (the machine's noise before measuring), and a trial's `stop_reason` may be `decided` (the answers stop
      rule: every comparison it takes part in is decided or shown to make no difference). The tables' columns
      are those of 5, so version 5 reads as it is.
+  7: history.csv's machine columns named for what they hold: `machine_label` (the human-readable line; was
+     `machine`, which in the run tables is the 8-hex machine id) and `machine_label_key` (10 hex digits of
+     the label's SHA-1; was `machine_id`). Older history files read with the new names. A run directory's
+     files are those of 5 and 6.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ from dataclasses import dataclass
 
 from mlp_core.enums import Device, DTypeMode
 
-SCHEMA_VERSION = 6
-KNOWN_VERSIONS = (1, 2, 3, 4, 5, 6)
-SAME_TABLES = (5, 6)  # versions whose tables are the current ones
+SCHEMA_VERSION = 7
+KNOWN_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
+SAME_TABLES = (5, 6, 7)  # versions whose tables are the current ones
 
 STATUSES = ("ok", "skipped", "diverged", "error")
 STOP_REASONS = ("precision", "budget", "max_repeats", "decided")
@@ -233,10 +237,10 @@ HISTORY = Table(
         RUN_ID,
         _f("run_finished_utc", "str", "when the run finished (meta.json finished_at; empty: unknown)",
            nullable=True),
-        _f("machine", "str", "machine label: CPU model and cores, GPU, TensorFlow version (not the run tables' "
-           "8-hex machine id)"),
-        _f("machine_id", "str", "10 hex digits of the label's SHA-1 (bench.analysis.history.label_key): the key "
-           "history groups and names figures by"),
+        _f("machine_label", "str", "the machine's label: CPU model and cores, GPU, TensorFlow version (schema < 7: "
+           "`machine`)"),
+        _f("machine_label_key", "str", "10 hex digits of the label's SHA-1 (bench.analysis.history.label_key): the "
+           "key history groups and names figures by (schema < 7: `machine_id`)"),
         CONFIG_ID, *AXES,
         *(_f(name, STAT_DOCS[name][0], STAT_DOCS[name][1], STAT_DOCS[name][2], minimum=0,
              nullable=name != "median_s" and name != "n") for name in ("n", "median_s", "ci_low_s", "ci_high_s")),

@@ -23,9 +23,11 @@ PAGES_PATH = "history/history.csv"  # on that branch
 PAGES_DASHBOARD = "dev/bench/data.js"  # the action's default benchmark-data-dir-path, and its data file
 PAGES_ATTEMPTS = 10  # pushes tried while the branch keeps moving (the action's own retry count)
 
-# schema 3 and 4: no workload, the MLP's size called hidden; 2: no replicas column either; 1: no schema_version
-# column either, recorded_utc first
-HISTORY_V4 = before_workloads(HISTORY)
+# schema 5 and 6: the machine label's columns called machine and machine_id; 3 and 4: no workload either, the
+# MLP's size called hidden; 2: no replicas column either; 1: no schema_version column either, recorded_utc first
+LABEL_COLUMNS = {"machine_label": "machine", "machine_label_key": "machine_id"}  # schema 7 name -> older name
+HISTORY_V6 = replace(HISTORY, fields=tuple(replace(f, name=LABEL_COLUMNS.get(f.name, f.name)) for f in HISTORY.fields))
+HISTORY_V4 = before_workloads(HISTORY_V6)
 HISTORY_V2 = replace(HISTORY_V4, fields=tuple(f for f in HISTORY_V4.fields if f.name != "replicas"))
 HISTORY_V1 = replace(HISTORY_V2, fields=(HISTORY.field("recorded_utc"), *HISTORY_V2.fields[1:-1]))
 
@@ -38,12 +40,15 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     first = read_text(path).split("\n", 1)[0]
     v1 = first.split(",")[:1] != ["schema_version"] and "recorded_utc" in first
     header = first.split(",")
-    table = HISTORY_V1 if v1 else HISTORY if "workload" in header else HISTORY_V4 if "replicas" in header \
-        else HISTORY_V2
+    table = HISTORY_V1 if v1 else HISTORY if "machine_label" in header else HISTORY_V6 if "workload" in header \
+        else HISTORY_V4 if "replicas" in header else HISTORY_V2
     rows = read_table(path, table, torn_ok=False)
     as_workload_rows(rows.rows)
     for row in rows.rows:
         row.setdefault("replicas", 1)
+        for name, old in LABEL_COLUMNS.items():
+            if old in row:
+                row[name] = row.pop(old)
     check_config_ids(rows)
     if v1:
         return [{"schema_version": 1, **r} for r in rows.rows]
