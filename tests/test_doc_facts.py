@@ -1,6 +1,8 @@
 """The facts the docs state hold in the code, so the docs cannot go stale quietly: every file path and every
-`bench.` / `mlp_core.` name they quote in backticks exists (a module, or a module's top-level name), and the
-schema version they call current is the code's. Read with `ast`: nothing is imported."""
+`bench.` / `mlp_core.` name they quote in backticks exists (a module, or a module's top-level name), the
+schema version they call current is the code's, every option on a quoted `python -m bench.X` line is X's,
+every quoted `--option` is some command's or script's, and a default they quote is the one the command applies.
+Names are read with `ast`; options from each command's own parser (bench.cli: no TensorFlow)."""
 
 from __future__ import annotations
 
@@ -90,3 +92,95 @@ def test_the_schema_version_the_docs_call_current_is_the_codes():
 def test_the_checker_finds_what_is_missing():
     assert resolves("bench.engine.loop.measure") and resolves("mlp_core.workloads.Workload.own_trainers")
     assert not resolves("bench.engine.loop.no_such_name") and not resolves("bench.no_such_module")
+
+
+# ---- options and their defaults ------------------------------------------------------------------------
+COMMANDS = ("ab", "analysis", "bisect", "compare", "continuous", "history", "ladder", "merge", "plot", "report",
+            "run", "store", "workload")
+# options of other tools the docs quote: pytest-benchmark's, callgrind's, Ray's `ray start`, pip's
+FOREIGN = re.compile(r"--(benchmark-[a-z-]+|instr-atstart|separate-threads|node-ip-address|head|port|address|"
+                     r"num-cpus|num-gpus|resources|block|no-cache-dir|upgrade|force|durations|collect-only)\Z")
+INVOCATION = re.compile(r"python -m bench\.([a-z]+)((?:[^|&;`\n]|\\\n)*)")
+
+
+@cache
+def options() -> dict[str, dict[str, object]]:
+    """command -> {option string: its default}, from each command's own parser (subcommands included)."""
+    import argparse
+    import importlib
+
+    out: dict[str, dict[str, set[str]]] = {}
+    for name in COMMANDS:
+        found: dict[str, set[str]] = {}
+        todo = [importlib.import_module(f"bench.cli.{name}").parser()]
+        while todo:
+            parser = todo.pop()
+            for action in parser._actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    todo.extend(action.choices.values())
+                # the default the command applies: the parser's, or the one its help states (a sweep option's
+                # default is the preset's, applied after parsing: bench.cli.options.default_text)
+                said = set(re.findall(r"default:? ([^\s;,)]+)", action.help or ""))
+                if action.default not in (None, argparse.SUPPRESS):
+                    said.add(str(action.default))
+                for opt in action.option_strings:
+                    found[opt] = said
+        out[name] = found
+    out["continuous"] = {**out["continuous"], **out["ab"]}  # REF, then every bench.ab option
+    return out
+
+
+def script_options() -> set[str]:
+    """The options of the scripts in scripts/ (argparse's add_argument, or a shell script's test of $1)."""
+    return {opt for path in (ROOT / "scripts").iterdir() if path.suffix in (".py", ".sh")
+            for opt in re.findall(r"[\"'](--[a-z][a-z0-9-]*)[\"']", path.read_text())}
+
+
+def _invocations() -> list[tuple[str, str, str]]:
+    """(page, command, option) for every option on a `python -m bench.X ...` command line in the docs."""
+    found = set()
+    for page in PAGES:
+        for command, rest in INVOCATION.findall(page.read_text()):
+            for opt in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", rest):
+                found.add((page.relative_to(ROOT).as_posix(), command, opt))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("page, command, opt", _invocations())
+def test_an_option_on_a_quoted_command_line_is_that_commands(page, command, opt):
+    assert command in options(), f"{page}: python -m bench.{command} is no command"
+    assert opt in options()[command] or FOREIGN.match(opt), \
+        f"{page}: python -m bench.{command} has no option {opt}"
+
+
+@pytest.mark.parametrize("page, opt", _quoted(re.compile(r"`(--[a-z][a-z0-9-]*)")))
+def test_a_quoted_option_is_some_commands(page, opt):
+    assert FOREIGN.match(opt) or opt in script_options() or any(opt in o for o in options().values()), \
+        f"{page} quotes {opt}, no command's or script's"
+
+
+# "`--opt VALUE` (the default" / "`--opt VALUE`, the default" / "`--opt`, default VALUE" / "`--opt` (default VALUE"
+DEFAULT_SAID = re.compile(r"`(--[a-z][a-z0-9-]*) ([^`\s]+)`,? \(?the default\b|`(--[a-z][a-z0-9-]*)`,? \(?default:? "
+                          r"([0-9][0-9.]*)")
+
+
+def _defaults_said() -> list[tuple[str, str, str]]:
+    found = set()
+    for page in PAGES:
+        for opt1, value1, opt2, value2 in DEFAULT_SAID.findall(page.read_text()):
+            found.add((page.relative_to(ROOT).as_posix(), opt1 or opt2, value1 or value2))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("page, opt, value", _defaults_said())
+def test_a_default_the_docs_quote_is_the_parsers(page, opt, value):
+    commands = [name for name, o in options().items() if opt in o]
+    assert commands, f"{page}: {opt} is no command's option"
+    applied = {d for name in commands for d in options()[name][opt]}
+    assert value in applied, f"{page} says {opt} defaults to {value}; {', '.join(commands)} apply {sorted(applied)}"
+
+
+def test_the_option_checks_see_options_and_defaults():
+    assert "3" in options()["run"]["--min-repeats"] and "round" in options()["ab"]["--workers"]
+    assert ("README.md", "run", "--devices") in _invocations() and _defaults_said()
+    assert not any(opt in o for o in options().values() for opt in ["--no-such-option"])
