@@ -21,6 +21,7 @@ import tensorflow as tf
 from mlp_core.config import TrainConfig
 from mlp_core.data import Data
 from mlp_core.placement import canonical, check_placement, hard_placement, tf_device_name
+from mlp_core.preflight import PreflightError, check_data, check_loss, check_output
 from mlp_core.tf_train import HOST, epoch_runner, host_pipeline, tf_sync
 from mlp_core.workloads import Workload, get
 
@@ -39,11 +40,39 @@ def build_model(workload: Workload, config: TrainConfig, sample: np.ndarray):
     keras.utils.set_random_seed(config.seed)
     try:
         model = workload.model(config.size)
-        model(tf.constant(sample.astype(config.dtype.compute_dtype)))  # builds every layer (a subclassed model too)
+        _check_model(workload.name, model)
+        model(_inputs(sample, config))  # builds every layer (a subclassed model too)
     finally:
         tf.random.set_seed(None)
         keras.config.set_dtype_policy(previous)
     return model
+
+
+def _check_model(name: str, model: object) -> None:
+    """A keras.Model the harness's loop trains as declared: not a bare layer, not compiled with a loss or metrics
+    the loop would ignore, no train_step of its own the loop would bypass. PreflightError saying what otherwise."""
+    if not isinstance(model, keras.Model):
+        raise PreflightError(f"workload {name!r}: model(size) returned {type(model).__module__}."
+                             f"{type(model).__name__}, not a keras.Model (wrap layers in keras.Sequential([...]) or "
+                             "keras.Model(inputs, outputs))")
+    if type(model).train_step is not keras.Model.train_step:
+        raise PreflightError(f"workload {name!r}: {type(model).__name__} overrides train_step, which the harness's "
+                             "own training loop does not call; give the step's parts as the Workload's fields "
+                             "(optimizer=...) and drop the override")
+    if getattr(model, "compiled", False):
+        config = getattr(model, "_compile_config", None)
+        said = {k: v for k, v in ((config.config if config else {}) or {}).items()
+                if k in ("loss", "metrics") and v}
+        raise PreflightError(f"workload {name!r}: model(size) returned a compiled model"
+                             f"{' (' + ', '.join(f'{k}={v!r}' for k, v in said.items()) + ')' if said else ''}; the "
+                             "harness trains with its own loop and the mean squared error, so compile() would be "
+                             "ignored: drop it (an optimiser is declared as Workload(optimizer=...))")
+
+
+def _inputs(x: np.ndarray, config: TrainConfig) -> tf.Tensor:
+    """Input features as the model sees them: integer ids kept as integers, floats in the compute dtype."""
+    integer = np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_
+    return tf.constant(x if integer else x.astype(config.dtype.compute_dtype))
 
 
 class KerasTrainer:
@@ -53,6 +82,7 @@ class KerasTrainer:
         if params is not None:
             raise ValueError("a workload's initial weights come from its model and the seed, not from params")
         self.workload = get(config.workload)
+        check_data(data, self.workload.name)
         if config.mode.value not in self.workload.mode_names():
             raise ValueError(f"workload {self.workload.name!r} does not train in mode {config.mode.value!r} "
                              f"(it does: {', '.join(self.workload.modes)})")
@@ -62,13 +92,16 @@ class KerasTrainer:
             self.device = tf_device_name(config.device, device_index)
         self.data, self.config = data, config
         self.compute = tf.as_dtype(config.dtype.compute_dtype)
+        self.integer_x = np.issubdtype(data.X_train.dtype, np.integer) or data.X_train.dtype == np.bool_
         n = data.n_train
         with self.placement():
             with tf.device(HOST):
-                self.X = tf.constant(data.X_train.astype(config.dtype.data_dtype))
+                x_dtype = data.X_train.dtype if self.integer_x else config.dtype.data_dtype
+                self.X = tf.constant(data.X_train.astype(x_dtype))
                 self.y = tf.constant(data.y_train.reshape(n, -1).astype(config.dtype.data_dtype))
             with tf.device(self.device):
                 self.model = build_model(self.workload, config, data.X_train[:1])
+                self._preflight(data.X_train[:config.batch_size], data.y_train[:config.batch_size])
                 self.variables = list(self.model.trainable_variables)
                 self.optimizer = (self.workload.optimizer(config.learning_rate) if self.workload.optimizer
                                   else None)
@@ -76,7 +109,7 @@ class KerasTrainer:
                     self.optimizer.build(self.variables)
                 self.sse = tf.Variable(tf.zeros((), self.compute), trainable=False, name="sse")
         data_dtype = tf.as_dtype(config.dtype.data_dtype)  # one signature for full and ragged last batches
-        signature = [tf.TensorSpec([None, *self.X.shape[1:]], data_dtype),
+        signature = [tf.TensorSpec([None, *self.X.shape[1:]], self.X.dtype),
                      tf.TensorSpec([None, *self.y.shape[1:]], data_dtype)]
         self.runner = epoch_runner(self.step, config.mode.value, self.device, signature=signature,
                                    n_batches=math.ceil(n / config.batch_size), loss_dtype=self.compute)
@@ -93,9 +126,20 @@ class KerasTrainer:
         """The MLP's input pipeline over this workload's data (tf_train.host_pipeline)."""
         return host_pipeline(self.X, self.y, self.config, epoch)
 
+    def _preflight(self, x: np.ndarray, y: np.ndarray) -> None:
+        """The first batch through the model once, before anything is timed: its output's shape against the
+        target's and the loss finite (mlp_core.preflight: one line naming the cause)."""
+        pred = self.model(_inputs(x, self.config), training=False)
+        self.output_per_sample = tuple(int(d) for d in pred.shape[1:])
+        target = y.reshape(len(y), -1)
+        check_output(self.workload.name, tuple(pred.shape), target.shape)
+        pred = np.asarray(pred, dtype=np.float64).reshape(target.shape)
+        check_loss(self.workload.name, float(np.mean((pred - target) ** 2)))
+
     def step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         """One training step: MSE of the batch, gradients, the workload's optimiser or plain gradient descent."""
-        x = tf.cast(x, self.compute)  # float64-cast: the per-step cast (a no-op otherwise)
+        if not self.integer_x:  # integer ids stay integers (an embedding's input)
+            x = tf.cast(x, self.compute)  # float64-cast: the per-step cast (a no-op otherwise)
         y = tf.cast(y, self.compute)
         with tf.GradientTape() as tape:
             pred = tf.reshape(self.model(x, training=True), tf.shape(y))
@@ -126,8 +170,7 @@ class KerasTrainer:
         """(device the results really live on, test-set predictions shaped as y_test); PlacementError when any
         weight, optimiser variable, the last loss or the predictions are elsewhere."""
         with self.placement(), tf.device(self.device):
-            X_test = tf.cast(tf.constant(self.data.X_test), self.compute)
-            pred = self.model(X_test, training=False)
+            pred = self.model(_inputs(self.data.X_test, self.config), training=False)
         held = [_tf_variable(v) for v in self.model.variables]
         if self.optimizer is not None:
             held += [_tf_variable(v) for v in self.optimizer.variables]

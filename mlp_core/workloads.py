@@ -34,11 +34,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import math
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from mlp_core import modes
@@ -225,11 +228,20 @@ def names() -> list[str]:
 
 
 def _from_module(spec: str) -> Workload:
-    module_name, _, attr = spec.partition(":")
+    module_name, _, attr = spec.rpartition(":")
     if not module_name or not attr:
-        raise WorkloadError(f"workload {spec!r}: expected package.module:factory")
+        raise WorkloadError(f"workload {spec!r}: expected package.module:factory or path/to/file.py:factory")
     try:
-        module = importlib.import_module(module_name)
+        module = _from_file(spec, module_name) if module_name.endswith(".py") else importlib.import_module(module_name)
+    except WorkloadError:
+        raise
+    except ModuleNotFoundError as exc:
+        hint = ""
+        if exc.name and module_name.split(".")[0] == exc.name.split(".")[0]:
+            hint = (f" (is the folder that holds {exc.name!r} on PYTHONPATH? Run from that folder with PYTHONPATH=., "
+                    "or name the file: path/to/file.py:factory)")
+        raise WorkloadError(f"workload {spec!r}: cannot import {module_name!r}: ModuleNotFoundError: {exc}"
+                            f"{hint}") from None
     except Exception as exc:  # noqa: BLE001 - any import failure is the user's module's, said in one line
         raise WorkloadError(f"workload {spec!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
     try:
@@ -237,6 +249,26 @@ def _from_module(spec: str) -> Workload:
     except AttributeError:
         raise WorkloadError(f"workload {spec!r}: module {module_name!r} has no {attr!r}") from None
     return _resolve(spec, target)
+
+
+def _from_file(spec: str, path: str):
+    """A module loaded from a file path (relative to the current directory), named after its resolved path so that
+    two files of the same name stay apart."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise WorkloadError(f"workload {spec!r}: no file {path!r} (from {Path.cwd()})")
+    name = "emb_workload_" + re.sub(r"\W", "_", str(file.with_suffix("")))
+    if name in sys.modules:
+        return sys.modules[name]
+    loader = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(loader)
+    sys.modules[name] = module  # before running it: dataclasses and pickling look their module up there
+    try:
+        loader.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def _from_entry_point(spec: str) -> Workload:

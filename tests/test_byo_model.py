@@ -34,9 +34,9 @@ def test_the_contract_check_passes_the_built_ins_and_the_example(monkeypatch, tm
 
     assert main(["check", "mlp", "--n-train", "64", "--epochs", "2", "--json", str(tmp_path / "check.json")]) == 0
     out = capsys.readouterr().out
-    assert "SKIP  placement on gpu" in out and "sees no GPU" in out and "13 passed, 0 failed, 1 skipped" in out
+    assert "SKIP  placement on gpu" in out and "sees no GPU" in out and "14 passed, 0 failed, 1 skipped" in out
     doc = json.loads((tmp_path / "check.json").read_text())
-    assert doc["workload"]["name"] == "mlp" and len(doc["checks"]) == 14
+    assert doc["workload"]["name"] == "mlp" and len(doc["checks"]) == 15
     assert [c["outcome"] for c in doc["checks"] if " = eager " in c["name"]] == ["pass"] * 9
 
 

@@ -104,7 +104,20 @@ def _main(args: argparse.Namespace) -> int:
     from bench.analysis import report  # pandas, SciPy, matplotlib
 
     report.after_run(run_dir, plots=not args.no_plots, prog=PROG)
+    if rows and not any(r["status"] == "ok" for r in rows):  # a run that measured nothing does not exit 0
+        print(f"{PROG}: error: no trial was measured ({', '.join(_reasons(rows))}); the run is kept in {run_dir}",
+              file=sys.stderr)
+        return 1
     return 1 if any(r["status"] == "error" for r in rows) else 0
+
+
+def _reasons(rows: list[dict]) -> list[str]:
+    """Each distinct (status, reason) of the trials, counted: why nothing was measured."""
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        key = (r["status"], r.get("reason") or "")
+        counts[key] = counts.get(key, 0) + 1
+    return [f"{n} {status}: {reason}" if reason else f"{n} {status}" for (status, reason), n in counts.items()]
 
 
 def _resolve(args: argparse.Namespace) -> tuple[Path, object, bool]:

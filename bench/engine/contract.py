@@ -3,8 +3,10 @@
 The MLP has an independent oracle (a float64 NumPy implementation of the same training). A user's model has
 none, so the check asks what can be asked of any workload, through the same trainers the runner uses:
 
-- data: deterministic for a seed (the same arrays twice; another seed, other arrays), float64, finite, one
-  target row per sample;
+- data: the pre-flight's (mlp_core.preflight: a Data of numeric, finite arrays agreeing on the samples), and
+  deterministic for a seed (the same arrays twice; another seed, other arrays), floats in float64;
+- the pre-flight of the model, before anything is trained: a keras.Model, not compiled, no train_step of its own,
+  its output per sample the target's size, the first batch's loss finite;
 - initial weights: the same for a seed, different for another;
 - learning: the train MSE falls over a few epochs (eager, float32);
 - modes agree: every TF mode the workload claims follows the eager loop's trajectory (per-epoch train MSE and
@@ -25,7 +27,8 @@ import numpy as np
 
 from mlp_core import TrainConfig, workloads
 from mlp_core.enums import Device
-from mlp_core.errors import UnavailableError
+from mlp_core.errors import UnavailableError, reason_of
+from mlp_core.preflight import PreflightError, check_data
 from mlp_core.trainer import make_trainer, train_with
 
 # Relative tolerance of a mode's trajectory against the eager loop's, by compute dtype. float64: a few ulps per
@@ -83,12 +86,19 @@ def check(spec: str, settings: Settings = Settings(), *, progress=None) -> tuple
 
     say("data")
     out.append(_check_data(workload, settings))
+    if out[-1].outcome == "fail":  # nothing below can be trusted on data that fails (the check stops here)
+        return workload, out
     data = workload.data(settings.seed, settings.n_train, settings.n_test)
 
-    say("initial weights")
+    say("model")
     modes = [m for m in workload.mode_names() if m in workloads.GENERIC_MODES]
     first_mode = "eager" if "eager" in modes else modes[0]
     first_dtype = "float32" if "float32" in workload.dtypes else workload.dtypes[0]
+    out.append(_check_model(data, base, first_mode, first_dtype))
+    if out[-1].outcome == "fail":
+        return workload, out
+
+    say("initial weights")
     out.append(_check_init(data, base, first_mode, first_dtype))
 
     say("learning")
@@ -104,7 +114,7 @@ def check(spec: str, settings: Settings = Settings(), *, progress=None) -> tuple
                          + " -> ".join(f"{m:.4g}" for m in mse) + ("" if falls else ": it does not fall"),
                          {"train_mse": mse}))
     except Exception as exc:  # noqa: BLE001 - a workload that fails to train is a failed check, said in one line
-        out.append(Check("learning", "fail", f"training fails: {type(exc).__name__}: {exc}"[:400]))
+        out.append(Check("learning", "fail", f"training fails: {reason_of(exc, 400)}"))
 
     if "eager" not in modes:
         out.append(Check("modes agree", "skip", f"the workload does not train in eager mode, the reference the "
@@ -118,7 +128,7 @@ def check(spec: str, settings: Settings = Settings(), *, progress=None) -> tuple
             ref = train_with(trainer, data, cfg)
             eager[dtype] = (list(ref.train_mse), _weights(trainer))
         except Exception as exc:  # noqa: BLE001
-            out.append(Check(f"modes agree ({dtype})", "fail", f"eager fails: {type(exc).__name__}: {exc}"[:400]))
+            out.append(Check(f"modes agree ({dtype})", "fail", f"eager fails: {reason_of(exc, 400)}"))
             continue
         tol = TOLERANCE[cfg.dtype.compute_dtype]
         for mode in modes:
@@ -136,11 +146,15 @@ def check(spec: str, settings: Settings = Settings(), *, progress=None) -> tuple
 def _check_data(workload: workloads.Workload, s: Settings) -> Check:
     try:
         a = workload.data(s.seed, s.n_train, s.n_test)
+        check_data(a, workload.name)
         b = workload.data(s.seed, s.n_train, s.n_test)
         c = workload.data(s.seed + 1, s.n_train, s.n_test)
+        check_data(b, workload.name)
+        check_data(c, workload.name)
+    except PreflightError as exc:
+        return Check("data", "fail", str(exc))
     except Exception as exc:  # noqa: BLE001
-        return Check("data", "fail",
-                     f"data({s.seed}, {s.n_train}, {s.n_test}) fails: {type(exc).__name__}: {exc}"[:400])
+        return Check("data", "fail", f"data({s.seed}, {s.n_train}, {s.n_test}) fails: {reason_of(exc, 400)}")
     arrays = ("X_train", "y_train", "X_test", "y_test")
     problems = []
     if not all(np.array_equal(getattr(a, k), getattr(b, k)) for k in arrays):
@@ -149,16 +163,32 @@ def _check_data(workload: workloads.Workload, s: Settings) -> Check:
         problems.append("another seed gives the same data")
     for k in arrays:
         x = np.asarray(getattr(a, k))
-        if x.dtype != np.float64:
-            problems.append(f"{k} is {x.dtype}, not float64")
-        elif not np.isfinite(x).all():
-            problems.append(f"{k} has non-finite values")
+        if np.issubdtype(x.dtype, np.floating) and x.dtype != np.float64:
+            problems.append(f"{k} is {x.dtype}, not float64 (the dtype modes cast from float64)")
     if a.n_train != s.n_train or a.n_test != s.n_test or len(a.y_train) != a.n_train or len(a.y_test) != a.n_test:
         problems.append(f"asked for {s.n_train} + {s.n_test} samples, got X {a.n_train} + {a.n_test}, "
                         f"y {len(a.y_train)} + {len(a.y_test)}")
     shape = f"X {tuple(a.X_train.shape[1:])}, y {tuple(np.shape(a.y_train)[1:]) or '(scalar)'}"
+    kinds = ", ".join(f"{k} {np.asarray(getattr(a, k)).dtype}" for k in ("X_train", "y_train"))
     return Check("data", "fail" if problems else "pass",
-                 "; ".join(problems) if problems else f"deterministic for a seed, float64, finite; per sample {shape}")
+                 "; ".join(problems) if problems else f"deterministic for a seed, finite ({kinds}); per sample {shape}")
+
+
+def _check_model(data, base: dict[str, Any], mode: str, dtype: str) -> Check:
+    """The trainer's pre-flight (mlp_core.keras_train): the model as declared, its output against the target, the
+    first batch's loss; all before any step."""
+    try:
+        trainer = make_trainer(data, TrainConfig(**base, epochs=1, mode=mode, dtype=dtype))
+    except UnavailableError as exc:
+        return Check("model", "skip", str(exc))
+    except Exception as exc:  # noqa: BLE001 - PreflightError included: its line is the detail
+        return Check("model", "fail", str(exc) if isinstance(exc, PreflightError) else
+                     f"building the model fails: {reason_of(exc, 400)}")
+    out = getattr(trainer, "output_per_sample", None)
+    if out is None:  # the MLP's own trainers: no Keras model to look at
+        return Check("model", "pass", "the workload's own trainers")
+    return Check("model", "pass", f"a keras.Model, output per sample {out or '()'} against the target's "
+                 f"{tuple(np.shape(data.y_train)[1:]) or '()'}; the first batch's loss is finite")
 
 
 def _check_init(data, base: dict[str, Any], mode: str, dtype: str) -> Check:
@@ -168,7 +198,7 @@ def _check_init(data, base: dict[str, Any], mode: str, dtype: str) -> Check:
         other = _weights(make_trainer(data, TrainConfig(**{**base, "seed": base["seed"] + 1}, epochs=1, mode=mode,
                                                         dtype=dtype)))
     except Exception as exc:  # noqa: BLE001
-        return Check("initial weights", "fail", f"building the model fails: {type(exc).__name__}: {exc}"[:400])
+        return Check("initial weights", "fail", f"building the model fails: {reason_of(exc, 400)}")
     same = len(first) == len(again) and all(np.array_equal(x, y) for x, y in zip(first, again))
     differs = not all(np.array_equal(x, y) for x, y in zip(first, other))
     n = sum(int(np.size(w)) for w in first)
@@ -188,7 +218,7 @@ def _check_mode(data, base, s: Settings, mode: str, dtype: str, ref, tol: float)
     except UnavailableError as exc:
         return Check(name, "skip", str(exc))
     except Exception as exc:  # noqa: BLE001
-        return Check(name, "fail", f"training fails: {type(exc).__name__}: {exc}"[:400])
+        return Check(name, "fail", f"training fails: {reason_of(exc, 400)}")
     devs = [abs(a - b) / abs(b) if b else abs(a - b) for a, b in zip(res.train_mse, ref[0])]
     w_devs = [_rel(a, b) for a, b in zip(_weights(trainer), ref[1])]
     # NaN anywhere (a mode that diverged where eager did not) is a failure, never dropped by max()
@@ -210,6 +240,6 @@ def _check_placement(data, base: dict[str, Any], device: str, mode: str, dtype: 
     except UnavailableError as exc:  # the device is not here (hard placement: no silent fallback)
         return Check(name, "skip", str(exc))
     except Exception as exc:  # noqa: BLE001 - PlacementError included: something ran elsewhere
-        return Check(name, "fail", f"{type(exc).__name__}: {exc}"[:400])
+        return Check(name, "fail", reason_of(exc, 400))
     return Check(name, "pass", f"every weight and optimiser variable, the loss and the predictions on {res.device} "
                  f"(soft placement off; {time.perf_counter() - t0:.1f} s)", {"device": res.device})

@@ -12,7 +12,7 @@ from bench.engine.memory import peak_rss_bytes, reset_peak_rss
 from bench.format.derive import now_utc
 from bench.format.messages import PeakResult, PeakTask, RepeatResult, RepeatTask
 from mlp_core import Data, Device, TrainConfig, train, workloads
-from mlp_core.errors import UnavailableError, missing_library
+from mlp_core.errors import UnavailableError, missing_library, reason_of
 from mlp_core.timing import Clock, Sync, default_clock
 
 _DATA_CACHE: dict[tuple[str, int, int, int], Data] = {}
@@ -42,7 +42,7 @@ def run_repeat(task: RepeatTask, *, clock: Clock = default_clock, sync: Sync | N
         pad = bytearray(random.SystemRandom().randrange(1, 1 << 16))  # noqa: F841 - held during training
         result = train(_DATA_CACHE[key], config, clock=clock, sync=sync)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded status
-        return RepeatResult(status=_failure_status(exc), reason=_reason(exc), wall_s=time.perf_counter() - wall0,
+        return RepeatResult(status=_failure_status(exc), reason=reason_of(exc), wall_s=time.perf_counter() - wall0,
                             worker_pid=pid, started_utc=started, cpus=affinity())
     finite = all(math.isfinite(v) for v in (*result.train_mse, result.test_mse))
     return RepeatResult(
@@ -88,13 +88,9 @@ def run_peak(task: PeakTask, *, clock: Clock = default_clock, sync: Sync | None 
             raise missing_library("peak", "TensorFlow", "pip install tensorflow") from None
         res = measure_matmul_peak(Device(task.device), task.dtype, task.n, clock=clock, sync=sync)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded status
-        return PeakResult(status=_failure_status(exc), reason=_reason(exc), device=task.device, dtype=task.dtype,
+        return PeakResult(status=_failure_status(exc), reason=reason_of(exc), device=task.device, dtype=task.dtype,
                           n=task.n)
     return PeakResult(status="ok", reason="", **res)
-
-
-def _reason(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
 
 
 def _failure_status(exc: Exception) -> str:
