@@ -108,15 +108,15 @@ def test_epoch(benchmark, workload, data, device, mode, dtype, batch, size):
         benchmark.pedantic(one_epoch, setup=trainer.begin_epoch, rounds=ROUNDS, warmup_rounds=WARMUP_ROUNDS,
                            iterations=1)
 
-    mse = trainer.epoch_mse()[0]  # the last epoch's
+    loss = trainer.epoch_loss()[0]  # the last epoch's
     actual, _ = trainer.finish()  # PlacementError unless every result is on the requested device
     assert actual == f"{device}:0"
-    assert mse == mse and mse < 1e6  # finite: the epoch trained
+    assert loss == loss and loss < 1e6  # finite: the epoch trained
     benchmark.extra_info.update({"config_id": config_id(device, mode, dtype, batch, size, THREADS,
                                                         workload=workload.name), "workload": workload.name,
                                  "device": str(device), "device_actual": actual, "mode": str(mode),
                                  "dtype": str(dtype), "batch_size": batch, "size": size, "n_train": N_TRAIN,
-                                 "train_mse_last_epoch": mse})
+                                 "loss": workload.loss_name, "train_loss_last_epoch": loss})
     stats = getattr(benchmark, "stats", None)
     if stats is not None:  # None under --benchmark-disable
         rates = throughput(stats.stats.median, N_TRAIN, batch, workload.epoch_flops(N_TRAIN, batch, size))

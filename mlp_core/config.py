@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mlp_core import workloads
 from mlp_core.enums import Device, DTypeMode, ExecMode
@@ -77,10 +77,28 @@ class TrainResult:
     """What one training run measured and computed."""
 
     epoch_times_s: tuple[float, ...]  # wall time of each epoch, synced; epoch 0 includes warm-up
-    train_mse: tuple[float, ...]  # true sample-weighted MSE of each epoch (losses before each update)
-    test_mse: float  # MSE of the final weights over the test set
+    train_loss: tuple[float, ...]  # the workload's loss of each epoch, sample-weighted (losses before each update)
+    test_loss: float  # the loss of the final weights over the test set
     params: Params | tuple  # final weights, float64 copies (a workload's: its model's variables in order)
     device: str  # where the ops really ran, read from the result tensors: "cpu:0", "gpu:0"
     # The article's printed metrics (sum of per-batch mean losses / n_train): article and numpy modes.
     article_train_metric: tuple[float, ...] | None = None
     article_test_metric: float | None = None
+    loss: str = "mse"  # the loss's name (mlp_core.workloads.Workload.loss)
+    metrics: dict[str, float] = field(default_factory=dict)  # the workload's metrics on the test set (mlp_core.metrics)
+
+    @property
+    def train_mse(self) -> tuple[float, ...]:
+        """train_loss, where the loss is the mean squared error (the MLP's, every regression's)."""
+        return self._mse(self.train_loss)
+
+    @property
+    def test_mse(self) -> float:
+        """test_loss, where the loss is the mean squared error."""
+        return self._mse(self.test_loss)
+
+    def _mse(self, value):
+        if self.loss != "mse":
+            raise AttributeError(f"this workload's loss is {self.loss!r}, not the mean squared error: read "
+                                 "train_loss and test_loss")
+        return value

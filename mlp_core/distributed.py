@@ -121,7 +121,7 @@ class MirroredTrainer:
         self.last_loss = loss
         return loss
 
-    def epoch_mse(self) -> tuple[float, float]:
+    def epoch_loss(self) -> tuple[float, float]:
         """(true MSE of the epoch just trained, NaN: no article metric)."""
         return float(self.sse.numpy()) / self.data.n_train, float("nan")
 

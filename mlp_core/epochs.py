@@ -18,6 +18,7 @@ import numpy as np
 
 from mlp_core.config import TrainConfig, TrainResult
 from mlp_core.data import Data
+from mlp_core.metrics import compute as compute_metrics
 from mlp_core.params import Params
 from mlp_core.timing import NS_PER_S, Clock, Sync, default_clock, stamp
 
@@ -37,8 +38,9 @@ class Trainer(Protocol):
     def sync(self) -> None:
         """Block until the device has finished its queued work."""
 
-    def epoch_mse(self) -> tuple[float, float]:
-        """(true sample-weighted MSE, the article's metric) of the epoch just trained."""
+    def epoch_loss(self) -> tuple[float, float]:
+        """(the loss of the epoch just trained, sample-weighted; the article's metric, NaN where not kept). A
+        plug-in's trainer from before losses may still call it epoch_mse."""
 
     def finish(self) -> tuple[str, np.ndarray]:
         """(device the results really live on, test-set predictions as float64)."""
@@ -55,12 +57,13 @@ def run_epochs(trainer: Trainer, epochs: int, *, clock: Clock = default_clock,
                sync: Sync | None = None) -> tuple[list[float], list[float], list[float]]:
     """Train `epochs` epochs, each timed from a synced clock read to a synced clock read.
 
-    Returns (epoch times in s, true MSE per epoch, the article's metric per epoch). Epoch 0 is
+    Returns (epoch times in s, the loss of each epoch, the article's metric per epoch). Epoch 0 is
     timed like the rest; the caller keeps it apart as the warm-up. Zeroing the loss sums before
-    and reading the MSE after each epoch stay outside the timed region.
+    and reading the loss after each epoch stay outside the timed region.
     """
     sync = sync or trainer.sync
-    times, mses, metrics = [], [], []
+    epoch_loss = getattr(trainer, "epoch_loss", None) or trainer.epoch_mse  # (a plug-in's older name)
+    times, losses, metrics = [], [], []
     with trainer.placement():
         for e in range(epochs):
             trainer.begin_epoch()
@@ -68,27 +71,34 @@ def run_epochs(trainer: Trainer, epochs: int, *, clock: Clock = default_clock,
             trainer.epoch(e)
             t1 = stamp(clock, sync)
             times.append((t1 - t0) / NS_PER_S)
-            mse, metric = trainer.epoch_mse()
-            mses.append(mse)
+            loss, metric = epoch_loss()
+            losses.append(loss)
             metrics.append(metric)
-    return times, mses, metrics
+    return times, losses, metrics
 
 
 def train_with(trainer: Trainer, data: Data, config: TrainConfig, *, clock: Clock = default_clock,
                sync: Sync | None = None) -> TrainResult:
     """Train with a trainer for `config.epochs` epochs and collect the result."""
-    times, mses, metrics = run_epochs(trainer, config.epochs, clock=clock, sync=sync)
+    times, losses, metrics = run_epochs(trainer, config.epochs, clock=clock, sync=sync)
     actual, pred = trainer.finish()
-    sq = (pred - data.y_test) ** 2
+    loss = getattr(trainer, "loss_name", "mse")
+    if loss == "mse":
+        sq = (pred.reshape(np.shape(data.y_test)) - data.y_test) ** 2
+        test_loss = float(sq.mean())
+    else:  # the workload's own loss, computed by its trainer (the article's metric is the MLP's: MSE only)
+        sq, test_loss = None, trainer.test_loss(pred)
     article = trainer.keeps_article_metric
     return TrainResult(
         epoch_times_s=tuple(times),
-        train_mse=tuple(mses),
-        test_mse=float(sq.mean()),
+        train_loss=tuple(losses),
+        test_loss=test_loss,
         params=trainer.params(),
         device=actual,
         article_train_metric=tuple(metrics) if article else None,
         article_test_metric=article_test_metric(sq, config.batch_size, data.n_train) if article else None,
+        loss=loss,
+        metrics=compute_metrics(getattr(trainer, "metric_names", ()), pred, data.y_test),
     )
 
 

@@ -135,7 +135,7 @@ class JaxTrainer:
 
     keeps_article_metric = True
 
-    def epoch_mse(self) -> tuple[float, float]:
+    def epoch_loss(self) -> tuple[float, float]:
         """(true MSE, the article's metric) of the epoch just trained (read back outside the timed region)."""
         n = self.data.n_train
         if isinstance(self._sums, list):

@@ -5,9 +5,12 @@ optimiser slots and the loss sums on the trial's device; soft placement off; not
 loop, mlp_core.epochs.run_epochs, times `epoch(e)` between synced clock reads); `finish()` refuses a result
 whose weights, optimiser slots, last loss or predictions are not on the requested device.
 
-The loss is the mean squared error over every output of the batch (the workloads are regressions: train_mse
-and test_mse record it). Dtype modes: float32 (data float32), float64-cast (data float64, cast to float32 in
-every step), float64 (data and model in float64: Keras's dtype policy while the model is built).
+The loss is the workload's (`Workload.loss`): the mean squared error over every output of the batch by default
+(every regression's), or a Keras loss by name, or the workload's own callable; train_loss and test_loss record
+it, and the workload's metrics are computed on the test set by the harness (mlp_core.metrics).
+
+Dtype modes: float32 (data float32), float64-cast (data float64, cast to float32 in every step), float64 (data
+and model in float64: Keras's dtype policy while the model is built). Integer features (ids) stay integers.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import tensorflow as tf
 
 from mlp_core.config import TrainConfig
 from mlp_core.data import Data
+from mlp_core.errors import reason_of
 from mlp_core.placement import canonical, check_placement, hard_placement, tf_device_name
 from mlp_core.preflight import PreflightError, check_data, check_loss, check_output
 from mlp_core.tf_train import HOST, epoch_runner, host_pipeline, tf_sync
@@ -65,8 +69,21 @@ def _check_model(name: str, model: object) -> None:
                 if k in ("loss", "metrics") and v}
         raise PreflightError(f"workload {name!r}: model(size) returned a compiled model"
                              f"{' (' + ', '.join(f'{k}={v!r}' for k, v in said.items()) + ')' if said else ''}; the "
-                             "harness trains with its own loop and the mean squared error, so compile() would be "
-                             "ignored: drop it (an optimiser is declared as Workload(optimizer=...))")
+                             "harness trains with its own loop, so compile() would be ignored: drop it and declare "
+                             "them on the Workload (loss=..., metrics=(...), optimizer=...)")
+
+
+def _keras_loss(workload: Workload):
+    """The workload's loss as a function (y_true, y_pred) -> per-sample losses: a Keras loss's name, or its own
+    callable. PreflightError for a name Keras does not know."""
+    if callable(workload.loss):
+        return workload.loss
+    try:
+        return keras.losses.get(workload.loss)
+    except (ValueError, TypeError):
+        raise PreflightError(f"workload {workload.name!r}: loss {workload.loss!r} is not a Keras loss "
+                             "(e.g. 'sparse_categorical_crossentropy', 'categorical_crossentropy', "
+                             "'binary_crossentropy', 'huber', or a callable)") from None
 
 
 def _inputs(x: np.ndarray, config: TrainConfig) -> tf.Tensor:
@@ -83,6 +100,8 @@ class KerasTrainer:
             raise ValueError("a workload's initial weights come from its model and the seed, not from params")
         self.workload = get(config.workload)
         check_data(data, self.workload.name)
+        self.loss_name, self.metric_names = self.workload.loss_name, self.workload.metrics
+        self.loss_fn = None if self.workload.loss == "mse" else _keras_loss(self.workload)
         if config.mode.value not in self.workload.mode_names():
             raise ValueError(f"workload {self.workload.name!r} does not train in mode {config.mode.value!r} "
                              f"(it does: {', '.join(self.workload.modes)})")
@@ -132,9 +151,18 @@ class KerasTrainer:
         pred = self.model(_inputs(x, self.config), training=False)
         self.output_per_sample = tuple(int(d) for d in pred.shape[1:])
         target = y.reshape(len(y), -1)
-        check_output(self.workload.name, tuple(pred.shape), target.shape)
-        pred = np.asarray(pred, dtype=np.float64).reshape(target.shape)
-        check_loss(self.workload.name, float(np.mean((pred - target) ** 2)))
+        if self.loss_fn is None:  # the mean squared error: element by element
+            check_output(self.workload.name, tuple(pred.shape), target.shape)
+            pred = np.asarray(pred, dtype=np.float64).reshape(target.shape)
+            check_loss(self.workload.name, float(np.mean((pred - target) ** 2)))
+            return
+        try:
+            value = float(tf.reduce_mean(self.loss_fn(tf.constant(target, pred.dtype), pred)))
+        except Exception as exc:  # noqa: BLE001 - any failure of the loss on the first batch is the cause, in one line
+            raise PreflightError(f"workload {self.workload.name!r}: the loss {self.loss_name!r} cannot compare the "
+                                 f"model's output per sample {self.output_per_sample or '()'} with the target's "
+                                 f"(y_train) {tuple(np.shape(y)[1:]) or '()'}: {reason_of(exc, 300)}") from None
+        check_loss(self.workload.name, value)
 
     def step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         """One training step: MSE of the batch, gradients, the workload's optimiser or plain gradient descent."""
@@ -142,8 +170,11 @@ class KerasTrainer:
             x = tf.cast(x, self.compute)  # float64-cast: the per-step cast (a no-op otherwise)
         y = tf.cast(y, self.compute)
         with tf.GradientTape() as tape:
-            pred = tf.reshape(self.model(x, training=True), tf.shape(y))
-            loss = tf.reduce_mean(tf.square(pred - y))
+            if self.loss_fn is None:
+                pred = tf.reshape(self.model(x, training=True), tf.shape(y))
+                loss = tf.reduce_mean(tf.square(pred - y))
+            else:
+                loss = tf.reduce_mean(self.loss_fn(y, self.model(x, training=True)))
         grads = tape.gradient(loss, self.variables)
         if self.optimizer is not None:
             self.optimizer.apply_gradients(zip(grads, self.variables))
@@ -162,13 +193,14 @@ class KerasTrainer:
         self.last_loss = self.runner(self.dataset(epoch))
         return self.last_loss
 
-    def epoch_mse(self) -> tuple[float, float]:
-        """(true MSE of the epoch, NaN: the article's metric is the MLP's own)."""
+    def epoch_loss(self) -> tuple[float, float]:
+        """(the workload's loss over the epoch, sample-weighted; NaN: the article's metric is the MLP's own)."""
         return float(self.sse.numpy()) / self.data.n_train, math.nan
 
     def finish(self) -> tuple[str, np.ndarray]:
-        """(device the results really live on, test-set predictions shaped as y_test); PlacementError when any
-        weight, optimiser variable, the last loss or the predictions are elsewhere."""
+        """(device the results really live on, test-set predictions: shaped as y_test where they have as many
+        values, e.g. Dense(1) against (n,); a classifier's (n, classes)); PlacementError when any weight, optimiser
+        variable, the last loss or the predictions are elsewhere."""
         with self.placement(), tf.device(self.device):
             pred = self.model(_inputs(self.data.X_test, self.config), training=False)
         held = [_tf_variable(v) for v in self.model.variables]
@@ -176,7 +208,14 @@ class KerasTrainer:
             held += [_tf_variable(v) for v in self.optimizer.variables]
         extra = [self.last_loss] if self.last_loss is not None else []
         actual = check_placement(canonical(self.device), *held, self.sse, *extra, pred)
-        return actual, pred.numpy().astype(np.float64).reshape(self.data.y_test.shape)
+        pred = pred.numpy().astype(np.float64)
+        y_test = self.data.y_test
+        return actual, pred.reshape(y_test.shape) if pred.size == y_test.size else pred
+
+    def test_loss(self, pred: np.ndarray) -> float:
+        """The workload's loss of the final weights' test predictions (from finish())."""
+        y = self.data.y_test.reshape(len(self.data.y_test), -1)
+        return float(tf.reduce_mean(self.loss_fn(tf.constant(y, tf.float64), tf.constant(pred, tf.float64))))
 
     def params(self) -> tuple[np.ndarray, ...]:
         """Current weights, float64 copies, in the model's order."""

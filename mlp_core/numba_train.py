@@ -192,7 +192,7 @@ class NumbaTrainer:
     sync = staticmethod(no_sync)  # the kernel returns when the epoch is done
     keeps_article_metric = True
 
-    def epoch_mse(self) -> tuple[float, float]:
+    def epoch_loss(self) -> tuple[float, float]:
         """(true MSE, the article's metric) of the epoch just trained."""
         n = self.data.n_train
         return self.sse / n, self.sum_batch_means / n

@@ -141,7 +141,7 @@ class NumpyTrainer:
     sync = staticmethod(no_sync)  # nothing is queued anywhere
     keeps_article_metric = True  # the reference reproduces the article's printout too
 
-    def epoch_mse(self) -> tuple[float, float]:
+    def epoch_loss(self) -> tuple[float, float]:
         """(true MSE, the article's metric) of the epoch just trained."""
         n = self.data.n_train
         return self.sse / n, self.sum_batch_means / n

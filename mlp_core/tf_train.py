@@ -148,7 +148,7 @@ class TFTrainer:
         self.last_loss = self.runner(self.dataset(epoch))
         return self.last_loss
 
-    def epoch_mse(self) -> tuple[float, float]:
+    def epoch_loss(self) -> tuple[float, float]:
         """(true MSE, the article's metric) of the epoch just trained; reads from the device."""
         n = self.data.n_train
         return float(self.sse.numpy()) / n, float(self.batch_means.numpy()) / n

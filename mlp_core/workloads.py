@@ -48,6 +48,7 @@ from mlp_core import modes
 from mlp_core.cnn import cnn_data, cnn_model, cnn_step_flops
 from mlp_core.data import Data, make_data
 from mlp_core.flops import train_step_flops
+from mlp_core.metrics import NAMES as METRIC_NAMES
 
 ENTRY_POINT_GROUP = "eager_mlp_bench.workloads"
 DEFAULT = "mlp"
@@ -55,10 +56,13 @@ GENERIC_MODES = ("eager", "function", "xla", "graph")  # the modes every TF work
 ALL_DTYPES = ("float32", "float64-cast", "float64")
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")  # in configuration ids: no '-' (the id's separator)
 # what a run directory records of its workload (meta.json `workload`): enough to read it without the module
-FACTS = ("name", "spec", "summary", "size_name", "size_doc", "has_flops", "own_trainers")
+FACTS = ("name", "spec", "summary", "size_name", "size_doc", "has_flops", "own_trainers", "loss_name", "metrics")
 # the facts that are true or false (the others are strings); a record from before own_trainers lacks it (the name
 # decides: WorkloadFacts.of)
 FLAGS = ("has_flops", "own_trainers")
+LISTS = ("metrics",)  # lists of strings
+# the facts a record from before them lacks, and what they were then (own_trainers: decided by the name)
+LATER_FACTS = {"own_trainers": False, "loss_name": "mse", "metrics": []}
 
 
 class WorkloadError(ValueError):
@@ -81,6 +85,11 @@ class Workload:
     step_flops: Callable[[int, int], int] | None = None
     modes: tuple[str, ...] = GENERIC_MODES
     dtypes: tuple[str, ...] = ALL_DTYPES
+    # the loss the harness trains and records: "mse" (the mean squared error, every regression's), a Keras loss's
+    # name ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy", "huber", ...)
+    # or a callable (y_true, y_pred) -> per-sample losses
+    loss: str | Callable[[Any, Any], Any] = "mse"
+    metrics: tuple[str, ...] = ()  # computed on the test set by the harness (mlp_core.metrics: accuracy, mae)
     spec: str = ""  # how it was found: a built-in's name, "package.module:factory", or an entry point's name
     # trains with mlp_core's own backends (every registered execution mode, replicas, the NumPy oracle, the
     # ladder's breakdown): the article's MLP; False: its Keras model in the generic TF modes (keras_train)
@@ -103,6 +112,15 @@ class Workload:
         if not self.own_trainers and (unknown or not self.modes):
             raise WorkloadError(f"workload {self.name!r}: modes {list(self.modes)!r}; a workload trains in "
                                 f"{', '.join(GENERIC_MODES)} (the others are the MLP's own)")
+        if not (callable(self.loss) or (isinstance(self.loss, str) and self.loss.strip())):
+            raise WorkloadError(f"workload {self.name!r}: loss {self.loss!r}: a Keras loss's name or a callable")
+        if self.own_trainers and self.loss != "mse":
+            raise WorkloadError(f"workload {self.name!r}: its own trainers train the mean squared error (loss 'mse')")
+        object.__setattr__(self, "metrics", (self.metrics,) if isinstance(self.metrics, str) else tuple(self.metrics))
+        unknown = [m for m in self.metrics if m not in METRIC_NAMES]
+        if unknown:
+            raise WorkloadError(f"workload {self.name!r}: metrics {unknown!r}; known: {', '.join(METRIC_NAMES)} "
+                                "(computed by the harness on the test set)")
         bad = [d for d in self.dtypes if d not in ALL_DTYPES]
         if bad or not self.dtypes:
             raise WorkloadError(f"workload {self.name!r}: dtypes {list(self.dtypes)!r}; known: {', '.join(ALL_DTYPES)}")
@@ -112,6 +130,11 @@ class Workload:
         if self.own_trainers:
             return tuple(modes.names())
         return self.modes
+
+    @property
+    def loss_name(self) -> str:
+        """The loss as rows and figures name it: its Keras name, or a callable's own name."""
+        return self.loss if isinstance(self.loss, str) else getattr(self.loss, "__name__", type(self.loss).__name__)
 
     @property
     def has_flops(self) -> bool:
@@ -127,7 +150,7 @@ class Workload:
 
     def facts(self) -> dict[str, Any]:
         """What a run directory records of it (meta.json `workload`)."""
-        return {k: getattr(self, k) for k in FACTS}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in ((k, getattr(self, k)) for k in FACTS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +164,8 @@ class WorkloadFacts:
     size_doc: str
     has_flops: bool
     own_trainers: bool = False
+    loss_name: str = "mse"  # a record from before losses: the mean squared error
+    metrics: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, facts: dict[str, Any] | None) -> WorkloadFacts:
@@ -150,11 +175,12 @@ class WorkloadFacts:
             return cls(**MLP.facts())
         known = {k: facts.get(k, getattr(MLP, k)) for k in FACTS}
         known["own_trainers"] = bool(facts.get("own_trainers", known["name"] == DEFAULT))
+        known["metrics"] = tuple(known["metrics"] or ())
         return cls(**known)
 
     def facts(self) -> dict[str, Any]:
         """The record itself (meta.json `workload`)."""
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "metrics": list(self.metrics)}
 
 
 # ---- the built-ins -------------------------------------------------------------------------------------------

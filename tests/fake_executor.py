@@ -56,7 +56,7 @@ class FakeExecutor:
                            ([0.5, *([0.01 * (1 + side)] * (task.epochs - 1))], 0.1))
             replies.append(NodeReply(status="ok", result=RepeatResult(
                 status="ok", reason="", wall_s=wall, worker_pid=os.getpid() + self.renewals, started_utc="",
-                device_actual="cpu:0", epoch_times_s=times, train_mse=[1.0] * task.epochs, test_mse=1.0,
+                device_actual="cpu:0", epoch_times_s=times, train_loss=[1.0] * task.epochs, test_loss=1.0,
                 peak_rss_bytes=1)))
         return Arrival(lane, replies)
 

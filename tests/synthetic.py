@@ -92,7 +92,7 @@ def make_run(run_dir: Path, *, devices: str = "cpu,gpu", repeats: int = 3, slowd
             mse = [1.0 / (e + 1) + 0.01 * r for e in range(4)]
             raw += raw_rows(trial.config_id, r, times, mse, machine=machine)
             res = RepeatResult(status="ok", reason="", device_actual=f"{t['device']}:0", epoch_times_s=times,
-                               train_mse=mse, test_mse=1.5 + 0.01 * r, peak_rss_bytes=1 << 28,
+                               train_loss=mse, test_loss=1.5 + 0.01 * r, peak_rss_bytes=1 << 28,
                                gpu_peak_bytes=1 << 20 if t["device"] == "gpu" else None, wall_s=13 * epoch,
                                worker_pid=4242 if one_worker else 1000 + r, started_utc=WHEN)
             mine.append(repeat_row(res, run_id=run_dir.name, axes=t, repeat=r, seed=r, finished_utc=WHEN,

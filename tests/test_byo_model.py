@@ -26,7 +26,7 @@ def test_the_contract_check_passes_the_built_ins_and_the_example(monkeypatch, tm
         assert outcomes["data"] == outcomes["initial weights"] == outcomes["learning"] == "pass", (spec, checks)
         agree = [c for c in checks if " = eager " in c.name]
         assert len(agree) == 3 * 2 and all(c.outcome == "pass" for c in agree), (spec, agree)  # 3 modes x 2 dtypes
-        assert all(c.values["mse_dev"] <= c.values["tolerance"] for c in agree)
+        assert all(c.values["loss_dev"] <= c.values["tolerance"] for c in agree)
         assert outcomes["placement on cpu"] == "pass"
         assert outcomes["placement on gpu"] == "skip"  # never a pass without a GPU
     # the command (in this process: TensorFlow is loaded already): one line a check, exit 0, the JSON
@@ -83,7 +83,7 @@ def test_the_contract_check_catches_unseeded_data_and_modes_that_disagree(tmp_pa
     _, checks = check("broken_models:noisy", Settings(n_train=64, epochs=2))
     # the noise is drawn afresh in every run: the tf.function step's trajectory is not eager's
     (mode,) = [c for c in checks if c.name == "function = eager (float64)"]
-    assert mode.outcome == "fail" and mode.values["mse_dev"] > mode.values["tolerance"], mode
+    assert mode.outcome == "fail" and mode.values["loss_dev"] > mode.values["tolerance"], mode
 
 
 # ---- a user's workload through the runner, the store, the report and compare ------------------------------------
@@ -103,7 +103,7 @@ def test_a_users_workload_through_run_report_and_compare(tmp_path):
     assert set(ok.index) == {"keras_regression-cpu-eager-float32-b32-s16-t0",
                              "keras_regression-cpu-function-float32-b32-s16-t0"}
     assert ok["gflops"].isna().all()  # the example gives no FLOPs: no GFLOP/s, never a made-up one
-    assert (ok["samples_per_s"] > 0).all() and (ok["test_mse_median"] > 0).all()
+    assert (ok["samples_per_s"] > 0).all() and (ok["test_loss_median"] > 0).all()
     gpu = s[s["device"] == "gpu"]
     assert (gpu["status"] == "skipped").all() and gpu["reason"].str.contains("no GPU").all()
     assert run.workload.name == "keras_regression" and run.workload.size_name == "width"

@@ -119,7 +119,7 @@ def test_a_two_node_sweep_matches_a_local_run(cluster, tmp_path):
     assert (a.repeats.groupby("config_id")["node"].nunique() == 1).all()
     # the same training: identical losses to the local run's, repeat by repeat
     merged = a.repeats.merge(b.repeats, on=["config_id", "repeat"])
-    assert len(merged) == len(a.repeats) and (merged["train_mse_x"] == merged["train_mse_y"]).all()
+    assert len(merged) == len(a.repeats) and (merged["train_loss_x"] == merged["train_loss_y"]).all()
 
 
 @pytest.mark.slow

@@ -73,5 +73,5 @@ def test_an_ab_run_against_the_checkout_before_the_layers(tmp_path, old_checkout
     assert base.meta["git"]["commit"].startswith(BEFORE_LAYERS)
     assert list(base.summary["status"]) == list(cand.summary["status"]) == ["ok"]
     # the same arithmetic in both checkouts: the same losses, repeat by repeat
-    assert list(base.repeats["test_mse"]) == list(cand.repeats["test_mse"])
+    assert list(base.repeats["test_loss"]) == list(cand.repeats["test_loss"])
     assert "paired A/B repeats" in proc.stdout

@@ -83,4 +83,5 @@ def test_the_registries_name_no_code():
     """mlp_core.modes and mlp_core.workloads know names and facts: no project module is named in them, by an
     import statement or by a "module:attribute" string (every layer may read them)."""
     assert imports("mlp_core.modes") == set()
-    assert imports("mlp_core.workloads") <= {"mlp_core.modes", "mlp_core.cnn", "mlp_core.data", "mlp_core.flops"}
+    assert imports("mlp_core.workloads") <= {"mlp_core.modes", "mlp_core.cnn", "mlp_core.data", "mlp_core.flops",
+                                             "mlp_core.metrics"}

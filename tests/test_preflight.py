@@ -171,10 +171,10 @@ def test_the_check_stops_at_data_that_fails_and_names_the_index(broken):
 @pytest.mark.slow
 def test_a_run_that_measured_nothing_exits_non_zero_with_each_trials_cause(broken):
     out = broken / "run"
-    res = _cli("-m", "bench.run", "--workload", f"{broken / 'preflight_models.py'}:softmax", "--devices", "cpu", "--modes",
-               "eager,function", "--dtypes", "float32", "--batch-sizes", "16", "--sizes", "8", "--n-train", "64",
-               "--n-test", "16", "--epochs", "2", "--repeats", "1", "--peak-n", "0", "--quiet", "--no-plots",
-               "--out", str(out))
+    spec = f"{broken / 'preflight_models.py'}:softmax"
+    res = _cli("-m", "bench.run", "--workload", spec, "--devices", "cpu", "--modes", "eager,function", "--dtypes",
+               "float32", "--batch-sizes", "16", "--sizes", "8", "--n-train", "64", "--n-test", "16", "--epochs", "2",
+               "--repeats", "1", "--peak-n", "0", "--quiet", "--no-plots", "--out", str(out))
     assert res.returncode == 1, res.stderr[-2000:]
     assert "no trial was measured (2 error: PreflightError: workload 'softmax': the model's output per sample " \
            "has shape (3,)" in res.stderr, res.stderr[-2000:]

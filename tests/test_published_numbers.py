@@ -86,7 +86,7 @@ def _mse_differences(summary: pd.DataFrame) -> dict[str, str]:
     difference of XLA and of NumPy."""
     raw = pd.read_csv(REFERENCE / "raw.csv")
     at = summary[(summary["batch_size"] == 4) & (summary["size"] == 20)].set_index("config_id")
-    raw = raw[raw["config_id"].isin(at.index)].set_index(["config_id", "repeat", "epoch"])["train_mse"]
+    raw = raw[raw["config_id"].isin(at.index)].set_index(["config_id", "repeat", "epoch"])["train_mse"]  # schema 6
     ref = raw.loc["cpu-eager-float32-b4-h20-t0"]
     worst: dict[str, float] = {}
     for cid in at.index:

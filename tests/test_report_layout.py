@@ -73,7 +73,8 @@ def _run_with_skipped_gpu(path):
     summary.loc[gpu, "stop_reason"] = ""
     summary.loc[gpu, "repeats"] = "0"
     for col in summary.columns[list(summary.columns).index("n"):-1]:  # the statistics of what was not measured
-        summary.loc[gpu, col] = "0" if col in ("n", "elapsed_s") else ""
+        if col != "loss":  # the workload's loss is named on every row
+            summary.loc[gpu, col] = "0" if col in ("n", "elapsed_s") else ""
     summary.to_csv(run_dir / "summary.csv", index=False)
     for name in ("raw.csv", "repeats.csv"):  # a skipped trial measured nothing
         table = pd.read_csv(run_dir / name, keep_default_na=False, dtype=str)

@@ -72,11 +72,11 @@ def test_shard_and_merge_equal_an_unsharded_run(shards, tmp_path):
     for frame in ("repeats", "raw"):
         a = getattr(merged, frame).sort_values(key + (["epoch"] if frame == "raw" else [])).reset_index(drop=True)
         b = getattr(whole, frame).sort_values(key + (["epoch"] if frame == "raw" else [])).reset_index(drop=True)
-        cols = ["config_id", "repeat", "train_mse"] + (["test_mse", "seed", "status", "device_actual", "epochs"]
+        cols = ["config_id", "repeat", "train_loss"] + (["test_loss", "seed", "status", "device_actual", "epochs"]
                                                        if frame == "repeats" else ["epoch", "is_warmup"])
         assert a[cols].values.tolist() == b[cols].values.tolist(), frame
-    assert merged.summary.sort_values("config_id")["test_mse_median"].tolist() == \
-        whole.summary.sort_values("config_id")["test_mse_median"].tolist()
+    assert merged.summary.sort_values("config_id")["test_loss_median"].tolist() == \
+        whole.summary.sort_values("config_id")["test_loss_median"].tolist()
 
 
 @pytest.mark.slow

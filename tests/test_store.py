@@ -64,10 +64,12 @@ def test_load_run_types_the_frames(pristine):
     assert set(s["reason"]) == {""} and s["reason"].dtype != float  # empty reasons read as empty text
     assert r["gpu_peak_bytes"].isna().all() and str(r["gpu_peak_bytes"].dtype) == "Int64"  # CPU trials: no GPU peak
     assert str(raw["is_warmup"].dtype) == "bool" and set(raw.columns) >= {"workload", "device", "mode", "size"}
-    # summary MSEs are named for what they are: median, min, max over the 3 repeats (hand-built: 0.25 + 0.01 r)
+    # summary losses are named for what they are: median, min, max over the 3 repeats (hand-built: 0.25 + 0.01 r)
     row = s.set_index("config_id").loc["cpu-eager-float32-b16-h8-t0"]
-    assert (row["train_mse_median"], row["train_mse_min"], row["train_mse_max"]) == pytest.approx((0.26, 0.25, 0.27))
-    assert (row["test_mse_median"], row["test_mse_min"], row["test_mse_max"]) == pytest.approx((1.51, 1.5, 1.52))
+    assert row["loss"] == "mse"
+    assert (row["train_loss_median"], row["train_loss_min"], row["train_loss_max"]) == pytest.approx((0.26, 0.25, 0.27))
+    assert (row["test_loss_median"], row["test_loss_min"], row["test_loss_max"]) == pytest.approx((1.51, 1.5, 1.52))
+    assert row[["test_accuracy_median", "test_mae_median"]].isna().all()  # no metric asked for: empty
     assert len(run.samples["cpu-eager-float32-b16-h8-t0"]) == 9  # 3 repeats x 3 timed epochs, warm-ups left out
 
 
@@ -125,10 +127,10 @@ def _edit(path: Path, fn) -> None:
     ("summary.csv", lambda ls: [ls[0], ls[1]] + ls[1:], r"duplicate row"),
     ("repeats.csv", lambda ls: [ls[0]] + ls[2:], r"repeats \[1, 2\] are not numbered 0..1"),
     ("raw.csv", lambda ls: ls[:5] + ls[6:], r"repeat 1: epochs \[1, 2, 3\], but repeats.csv records 4"),
-    ("raw.csv", lambda ls: [ls[0].replace("train_mse", "mse")] + ls[1:], r"header: missing column\(s\) train_mse; "
-                                                                         r"unknown column\(s\) mse"),
+    ("raw.csv", lambda ls: [ls[0].replace("train_loss", "mse")] + ls[1:], r"header: missing column\(s\) train_loss; "
+                                                                          r"unknown column\(s\) mse"),
     ("raw.csv", lambda ls: [ls[0], ls[1].replace(",1,", ",0,", 1)] + ls[2:], r"is_warmup must be 1 for epoch 0"),
-    ("raw.csv", lambda ls: [ls[0], ls[1][:-3] + "abc"] + ls[2:], r"line 2: column 'train_mse': .*not a number"),
+    ("raw.csv", lambda ls: [ls[0], ls[1][:-3] + "abc"] + ls[2:], r"line 2: column 'train_loss': .*not a number"),
 ])
 def test_inconsistent_files_are_refused_with_the_file_and_line(run_dir, file, edit, message):
     _edit(run_dir / file, edit)
@@ -252,7 +254,7 @@ def test_protocol_round_trip_and_the_legacy_dialect():
     for message in (task, PeakTask(device="cpu", dtype="float32", n=64),
                     Hello(pid=7, devices=["cpu:0"], tf={"tensorflow": "2.21.0"}),
                     RepeatResult(status="ok", reason="", wall_s=1.0, worker_pid=7, started_utc="t",
-                                 epoch_times_s=[0.1, 0.2], train_mse=[1.0, math.nan])):
+                                 epoch_times_s=[0.1, 0.2], train_loss=[1.0, math.nan], metrics={"accuracy": 0.5})):
         back = decode(encode(message))
         assert type(back) is type(message) and encode(back) == encode(message)
     # workers older than the typed protocol (an A/B baseline checkout) are still driven in their dialect

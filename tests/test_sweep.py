@@ -46,7 +46,7 @@ def test_run_repeat_with_fake_clock_and_sync():
     ref = train_numpy(make_data(0, n_train=64, n_test=16),
                       TrainConfig(size=8, epochs=3, batch_size=16, dtype=DTypeMode.FLOAT64, mode=ExecMode.NUMPY),
                       init_params(3, 8, seed=1))
-    np.testing.assert_allclose(res.train_mse, ref.train_mse, rtol=1e-4)
+    np.testing.assert_allclose(res.train_loss, ref.train_mse, rtol=1e-4)
 
 
 def test_run_repeat_reports_divergence():
@@ -121,9 +121,9 @@ def test_tiny_sweep_end_to_end(tiny_run):
             ref = train_numpy(data, cfg, init_params(3, 8, seed=repeat), orders=orders)
             cid = f"cpu-{mode}-float32-b16-h8-t0"
             got = [r for r in raw if r["config_id"] == cid and r["repeat"] == str(repeat)]
-            np.testing.assert_allclose([float(r["train_mse"]) for r in got], ref.train_mse, rtol=1e-4)
+            np.testing.assert_allclose([float(r["train_loss"]) for r in got], ref.train_mse, rtol=1e-4)
             (rep,) = [r for r in reps if r["config_id"] == cid and r["repeat"] == str(repeat)]
-            assert float(rep["test_mse"]) == pytest.approx(ref.test_mse, rel=1e-4)
+            assert float(rep["test_loss"]) == pytest.approx(ref.test_mse, rel=1e-4)
     assert "summary.csv" in proc.stdout
     assert ("skipped" in proc.stdout and "no GPU visible" in proc.stdout) is not on_gpu
 

@@ -71,7 +71,7 @@ def test_the_toy_mode_through_the_runner_and_the_store(toy_run):
     toy = run.repeats[run.repeats["mode"] == "toy"].sort_values(["batch_size", "repeat"])
     ref = run.repeats[run.repeats["mode"] == "numpy"].sort_values(["batch_size", "repeat"])
     # the same float64 arithmetic from the same weights and sample order: the baseline's MSEs exactly
-    assert list(toy["test_mse"]) == list(ref["test_mse"]) and len(toy) == 4
+    assert list(toy["test_loss"]) == list(ref["test_loss"]) and len(toy) == 4
     assert set(toy["device_actual"]) == {"cpu:0"}
     # the rows read anywhere: a process without the plug-in checks the directory
     without = {k: v for k, v in PLUGIN.items() if k != modes.PLUGINS_ENV}

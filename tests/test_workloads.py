@@ -188,16 +188,19 @@ def test_the_contract_check_refuses_bad_input_with_exit_2():
 
 
 def _as_schema_4(run_dir: Path) -> None:
-    """Rewrite a run directory as schema 4 wrote it: no workload column, the MLP's size called hidden."""
+    """Rewrite a run directory as schema 4 wrote it: no workload column, the MLP's size called hidden (and, as
+    before schema 7, the loss columns called mse, no loss name, no metrics)."""
     import csv
 
-    for name in ("repeats.csv", "summary.csv"):
+    for name in ("raw.csv", "repeats.csv", "summary.csv"):
         path = run_dir / name
         with open(path, newline="") as fh:
             rows = list(csv.reader(fh))
         header = rows[0]
-        keep = [i for i, col in enumerate(header) if col != "workload"]
-        out = [["hidden" if header[i] == "size" else header[i] for i in keep]]
+        later = {"workload", "loss", "test_accuracy", "test_mae", "test_accuracy_median", "test_mae_median"}
+        keep = [i for i, col in enumerate(header) if col not in later]
+        renamed = {"size": "hidden", **{c: c.replace("_loss", "_mse") for c in header if "_loss" in c}}
+        out = [[renamed.get(header[i], header[i]) for i in keep]]
         out += [["4" if header[i] == "schema_version" else r[i] for i in keep] for r in rows[1:]]
         with open(path, "w", newline="") as fh:
             csv.writer(fh, lineterminator="\n").writerows(out)

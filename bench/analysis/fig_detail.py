@@ -1,4 +1,4 @@
-"""Figures of detail: the MSE per epoch against the reference, GFLOP/s against the measured ceiling, every
+"""Figures of detail: the loss per epoch against the reference, GFLOP/s against the measured ceiling, every
 execution mode at the article's configuration, and scaling over replicas."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from bench.analysis.figstyle import (
 from mlp_core import modes as registry
 
 
-# ---- figure 5: MSE per epoch ------------------------------------------------------------------
+# ---- figure 5: loss per epoch -----------------------------------------------------------------
 def _mse_reference(keys: list[tuple]) -> tuple:
     """The series the others are checked against: CPU eager float32 if present, else a CPU TF float32 one."""
     baselines = registry.with_role("baseline")
@@ -39,8 +39,9 @@ def _mse_reference(keys: list[tuple]) -> tuple:
 
 
 def fig_mse(runs):
-    """Does every device, mode and dtype train the same model? Left: the reference series' train MSE per
-    epoch (mean over repeats) with the band every series and repeat spans, test MSE marked. Right: each other
+    """Does every device, mode and dtype train the same model? Left: the reference series' train loss (the
+    workload's: MSE for the MLP) per epoch (mean over repeats) with the band every series and repeat spans, test
+    loss marked. Right: each other
     series' largest relative difference from the reference (same repeat, same seed, any epoch), one labelled
     row per series (no legend to decode), against the float32 and float64 machine epsilons.
     """
@@ -51,6 +52,7 @@ def fig_mse(runs):
     point = findings.article_point(run)
     if point is None:
         raise NothingToPlot("no trial finished ok")
+    loss = "MSE" if run.workload.loss_name == "mse" else run.workload.loss_name  # the loss the rows hold
     raw = run.raw
     sel = raw[(raw["batch_size"] == point["batch_size"]) & (raw["size"] == point["size"])
               & raw["config_id"].isin(set(run.one_device["config_id"]))]
@@ -63,34 +65,34 @@ def fig_mse(runs):
     keys = sorted(series, key=lambda k: (k[0], registry.order_key(k[1]),
                                          DTYPE_ORDER.index(k[2]) if k[2] in DTYPE_ORDER else 9, k[3]))
     ref_key = _mse_reference(keys)
-    ref = series[ref_key].set_index(["repeat", "epoch"])["train_mse"]
+    ref = series[ref_key].set_index(["repeat", "epoch"])["train_loss"]
     others = [k for k in keys if k != ref_key]
     fig, (ax, dev) = plt.subplots(1, 2, figsize=(7.0, max(2.6, 1.2 + 0.22 * len(others))), constrained_layout=True,
                                   gridspec_kw={"width_ratios": [1, 1.15]})
     last_epoch = int(sel["epoch"].max())
-    per_epoch = series[ref_key].groupby("epoch")["train_mse"].mean()
-    span = sel.groupby("epoch")["train_mse"]
+    per_epoch = series[ref_key].groupby("epoch")["train_loss"].mean()
+    span = sel.groupby("epoch")["train_loss"]
     color = registry.color(ref_key[1])
     ax.fill_between(per_epoch.index + 1, span.min().values, span.max().values, color=color, alpha=0.15, linewidth=0,
                     label=f"range over all {len(keys)} series and repeats")
     ax.plot(per_epoch.index + 1, per_epoch.values, color=color, marker="o", markersize=3,
             label=f"{' '.join(ref_key[:3])}{threads_suffix(run, ref_key[3])}, mean of {len(common)} repeats")
     reps = run.repeats
-    picked = reps[reps["config_id"].isin(set(sel["config_id"])) & reps["repeat"].isin(common)]["test_mse"]
+    picked = reps[reps["config_id"].isin(set(sel["config_id"])) & reps["repeat"].isin(common)]["test_loss"]
     ref_test = reps[reps["config_id"].isin(set(series[ref_key]["config_id"])) & reps["repeat"].isin(common)]
-    mid = float(ref_test["test_mse"].mean())
+    mid = float(ref_test["test_loss"].mean())
     ax.errorbar([last_epoch + 1.5], [mid], yerr=[[mid - picked.min()], [picked.max() - mid]], color=color,
                 marker="*", markersize=7, capsize=2, linestyle="none", elinewidth=0.8)
     ax.axvline(last_epoch + 1.25, color="0.6", linewidth=0.6)
     ax.set_xticks([*range(1, last_epoch + 2), last_epoch + 1.5], [*map(str, range(1, last_epoch + 2)), "test"])
     ax.set_xlabel("epoch (1 = warm-up epoch)")
-    ax.set_ylabel("MSE (sample-weighted, linear scale)")
+    ax.set_ylabel(f"{loss} (sample-weighted, linear scale)")
     fig.legend(frameon=False, fontsize=6, loc="outside lower left")
-    ax.set_title("training curve; star: test MSE", fontsize=8)
+    ax.set_title(f"training curve; star: test {loss}", fontsize=8)
     if others:
         worst = []
         for key in others:
-            diff = (series[key].set_index(["repeat", "epoch"])["train_mse"] - ref).abs() / ref.abs()
+            diff = (series[key].set_index(["repeat", "epoch"])["train_loss"] - ref).abs() / ref.abs()
             worst.append(float(diff.max()))
         rows = np.arange(len(others))[::-1]
         nonzero = [w for w in worst if w > 0]
@@ -121,7 +123,7 @@ def fig_mse(runs):
     figure_title(fig, f"Do all series train the same model? Batch {point['batch_size']}, {size_name(runs)} "
                       f"{point['size']}", [run])
     caption = ("Left: the training curve of the reference series (mean over the repeats every series shares), the "
-               "band every series and repeat spans, and the test MSE (star; bar: range over series). Right: each "
+               f"band every series and repeat spans, and the test {loss} (star; bar: range over series). Right: each "
                "other series' largest relative difference from it, same repeat and seed, any epoch; the dotted "
                f"lines are the float32 and float64 machine epsilons. Largest difference: {max(worst):.2g}." if others
                else "The training curve of the one series measured.")

@@ -38,7 +38,7 @@ QUESTIONS = {
     "speedup_modes": "How much faster than the eager loop is each execution mode?",
     "speedup_dtype": "How do the dtype modes compare?",
     "cast_overhead": "What does casting float64 data to float32 in every step cost?",
-    "mse": "Do all modes and devices train the same model (MSE per epoch)?",
+    "mse": "Do all modes and devices train the same model (loss per epoch)?",
     "gflops": "How close to the machine's measured matmul ceiling does training get?",
     "modes": "Which execution mode is fastest (at the article's configuration where measured)?",
     "scaling": "How well does training scale over several devices?",

@@ -8,7 +8,7 @@ none, so the check asks what can be asked of any workload, through the same trai
 - the pre-flight of the model, before anything is trained: a keras.Model, not compiled, no train_step of its own,
   its output per sample the target's size, the first batch's loss finite;
 - initial weights: the same for a seed, different for another;
-- learning: the train MSE falls over a few epochs (eager, float32);
+- learning: the train loss falls over a few epochs (eager, float32);
 - modes agree: every TF mode the workload claims follows the eager loop's trajectory (per-epoch train MSE and
   final weights) within a tolerance for its dtype: the generalisation of the MLP's oracle test;
 - placement: on every device it claims and this machine has, the weights, optimiser slots, loss and
@@ -107,12 +107,12 @@ def check(spec: str, settings: Settings = Settings(), *, progress=None) -> tuple
     try:
         trainer = make_trainer(data, config)
         result = train_with(trainer, data, config)
-        mse = list(result.train_mse)
-        falls = all(math.isfinite(m) for m in mse) and mse[-1] < mse[0]
+        losses = list(result.train_loss)
+        falls = all(math.isfinite(m) for m in losses) and losses[-1] < losses[0]
         out.append(Check("learning", "pass" if falls else "fail",
-                         f"train MSE over {settings.epochs} epochs ({first_mode}, {first_dtype}): "
-                         + " -> ".join(f"{m:.4g}" for m in mse) + ("" if falls else ": it does not fall"),
-                         {"train_mse": mse}))
+                         f"train loss ({result.loss}) over {settings.epochs} epochs ({first_mode}, {first_dtype}): "
+                         + " -> ".join(f"{m:.4g}" for m in losses) + ("" if falls else ": it does not fall"),
+                         {"train_loss": losses, "loss": result.loss}))
     except Exception as exc:  # noqa: BLE001 - a workload that fails to train is a failed check, said in one line
         out.append(Check("learning", "fail", f"training fails: {reason_of(exc, 400)}"))
 
@@ -126,7 +126,7 @@ def check(spec: str, settings: Settings = Settings(), *, progress=None) -> tuple
         try:
             trainer = make_trainer(data, cfg)
             ref = train_with(trainer, data, cfg)
-            eager[dtype] = (list(ref.train_mse), _weights(trainer))
+            eager[dtype] = (list(ref.train_loss), _weights(trainer))
         except Exception as exc:  # noqa: BLE001
             out.append(Check(f"modes agree ({dtype})", "fail", f"eager fails: {reason_of(exc, 400)}"))
             continue
@@ -219,15 +219,15 @@ def _check_mode(data, base, s: Settings, mode: str, dtype: str, ref, tol: float)
         return Check(name, "skip", str(exc))
     except Exception as exc:  # noqa: BLE001
         return Check(name, "fail", f"training fails: {reason_of(exc, 400)}")
-    devs = [abs(a - b) / abs(b) if b else abs(a - b) for a, b in zip(res.train_mse, ref[0])]
+    devs = [abs(a - b) / abs(b) if b else abs(a - b) for a, b in zip(res.train_loss, ref[0])]
     w_devs = [_rel(a, b) for a, b in zip(_weights(trainer), ref[1])]
     # NaN anywhere (a mode that diverged where eager did not) is a failure, never dropped by max()
-    mse_dev = max(devs, key=lambda v: math.inf if math.isnan(v) else v)
+    loss_dev = max(devs, key=lambda v: math.inf if math.isnan(v) else v)
     w_dev = max(w_devs, key=lambda v: math.inf if math.isnan(v) else v, default=0.0)
     ok = all(math.isfinite(v) and v <= tol for v in (*devs, *w_devs))
     return Check(name, "pass" if ok else "fail",
-                 f"per-epoch train MSE within {mse_dev:.1e}, final weights within {w_dev:.1e} of eager's "
-                 f"(relative; tolerance {tol:g})", {"mse_dev": mse_dev, "weights_dev": w_dev, "tolerance": tol})
+                 f"per-epoch train loss within {loss_dev:.1e}, final weights within {w_dev:.1e} of eager's "
+                 f"(relative; tolerance {tol:g})", {"loss_dev": loss_dev, "weights_dev": w_dev, "tolerance": tol})
 
 
 def _check_placement(data, base: dict[str, Any], device: str, mode: str, dtype: str) -> Check:

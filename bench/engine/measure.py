@@ -44,7 +44,7 @@ def run_repeat(task: RepeatTask, *, clock: Clock = default_clock, sync: Sync | N
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded status
         return RepeatResult(status=_failure_status(exc), reason=reason_of(exc), wall_s=time.perf_counter() - wall0,
                             worker_pid=pid, started_utc=started, cpus=affinity())
-    finite = all(math.isfinite(v) for v in (*result.train_mse, result.test_mse))
+    finite = all(math.isfinite(v) for v in (*result.train_loss, result.test_loss))
     return RepeatResult(
         status="ok" if finite else "diverged",
         reason="" if finite else "non-finite loss (NaN or inf)",
@@ -53,8 +53,9 @@ def run_repeat(task: RepeatTask, *, clock: Clock = default_clock, sync: Sync | N
         started_utc=started,
         device_actual=result.device,
         epoch_times_s=list(result.epoch_times_s),
-        train_mse=list(result.train_mse),
-        test_mse=result.test_mse,
+        train_loss=list(result.train_loss),
+        test_loss=result.test_loss,
+        metrics=dict(result.metrics),
         peak_rss_bytes=peak_rss_bytes(),
         gpu_peak_bytes=gpu.peak() if gpu else None,
         cpus=affinity(),

@@ -243,7 +243,7 @@ class RunSession:
         """A measured repeat: epoch rows, then its repeats.csv row, on disk; then in the state."""
         row = repeat_row(res, run_id=self.meta["run_id"], axes=state.trial.to_dict(), repeat=repeat,
                          seed=self.spec.seed + repeat, finished_utc=now_utc(), machine=machine, node=node)
-        self.writer.write_repeat(raw_rows(state.trial.config_id, repeat, res.epoch_times_s, res.train_mse,
+        self.writer.write_repeat(raw_rows(state.trial.config_id, repeat, res.epoch_times_s, res.train_loss,
                                           machine=machine), row)
         state.repeats.append(row)
         state.epoch_times.append(list(res.epoch_times_s))
@@ -257,7 +257,8 @@ class RunSession:
             threads_in_force=self.in_force.get((state.last_machine or state.machine, state.trial.threads)),
             elapsed_s=state.elapsed_s, finished_utc=now_utc(),
             epoch_flops=workloads.get(self.spec.workload).epoch_flops(self.spec.n_train, state.trial.batch_size,
-                                                                       state.trial.size)))
+                                                                       state.trial.size),
+            loss=workloads.get(self.spec.workload).loss_name))
 
     def finish(self, worker_starts: int) -> list[dict[str, Any]]:
         """Every trial measured: summary.csv in the matrix's order, the finish time; the summary rows."""

@@ -17,6 +17,7 @@ from bench.format.fields import AXES, SCHEMA_VERSION
 from bench.format.messages import RepeatResult
 from bench.format.stats import summarize
 from mlp_core.flops import steps_per_epoch
+from mlp_core.metrics import NAMES as METRIC_NAMES
 from mlp_core.workloads import DEFAULT as DEFAULT_WORKLOAD
 
 AXIS_NAMES = tuple(f.name for f in AXES)  # the matrix's axes, in config_id order (declared in fields.py)
@@ -69,18 +70,18 @@ def now_utc() -> str:
 
 
 # ---- rows --------------------------------------------------------------------------------------
-def raw_rows(cid: str, repeat: int, epoch_times: Sequence[float], train_mse: Sequence[float], *,
+def raw_rows(cid: str, repeat: int, epoch_times: Sequence[float], train_loss: Sequence[float], *,
              machine: str) -> list[dict]:
     """raw.csv rows of one repeat: one per epoch."""
     return [{"config_id": cid, "machine": machine, "repeat": repeat, "epoch": e, "is_warmup": e < WARMUP_EPOCHS,
-             "epoch_time_s": t, "train_mse": m} for e, (t, m) in enumerate(zip(epoch_times, train_mse))]
+             "epoch_time_s": t, "train_loss": m} for e, (t, m) in enumerate(zip(epoch_times, train_loss))]
 
 
 def repeat_row(res: RepeatResult, *, run_id: str, axes: Mapping[str, Any], repeat: int, seed: int,
                finished_utc: str, machine: str, node: str) -> dict[str, Any]:
     """The repeats.csv row of one measured repeat, from the worker's result as it came (written after its
     raw.csv rows: the repeat's commit record)."""
-    epoch_times, train_mse = res.epoch_times_s, res.train_mse
+    epoch_times, train_loss = res.epoch_times_s, res.train_loss
     times = timed(epoch_times)
     return {
         "run_id": run_id, "config_id": axes_config_id(axes), **{k: axes[k] for k in AXIS_NAMES},
@@ -88,7 +89,8 @@ def repeat_row(res: RepeatResult, *, run_id: str, axes: Mapping[str, Any], repea
         "machine": machine, "node": node, "worker_pid": res.worker_pid, "cpus": res.cpus,
         "epochs": len(epoch_times), "warmup_s": epoch_times[0],
         "median_epoch_s": statistics.median(times) if times else math.nan,
-        "train_mse": train_mse[-1] if train_mse else math.nan, "test_mse": res.test_mse,
+        "train_loss": train_loss[-1] if train_loss else math.nan, "test_loss": res.test_loss,
+        **{f"test_{m}": res.metrics.get(m) for m in METRIC_NAMES},
         "peak_rss_bytes": res.peak_rss_bytes, "gpu_peak_bytes": res.gpu_peak_bytes, "wall_s": res.wall_s,
         "started_utc": res.started_utc, "finished_utc": finished_utc,
     }
@@ -97,16 +99,17 @@ def repeat_row(res: RepeatResult, *, run_id: str, axes: Mapping[str, Any], repea
 def summary_row(*, run_id: str, axes: Mapping[str, Any], status: str, reason: str, stop_reason: str,
                 repeats: Sequence[Mapping[str, Any]], samples: Sequence[float], n_train: int,
                 threads_in_force: tuple[int, int] | None, elapsed_s: float, finished_utc: str, epoch_flops: float,
-                machine: str = "", node: str = "") -> dict[str, Any]:
+                machine: str = "", node: str = "", loss: str = "mse") -> dict[str, Any]:
     """The summary.csv row of a finished trial, from its repeats.csv rows and its timed epoch times.
     `epoch_flops`: FLOPs of one of its epochs (the workload's; NaN where it gives none).
-    `machine`, `node`: where it was decided, for a trial without repeats (a skip); else its repeats'."""
+    `machine`, `node`: where it was decided, for a trial without repeats (a skip); else its repeats'.
+    `loss`: the name of the workload's loss, which train_loss and test_loss hold."""
     st = summarize(samples)
     finite = [x for x in samples if math.isfinite(x)]
     rates = throughput(st["median_s"] if finite else math.nan, n_train, int(axes["batch_size"]), epoch_flops)
     warm = [r["warmup_s"] for r in repeats]
-    train = [r["train_mse"] for r in repeats if _num(r["train_mse"])]
-    test = [r["test_mse"] for r in repeats if _num(r["test_mse"])]
+    train = [r["train_loss"] for r in repeats if _num(r["train_loss"])]
+    test = [r["test_loss"] for r in repeats if _num(r["test_loss"])]
     gpu = [r["gpu_peak_bytes"] for r in repeats if r["gpu_peak_bytes"] is not None]
     intra, inter = threads_in_force if threads_in_force else (None, None)
     return {
@@ -119,11 +122,18 @@ def summary_row(*, run_id: str, axes: Mapping[str, Any], status: str, reason: st
         "stop_reason": stop_reason, "repeats": len(repeats), **st,
         "warmup_median_s": statistics.median(warm) if warm else math.nan, "warmup_max_s": max(warm, default=math.nan),
         **rates,
-        **_spread("train_mse", train), **_spread("test_mse", test),
+        "loss": loss, **_spread("train_loss", train), **_spread("test_loss", test),
+        **{f"test_{m}_median": _median([r[f"test_{m}"] for r in repeats]) for m in METRIC_NAMES},
         "peak_rss_bytes": max((r["peak_rss_bytes"] for r in repeats), default=None),
         "gpu_peak_bytes": max(gpu) if gpu else None,
         "elapsed_s": elapsed_s, "finished_utc": finished_utc,
     }
+
+
+def _median(values: Sequence[Any]) -> float | None:
+    """Median of the numbers among values (None where there is none: a metric not asked for)."""
+    found = [v for v in values if _num(v)]
+    return statistics.median(found) if found else None
 
 
 def _num(x: Any) -> bool:

@@ -25,10 +25,14 @@ Schema history (SCHEMA_VERSION, in meta.json, in every summary.csv and history.c
      (the machine's noise before measuring), and a trial's `stop_reason` may be `decided` (the answers stop
      rule: every comparison it takes part in is decided or shown to make no difference). The tables' columns
      are those of 5, so version 5 reads as it is.
-  7: history.csv's machine columns named for what they hold: `machine_label` (the human-readable line; was
-     `machine`, which in the run tables is the 8-hex machine id) and `machine_label_key` (10 hex digits of
-     the label's SHA-1; was `machine_id`). Older history files read with the new names. A run directory's
-     files are those of 5 and 6.
+  7: the workload's loss: a workload may train another loss than the mean squared error (Workload.loss), so
+     the loss columns are named for what they hold, `train_loss` (raw.csv, repeats.csv) and `test_loss`
+     (repeats.csv), their summaries `train_loss_median|min|max` and `test_loss_median|min|max`, and summary.csv's
+     `loss` names the loss; the metrics a workload asks for are `test_accuracy` and `test_mae` (repeats.csv)
+     and their medians (summary.csv). Versions 1-6 read with their MSE columns under these names and loss mse.
+     history.csv's machine columns are named for what they hold: `machine_label` (the human-readable line;
+     was `machine`, which in the run tables is the 8-hex machine id) and `machine_label_key` (10 hex digits of
+     the label's SHA-1; was `machine_id`); older history files read with the new names.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from mlp_core.enums import Device, DTypeMode
 
 SCHEMA_VERSION = 7
 KNOWN_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
-SAME_TABLES = (5, 6, 7)  # versions whose tables are the current ones
+SAME_TABLES = (7,)  # versions whose tables are the current ones
 
 STATUSES = ("ok", "skipped", "diverged", "error")
 STOP_REASONS = ("precision", "budget", "max_repeats", "decided")
@@ -127,13 +131,17 @@ RAW = Table(
         _f("epoch", "int", "epoch index; 0 is the warm-up (tracing, compilation, first allocations)", minimum=0),
         _f("is_warmup", "bool", "1 for epoch 0: stored apart, never in the statistics"),
         _f("epoch_time_s", "float", "wall time of the epoch between two synced clock reads", "s", minimum=0),
-        _f("train_mse", "float", "true sample-weighted MSE of the epoch's losses (empty or inf: diverged)",
-           nullable=True, finite=False),
+        _f("train_loss", "float", "the workload's loss over the epoch, sample-weighted (summary.csv `loss` names it; "
+           "the MLP's: the mean squared error; empty or inf: diverged)", nullable=True, finite=False),
     ),
     key=("config_id", "repeat", "epoch"),
 )
 
 # ---- repeats.csv ----------------------------------------------------------------------------------
+METRIC_DOCS = {  # mlp_core.metrics: the workload's metrics, computed by the harness on the test set
+    "accuracy": "share of test samples whose class is right (empty: the workload does not ask for accuracy)",
+    "mae": "mean absolute error on the test set (empty: the workload does not ask for mae)",
+}
 REPEATS = Table(
     "repeats.csv",
     "one row per trial x repeat, written after the repeat's raw.csv rows (a repeat without one was cut short)",
@@ -149,9 +157,10 @@ REPEATS = Table(
         _f("epochs", "int", "epochs trained, warm-up included", minimum=1),
         _f("warmup_s", "float", "epoch 0's wall time", "s", minimum=0),
         _f("median_epoch_s", "float", "median wall time of the timed epochs (1..)", "s", minimum=0),
-        _f("train_mse", "float", "train MSE of the last epoch (empty or inf: diverged)", nullable=True,
+        _f("train_loss", "float", "train loss of the last epoch (empty or inf: diverged)", nullable=True,
            finite=False),
-        _f("test_mse", "float", "MSE of the final weights on the test set", nullable=True, finite=False),
+        _f("test_loss", "float", "the loss of the final weights on the test set", nullable=True, finite=False),
+        *(_f(f"test_{name}", "float", doc, nullable=True, finite=False) for name, doc in METRIC_DOCS.items()),
         _f("peak_rss_bytes", "int", "peak resident memory of the worker during the repeat", "bytes", minimum=0),
         _f("gpu_peak_bytes", "int", "peak GPU memory during the repeat (empty: not a GPU trial)", "bytes",
            nullable=True, minimum=0),
@@ -209,13 +218,17 @@ SUMMARY = Table(
         _f("gflops", "float", "analytic FLOPs of an epoch (the workload's step_flops) / median epoch time (empty: "
            "the workload gives no FLOPs)", "GFLOP/s",
            nullable=True, minimum=0),
-        _f("train_mse_median", "float", "median over repeats of the last epoch's train MSE", nullable=True,
+        _f("loss", "str", "the workload's loss, which the train_loss and test_loss columns hold: mse (the mean "
+           "squared error: the MLP's, every regression's), a Keras loss's name, or a callable's name"),
+        _f("train_loss_median", "float", "median over repeats of the last epoch's train loss", nullable=True,
            finite=False),
-        _f("train_mse_min", "float", "smallest of those", nullable=True, finite=False),
-        _f("train_mse_max", "float", "largest of those", nullable=True, finite=False),
-        _f("test_mse_median", "float", "median over repeats of the test MSE", nullable=True, finite=False),
-        _f("test_mse_min", "float", "smallest of those", nullable=True, finite=False),
-        _f("test_mse_max", "float", "largest of those", nullable=True, finite=False),
+        _f("train_loss_min", "float", "smallest of those", nullable=True, finite=False),
+        _f("train_loss_max", "float", "largest of those", nullable=True, finite=False),
+        _f("test_loss_median", "float", "median over repeats of the test loss", nullable=True, finite=False),
+        _f("test_loss_min", "float", "smallest of those", nullable=True, finite=False),
+        _f("test_loss_max", "float", "largest of those", nullable=True, finite=False),
+        *(_f(f"test_{name}_median", "float", f"median over repeats of test_{name}", nullable=True, finite=False)
+          for name in METRIC_DOCS),
         _f("peak_rss_bytes", "int", "largest peak resident memory of any repeat", "bytes", nullable=True,
            minimum=0),
         _f("gpu_peak_bytes", "int", "largest peak GPU memory of any repeat (empty: not a GPU trial)", "bytes",

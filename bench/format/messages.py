@@ -76,8 +76,9 @@ class RepeatResult:
     started_utc: str
     device_actual: str = ""
     epoch_times_s: list[float] = field(default_factory=list)  # epoch 0 is the warm-up
-    train_mse: list[float] = field(default_factory=list)
-    test_mse: float = math.nan
+    train_loss: list[float] = field(default_factory=list)  # the workload's loss of each epoch
+    test_loss: float = math.nan
+    metrics: dict[str, float] = field(default_factory=dict)  # the workload's metrics on the test set
     peak_rss_bytes: int = 0
     gpu_peak_bytes: int | None = None
     cpus: str = ""  # the cores the worker could run on (its CPU affinity: "0", "0-1", "0,2"; "": unknown)
@@ -154,6 +155,10 @@ def decode(line: str | bytes, *, reply_to: Any = None) -> Any:
                 data.setdefault("started_utc", "")
         else:
             cls = MESSAGES[data.pop("type")]
+        if cls is RepeatResult:  # a worker from before losses says mse (its loss was the MSE)
+            for old, new in (("train_mse", "train_loss"), ("test_mse", "test_loss")):
+                if old in data:
+                    data.setdefault(new, data.pop(old))
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
