@@ -11,29 +11,58 @@ ARTICLE_N_TEST = 200
 ARTICLE_N_FEATURES = 3
 
 
+Features = np.ndarray | dict[str, np.ndarray] | tuple[np.ndarray, ...]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Data:
-    """Train and test split; X is (n, features), y is (n,), both float64 as in the article."""
+    """Train and test split. The article's: X (n, features) and y (n,), both float64. A workload's X may also be
+    several inputs, one array per Keras input: a dict {input name: array} or a tuple in the model's input order,
+    every array with the samples along its first axis; y is (n,) or (n, k)."""
 
-    X_train: np.ndarray  # (n_train, I)
-    y_train: np.ndarray  # (n_train,)
-    X_test: np.ndarray  # (n_test, I)
-    y_test: np.ndarray  # (n_test,)
+    X_train: Features  # (n_train, ...) or several such arrays
+    y_train: np.ndarray  # (n_train,) or (n_train, k)
+    X_test: Features
+    y_test: np.ndarray
 
     @property
     def n_features(self) -> int:
-        """Number of input features I."""
+        """Number of input features I (one 2-D X: the MLP's)."""
         return int(self.X_train.shape[1])
 
     @property
     def n_train(self) -> int:
         """Number of training samples."""
-        return int(self.X_train.shape[0])
+        return n_samples(self.X_train)
 
     @property
     def n_test(self) -> int:
         """Number of test samples."""
-        return int(self.X_test.shape[0])
+        return n_samples(self.X_test)
+
+
+def leaves(X: Features) -> list[tuple[str, np.ndarray]]:
+    """The arrays of X with where each sits: [("", X)] for one array, [("['ids']", ...)] for a dict's, [("[0]",
+    ...)] for a tuple's."""
+    if isinstance(X, dict):
+        return [(f"[{k!r}]", v) for k, v in X.items()]
+    if isinstance(X, tuple | list):
+        return [(f"[{i}]", v) for i, v in enumerate(X)]
+    return [("", X)]
+
+
+def n_samples(X: Features) -> int:
+    """Samples in X (the first array's first axis)."""
+    return int(len(leaves(X)[0][1]))
+
+
+def take(X: Features, index) -> Features:
+    """X[index] for one array, or for each of several (the same structure back)."""
+    if isinstance(X, dict):
+        return {k: v[index] for k, v in X.items()}
+    if isinstance(X, tuple | list):
+        return tuple(v[index] for v in X)
+    return X[index]
 
 
 def make_data(

@@ -16,13 +16,14 @@ and model in float64: Keras's dtype policy while the model is built). Integer fe
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from mlp_core.config import TrainConfig
-from mlp_core.data import Data
+from mlp_core.data import Data, Features, take
 from mlp_core.errors import reason_of
 from mlp_core.placement import canonical, check_placement, hard_placement, tf_device_name
 from mlp_core.preflight import PreflightError, check_data, check_loss, check_output
@@ -35,7 +36,7 @@ def _tf_variable(v):
     return getattr(v, "value", v)
 
 
-def build_model(workload: Workload, config: TrainConfig, sample: np.ndarray):
+def build_model(workload: Workload, config: TrainConfig, sample: Features):
     """The workload's model for the config's size, built now on the current device with the weights drawn from
     `config.seed` and the dtype mode's compute dtype as Keras's policy. TF's global seed is cleared after, so
     that nothing else in the process (tf.data's shuffle) sees it."""
@@ -86,10 +87,28 @@ def _keras_loss(workload: Workload):
                              "'binary_crossentropy', 'huber', or a callable)") from None
 
 
-def _inputs(x: np.ndarray, config: TrainConfig) -> tf.Tensor:
+def _integer(array: np.ndarray) -> bool:
+    return np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_
+
+
+def _structure(x: Features, convert) -> Any:
+    """Each array of x converted (one array, a dict {input name: array} or a tuple: the same structure back)."""
+    if isinstance(x, dict):
+        return {k: convert(v) for k, v in x.items()}
+    if isinstance(x, tuple | list):
+        return tuple(convert(v) for v in x)
+    return convert(x)
+
+
+def _inputs(x: Features, config: TrainConfig) -> Any:
     """Input features as the model sees them: integer ids kept as integers, floats in the compute dtype."""
-    integer = np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_
-    return tf.constant(x if integer else x.astype(config.dtype.compute_dtype))
+    return _structure(x, lambda a: tf.constant(a if _integer(a) else a.astype(config.dtype.compute_dtype)))
+
+
+def _cast_floats(x: Any, dtype: tf.DType) -> Any:
+    """The per-step cast of a batch's float inputs (float64-cast: the article's; a no-op otherwise); integer ids
+    stay integers (an embedding's input)."""
+    return tf.nest.map_structure(lambda t: t if t.dtype.is_integer or t.dtype == tf.bool else tf.cast(t, dtype), x)
 
 
 class KerasTrainer:
@@ -111,16 +130,16 @@ class KerasTrainer:
             self.device = tf_device_name(config.device, device_index)
         self.data, self.config = data, config
         self.compute = tf.as_dtype(config.dtype.compute_dtype)
-        self.integer_x = np.issubdtype(data.X_train.dtype, np.integer) or data.X_train.dtype == np.bool_
         n = data.n_train
         with self.placement():
             with tf.device(HOST):
-                x_dtype = data.X_train.dtype if self.integer_x else config.dtype.data_dtype
-                self.X = tf.constant(data.X_train.astype(x_dtype))
+                self.X = _structure(data.X_train, lambda a: tf.constant(
+                    a if _integer(a) else a.astype(config.dtype.data_dtype)))
                 self.y = tf.constant(data.y_train.reshape(n, -1).astype(config.dtype.data_dtype))
             with tf.device(self.device):
-                self.model = build_model(self.workload, config, data.X_train[:1])
-                self._preflight(data.X_train[:config.batch_size], data.y_train[:config.batch_size])
+                self.model = build_model(self.workload, config, take(data.X_train, slice(0, 1)))
+                first = slice(0, config.batch_size)
+                self._preflight(take(data.X_train, first), data.y_train[first])
                 self.variables = list(self.model.trainable_variables)
                 self.optimizer = (self.workload.optimizer(config.learning_rate) if self.workload.optimizer
                                   else None)
@@ -128,7 +147,7 @@ class KerasTrainer:
                     self.optimizer.build(self.variables)
                 self.sse = tf.Variable(tf.zeros((), self.compute), trainable=False, name="sse")
         data_dtype = tf.as_dtype(config.dtype.data_dtype)  # one signature for full and ragged last batches
-        signature = [tf.TensorSpec([None, *self.X.shape[1:]], self.X.dtype),
+        signature = [tf.nest.map_structure(lambda t: tf.TensorSpec([None, *t.shape[1:]], t.dtype), self.X),
                      tf.TensorSpec([None, *self.y.shape[1:]], data_dtype)]
         self.runner = epoch_runner(self.step, config.mode.value, self.device, signature=signature,
                                    n_batches=math.ceil(n / config.batch_size), loss_dtype=self.compute)
@@ -166,8 +185,7 @@ class KerasTrainer:
 
     def step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         """One training step: MSE of the batch, gradients, the workload's optimiser or plain gradient descent."""
-        if not self.integer_x:  # integer ids stay integers (an embedding's input)
-            x = tf.cast(x, self.compute)  # float64-cast: the per-step cast (a no-op otherwise)
+        x = _cast_floats(x, self.compute)  # float64-cast: the per-step cast (a no-op otherwise)
         y = tf.cast(y, self.compute)
         with tf.GradientTape() as tape:
             if self.loss_fn is None:
@@ -181,7 +199,7 @@ class KerasTrainer:
         else:
             for v, g in zip(self.variables, grads):
                 v.assign_sub(tf.cast(self.config.learning_rate, v.dtype) * g)
-        self.sse.assign_add(loss * tf.cast(tf.shape(x)[0], loss.dtype))
+        self.sse.assign_add(loss * tf.cast(tf.shape(y)[0], loss.dtype))
         return loss
 
     def begin_epoch(self) -> None:

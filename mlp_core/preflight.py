@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from mlp_core.data import leaves
+
 ARRAYS = ("X_train", "y_train", "X_test", "y_test")
 
 
@@ -26,28 +28,40 @@ def check_data(data: Any, workload: str) -> None:
     if missing:
         raise PreflightError(f"workload {workload!r}: data() returned {type(data).__name__}, not mlp_core.Data "
                              f"(X_train, y_train, X_test, y_test); missing {', '.join(missing)}")
-    for name in ARRAYS:
-        array = getattr(data, name)
-        if not isinstance(array, np.ndarray):
-            raise PreflightError(f"workload {workload!r}: data().{name} is {type(array).__name__}, not a NumPy "
-                                 "array")
-        if array.ndim == 0 or array.shape[0] == 0:
-            raise PreflightError(f"workload {workload!r}: data().{name} has shape {array.shape}: no samples")
-        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
-                or array.dtype == np.bool_):
-            raise PreflightError(f"workload {workload!r}: data().{name} is {array.dtype}, not a float, integer or "
-                                 "bool array")
-        if np.issubdtype(array.dtype, np.floating):
-            bad = ~np.isfinite(array)
-            if bad.any():
-                where = tuple(int(i) for i in np.argwhere(bad)[0])
-                index = where[0] if len(where) == 1 else where
-                raise PreflightError(f"workload {workload!r}: data().{name} has {int(bad.sum())} non-finite "
-                                     f"value(s), the first {array[where]} at index {index}")
+    for field in ARRAYS:
+        value = getattr(data, field)
+        parts = leaves(value) if field.startswith("X") else [("", value)]
+        if not parts or (isinstance(value, dict) and not all(isinstance(k, str) for k in value)):
+            raise PreflightError(f"workload {workload!r}: data().{field} is {type(value).__name__}: one array, a "
+                                 "dict {input name: array} or a tuple of arrays")
+        for where, array in parts:
+            _check_array(workload, f"{field}{where}", array)
     for x, y in (("X_train", "y_train"), ("X_test", "y_test")):
-        nx, ny = len(getattr(data, x)), len(getattr(data, y))
-        if nx != ny:
-            raise PreflightError(f"workload {workload!r}: data().{x} has {nx} samples, {y} {ny}")
+        counts = {f"{x}{where}": len(a) for where, a in leaves(getattr(data, x))}
+        counts[y] = len(getattr(data, y))
+        if len(set(counts.values())) > 1:
+            raise PreflightError(f"workload {workload!r}: data() has "
+                                 + ", ".join(f"{n} samples in {k}" for k, n in counts.items()))
+
+
+def _check_array(workload: str, name: str, array: object) -> None:
+    """One array of the data: a NumPy array of samples, numeric, finite."""
+    if not isinstance(array, np.ndarray):
+        raise PreflightError(f"workload {workload!r}: data().{name} is {type(array).__name__}, not a NumPy "
+                             "array")
+    if array.ndim == 0 or array.shape[0] == 0:
+        raise PreflightError(f"workload {workload!r}: data().{name} has shape {array.shape}: no samples")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+            or array.dtype == np.bool_):
+        raise PreflightError(f"workload {workload!r}: data().{name} is {array.dtype}, not a float, integer or "
+                             "bool array")
+    if np.issubdtype(array.dtype, np.floating):
+        bad = ~np.isfinite(array)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            index = where[0] if len(where) == 1 else where
+            raise PreflightError(f"workload {workload!r}: data().{name} has {int(bad.sum())} non-finite "
+                                 f"value(s), the first {array[where]} at index {index}")
 
 
 def check_output(workload: str, output_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> None:

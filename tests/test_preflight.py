@@ -44,10 +44,24 @@ def test_integer_ids_pass_and_other_kinds_are_named():
         check_data(_data(X_train=np.full((8, 3), "a")), "w")
     with pytest.raises(PreflightError, match=r"data\(\)\.y_train is list, not a NumPy array"):
         check_data(_data(y_train=[0.0] * 8), "w")
-    with pytest.raises(PreflightError, match=r"data\(\)\.X_test has 4 samples, y_test 3"):
+    with pytest.raises(PreflightError, match=r"data\(\) has 4 samples in X_test, 3 samples in y_test"):
         check_data(_data(y_test=np.zeros(3)), "w")
     with pytest.raises(PreflightError, match=r"data\(\) returned tuple, not mlp_core.Data .*missing X_train"):
         check_data((np.zeros((8, 3)), np.zeros(8)), "w")
+
+
+def test_several_inputs_are_checked_array_by_array():
+    ids, dense = np.arange(8).reshape(8, 1), np.zeros((8, 2))
+    check_data(_data(X_train={"ids": ids, "dense": dense}, X_test={"ids": ids[:4], "dense": dense[:4]}), "w")
+    check_data(_data(X_train=(ids, dense), X_test=(ids[:4], dense[:4])), "w")
+    bad = dense.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(PreflightError, match=r"data\(\)\.X_train\['dense'\] has 1 non-finite value\(s\), the "
+                                             r"first nan at index \(2, 1\)"):
+        check_data(_data(X_train={"ids": ids, "dense": bad}), "w")
+    with pytest.raises(PreflightError, match=r"data\(\) has 8 samples in X_train\[0\], 7 samples in X_train\[1\], "
+                                             r"8 samples in y_train"):
+        check_data(_data(X_train=(ids, dense[:7])), "w")
 
 
 def test_an_output_that_does_not_fit_its_target_names_both_shapes():

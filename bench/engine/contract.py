@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mlp_core import TrainConfig, workloads
+from mlp_core.data import leaves
 from mlp_core.enums import Device
 from mlp_core.errors import UnavailableError, reason_of
 from mlp_core.preflight import PreflightError, check_data
@@ -155,23 +156,24 @@ def _check_data(workload: workloads.Workload, s: Settings) -> Check:
         return Check("data", "fail", str(exc))
     except Exception as exc:  # noqa: BLE001
         return Check("data", "fail", f"data({s.seed}, {s.n_train}, {s.n_test}) fails: {reason_of(exc, 400)}")
-    arrays = ("X_train", "y_train", "X_test", "y_test")
+    def arrays(d) -> list[tuple[str, np.ndarray]]:  # every array, several inputs' one by one
+        return [(f"{k}{where}", x) for k in ("X_train", "y_train", "X_test", "y_test")
+                for where, x in (leaves(getattr(d, k)) if k.startswith("X") else [("", getattr(d, k))])]
+
     problems = []
-    if not all(np.array_equal(getattr(a, k), getattr(b, k)) for k in arrays):
+    if not all(np.array_equal(x, y) for (_, x), (_, y) in zip(arrays(a), arrays(b))):
         problems.append("two draws with the same seed differ")
-    if all(np.array_equal(getattr(a, k), getattr(c, k)) for k in arrays):
+    if all(np.array_equal(x, y) for (_, x), (_, y) in zip(arrays(a), arrays(c))):
         problems.append("another seed gives the same data")
-    for k in arrays:
-        x = np.asarray(getattr(a, k))
+    for k, x in arrays(a):
         if np.issubdtype(x.dtype, np.floating) and x.dtype != np.float64:
             problems.append(f"{k} is {x.dtype}, not float64 (the dtype modes cast from float64)")
-    if a.n_train != s.n_train or a.n_test != s.n_test or len(a.y_train) != a.n_train or len(a.y_test) != a.n_test:
-        problems.append(f"asked for {s.n_train} + {s.n_test} samples, got X {a.n_train} + {a.n_test}, "
-                        f"y {len(a.y_train)} + {len(a.y_test)}")
-    shape = f"X {tuple(a.X_train.shape[1:])}, y {tuple(np.shape(a.y_train)[1:]) or '(scalar)'}"
-    kinds = ", ".join(f"{k} {np.asarray(getattr(a, k)).dtype}" for k in ("X_train", "y_train"))
+    if a.n_train != s.n_train or a.n_test != s.n_test:
+        problems.append(f"asked for {s.n_train} + {s.n_test} samples, got {a.n_train} + {a.n_test}")
+    per_sample = [f"X{where} {tuple(x.shape[1:])} {x.dtype}" for where, x in leaves(a.X_train)]
+    shape = f"{', '.join(per_sample)}; y {tuple(np.shape(a.y_train)[1:]) or '(scalar)'} {a.y_train.dtype}"
     return Check("data", "fail" if problems else "pass",
-                 "; ".join(problems) if problems else f"deterministic for a seed, finite ({kinds}); per sample {shape}")
+                 "; ".join(problems) if problems else f"deterministic for a seed, finite; per sample {shape}")
 
 
 def _check_model(data, base: dict[str, Any], mode: str, dtype: str) -> Check:

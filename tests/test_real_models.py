@@ -1,7 +1,8 @@
-"""A classifier as a workload (examples/keras_classifier.py): the declared loss is the one trained and recorded,
-checked against an independent NumPy computation of the cross-entropy and the accuracy from the model's own
-probabilities; the runner's rows name the loss and carry the accuracy; the metrics' NumPy definitions against
-hand-counted cases."""
+"""Real models as workloads. A classifier (examples/keras_classifier.py): the declared loss is the one trained and
+recorded, checked against an independent NumPy computation of the cross-entropy and the accuracy from the model's
+own probabilities; the runner's rows name the loss and carry the accuracy; the metrics' NumPy definitions against
+hand-counted cases. Several inputs (examples/keras_multi_input.py): integer ids and float features as a dict of
+inputs, the same training as the same inputs given as a tuple, through the runner."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from mlp_core import TrainConfig, metrics
 from tests.test_workloads import ROOT, _cli
 
 SPEC = "examples.keras_classifier:workload"
+MULTI = "examples.keras_multi_input:workload"
 
 
 def test_accuracy_reads_classes_as_documented():
@@ -86,3 +88,69 @@ def test_a_classifier_run_names_its_loss_and_records_its_accuracy(tmp_path):
     left = fig.axes[0]
     assert left.get_ylabel().startswith("sparse_categorical_crossentropy") and "MSE" not in left.get_title()
     assert "keras_classifier" in (out / "report.html").read_text()
+
+
+TUPLE_MODEL = """
+import dataclasses
+from examples import keras_multi_input as base
+
+def _data(seed, n_train, n_test):
+    d = base.data(seed, n_train, n_test)
+    return dataclasses.replace(d, X_train=(d.X_train["item"], d.X_train["context"]),
+                               X_test=(d.X_test["item"], d.X_test["context"]))
+
+def _model(dim):
+    import keras
+    inner = base.model(dim)
+    item = keras.Input((1,), dtype="int64")
+    context = keras.Input((base.N_CONTEXT,))
+    return keras.Model([item, context], inner({"item": item, "context": context}))
+
+def workload():
+    return dataclasses.replace(base.workload(), name="as_tuple", data=_data, model=_model)
+"""
+
+
+def test_several_inputs_as_a_dict_or_a_tuple_train_the_same(examples_importable, tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow")
+    from mlp_core import workloads
+    from mlp_core.trainer import make_trainer, train_with
+
+    (tmp_path / "as_tuple.py").write_text(TUPLE_MODEL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = {}
+    for spec in (MULTI, "as_tuple:workload"):
+        workload = workloads.get(spec)
+        data = workload.data(0, 128, 32)
+        config = TrainConfig(workload=spec, size=8, batch_size=32, epochs=3, mode="function", dtype="float64-cast",
+                             learning_rate=workload.learning_rate)
+        trainer = make_trainer(data, config)
+        assert trainer.X["item"].dtype.is_integer if spec == MULTI else trainer.X[0].dtype.is_integer  # ids stay ids
+        out[spec] = train_with(trainer, data, config)
+    a, b = out.values()
+    assert a.train_loss == b.train_loss and a.test_loss == b.test_loss and a.train_loss[-1] < a.train_loss[0]
+    assert set(a.metrics) == {"mae"} and a.metrics == b.metrics
+
+
+@pytest.mark.slow
+def test_a_multi_input_run_measures_every_mode(tmp_path):
+    out = tmp_path / "rec"
+    res = _cli("-m", "bench.run", "--workload", MULTI, "--devices", "cpu", "--modes", "eager,function,xla,graph",
+               "--dtypes", "float32,float64-cast", "--batch-sizes", "32", "--sizes", "8", "--n-train", "256",
+               "--n-test", "64", "--epochs", "3", "--repeats", "2", "--peak-n", "0", "--quiet", "--no-plots",
+               "--out", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    s = load_run(out).summary
+    assert len(s) == 8 and (s["status"] == "ok").all() and set(s["loss"]) == {"mse"}
+    assert s["test_mae_median"].notna().all() and s["test_accuracy_median"].isna().all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", [SPEC, MULTI])
+def test_the_examples_pass_the_contract_check(examples_importable, spec):
+    from bench.engine.contract import Settings, check
+
+    _, checks = check(spec, Settings(n_train=64, epochs=3, dtypes=("float32", "float64")))
+    failed = [c for c in checks if c.outcome == "fail"]
+    assert failed == [] and {c.name for c in checks if c.outcome == "skip"} == {"placement on gpu"}, checks
+    assert len([c for c in checks if " = eager " in c.name]) == 3 * 2  # function, xla, graph x 2 dtypes
