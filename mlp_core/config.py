@@ -56,15 +56,14 @@ class TrainConfig:
             raise ValueError(f"mode {self.mode.value!r} does not run on replicas (eager and function do), "
                              f"got replicas {self.replicas}")
         workload = workloads.get(self.workload)  # WorkloadError (a ValueError): cannot load
+        if self.dtype.value not in workload.dtypes:
+            raise ValueError(f"workload {self.workload!r} does not train in dtype {self.dtype.value!r} "
+                             f"(it does: {', '.join(workload.dtypes)})")
         if not workload.own_trainers:
             known = workload.mode_names()
             if self.mode.value not in known:
                 raise ValueError(f"workload {self.workload!r} does not train in mode {self.mode.value!r} "
                                  f"(it does: {', '.join(known)})")
-            dtypes = workload.dtypes
-            if self.dtype.value not in dtypes:
-                raise ValueError(f"workload {self.workload!r} does not train in dtype {self.dtype.value!r} "
-                                 f"(it does: {', '.join(dtypes)})")
             if self.replicas > 1:
                 raise ValueError(f"replicas are the MLP's (mlp_core.distributed), got {self.replicas} for workload "
                                  f"{self.workload!r}")

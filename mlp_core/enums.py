@@ -18,24 +18,45 @@ class Device(StrEnum):
 class DTypeMode(StrEnum):
     """How the data is stored and computed.
 
-    float32:      data converted to float32 once, before training; compute in float32.
-    float64-cast: data kept float64 and cast to float32 inside every step (the article's case).
-    float64:      data and compute in float64.
+    float32:        data converted to float32 once, before training; compute in float32.
+    float64-cast:   data kept float64 and cast to float32 inside every step (the article's case).
+    float64:        data and compute in float64.
+    mixed_float16:  Keras's mixed precision: data float32, variables float32, the layers compute in float16,
+                    the loss in float32, with dynamic loss scaling (a workload's Keras model only).
+    mixed_bfloat16: the same in bfloat16 (no loss scaling: bfloat16 has float32's range).
     """
 
     FLOAT32 = "float32"
     FLOAT64_CAST = "float64-cast"
     FLOAT64 = "float64"
+    MIXED_FLOAT16 = "mixed_float16"
+    MIXED_BFLOAT16 = "mixed_bfloat16"
 
     @property
     def data_dtype(self) -> str:
         """NumPy/TF dtype name the training data is stored in."""
-        return "float32" if self is DTypeMode.FLOAT32 else "float64"
+        return "float64" if self in (DTypeMode.FLOAT64_CAST, DTypeMode.FLOAT64) else "float32"
 
     @property
     def compute_dtype(self) -> str:
-        """NumPy/TF dtype name of the weights and the arithmetic."""
-        return "float64" if self is DTypeMode.FLOAT64 else "float32"
+        """NumPy/TF dtype name of the arithmetic (the layers' for a mixed mode)."""
+        return {DTypeMode.FLOAT64: "float64", DTypeMode.MIXED_FLOAT16: "float16",
+                DTypeMode.MIXED_BFLOAT16: "bfloat16"}.get(self, "float32")
+
+    @property
+    def variable_dtype(self) -> str:
+        """NumPy/TF dtype name of the weights, the optimiser's state and the loss: float32 in a mixed mode."""
+        return "float32" if self.mixed else self.compute_dtype
+
+    @property
+    def mixed(self) -> bool:
+        """Whether this is one of Keras's mixed-precision policies."""
+        return self in (DTypeMode.MIXED_FLOAT16, DTypeMode.MIXED_BFLOAT16)
+
+    @property
+    def policy(self) -> str:
+        """Keras's dtype policy while the model is built: the mixed policy's name, else the compute dtype."""
+        return self.value if self.mixed else self.compute_dtype
 
 
 class ExecMode(str):

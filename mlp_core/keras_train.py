@@ -10,7 +10,10 @@ The loss is the workload's (`Workload.loss`): the mean squared error over every 
 it, and the workload's metrics are computed on the test set by the harness (mlp_core.metrics).
 
 Dtype modes: float32 (data float32), float64-cast (data float64, cast to float32 in every step), float64 (data
-and model in float64: Keras's dtype policy while the model is built). Integer features (ids) stay integers.
+and model in float64: Keras's dtype policy while the model is built), mixed_float16 and mixed_bfloat16 (Keras's
+mixed policies: variables and loss float32, the layers compute in 16 bits; float16 with dynamic loss scaling,
+the workload's optimiser or plain gradient descent wrapped in keras's LossScaleOptimizer). Integer features (ids)
+stay integers.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import tensorflow as tf
 
 from mlp_core.config import TrainConfig
 from mlp_core.data import Data, Features, take
+from mlp_core.enums import DTypeMode
 from mlp_core.errors import reason_of
 from mlp_core.placement import canonical, check_placement, hard_placement, tf_device_name
 from mlp_core.preflight import PreflightError, check_data, check_loss, check_output
@@ -38,10 +42,10 @@ def _tf_variable(v):
 
 def build_model(workload: Workload, config: TrainConfig, sample: Features):
     """The workload's model for the config's size, built now on the current device with the weights drawn from
-    `config.seed` and the dtype mode's compute dtype as Keras's policy. TF's global seed is cleared after, so
-    that nothing else in the process (tf.data's shuffle) sees it."""
+    `config.seed` and the dtype mode's Keras policy (its compute dtype, or mixed_float16 / mixed_bfloat16). TF's
+    global seed is cleared after, so that nothing else in the process (tf.data's shuffle) sees it."""
     previous = keras.config.dtype_policy().name
-    keras.config.set_dtype_policy(config.dtype.compute_dtype)
+    keras.config.set_dtype_policy(config.dtype.policy)
     keras.utils.set_random_seed(config.seed)
     try:
         model = workload.model(config.size)
@@ -102,7 +106,7 @@ def _structure(x: Features, convert) -> Any:
 
 def _inputs(x: Features, config: TrainConfig) -> Any:
     """Input features as the model sees them: integer ids kept as integers, floats in the compute dtype."""
-    return _structure(x, lambda a: tf.constant(a if _integer(a) else a.astype(config.dtype.compute_dtype)))
+    return _structure(x, lambda a: tf.constant(a if _integer(a) else a.astype(config.dtype.variable_dtype)))
 
 
 def _cast_floats(x: Any, dtype: tf.DType) -> Any:
@@ -129,7 +133,9 @@ class KerasTrainer:
         else:
             self.device = tf_device_name(config.device, device_index)
         self.data, self.config = data, config
-        self.compute = tf.as_dtype(config.dtype.compute_dtype)
+        # the dtype inputs are cast to and the loss is computed in: the compute dtype, or float32 in a mixed mode
+        # (whose layers cast to float16 / bfloat16 themselves)
+        self.compute = tf.as_dtype(config.dtype.variable_dtype)
         n = data.n_train
         with self.placement():
             with tf.device(HOST):
@@ -143,6 +149,9 @@ class KerasTrainer:
                 self.variables = list(self.model.trainable_variables)
                 self.optimizer = (self.workload.optimizer(config.learning_rate) if self.workload.optimizer
                                   else None)
+                if config.dtype is DTypeMode.MIXED_FLOAT16:  # float16's narrow range: dynamic loss scaling
+                    self.optimizer = keras.optimizers.LossScaleOptimizer(
+                        self.optimizer or keras.optimizers.SGD(config.learning_rate))  # SGD: plain gradient descent
                 if self.optimizer is not None:
                     self.optimizer.build(self.variables)
                 self.sse = tf.Variable(tf.zeros((), self.compute), trainable=False, name="sse")
@@ -187,14 +196,18 @@ class KerasTrainer:
         """One training step: MSE of the batch, gradients, the workload's optimiser or plain gradient descent."""
         x = _cast_floats(x, self.compute)  # float64-cast: the per-step cast (a no-op otherwise)
         y = tf.cast(y, self.compute)
+        scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
         with tf.GradientTape() as tape:
+            pred = tf.cast(self.model(x, training=True), self.compute)  # a mixed model's output: the loss in float32
             if self.loss_fn is None:
-                pred = tf.reshape(self.model(x, training=True), tf.shape(y))
-                loss = tf.reduce_mean(tf.square(pred - y))
+                loss = tf.reduce_mean(tf.square(tf.reshape(pred, tf.shape(y)) - y))
             else:
-                loss = tf.reduce_mean(self.loss_fn(y, self.model(x, training=True)))
-        grads = tape.gradient(loss, self.variables)
-        if self.optimizer is not None:
+                loss = tf.reduce_mean(self.loss_fn(y, pred))
+            objective = self.optimizer.scale_loss(loss) if scaled else loss
+        grads = tape.gradient(objective, self.variables)
+        if scaled:
+            self.optimizer.apply(grads, self.variables)  # unscales; skips a step whose gradients overflowed
+        elif self.optimizer is not None:
             self.optimizer.apply_gradients(zip(grads, self.variables))
         else:
             for v, g in zip(self.variables, grads):

@@ -53,7 +53,8 @@ from mlp_core.metrics import NAMES as METRIC_NAMES
 ENTRY_POINT_GROUP = "eager_mlp_bench.workloads"
 DEFAULT = "mlp"
 GENERIC_MODES = ("eager", "function", "xla", "graph")  # the modes every TF workload trains in (keras_train)
-ALL_DTYPES = ("float32", "float64-cast", "float64")
+ALL_DTYPES = ("float32", "float64-cast", "float64", "mixed_float16", "mixed_bfloat16")
+MIXED_DTYPES = ("mixed_float16", "mixed_bfloat16")  # Keras's policies: a workload's Keras model only
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")  # in configuration ids: no '-' (the id's separator)
 # what a run directory records of its workload (meta.json `workload`): enough to read it without the module
 FACTS = ("name", "spec", "summary", "size_name", "size_doc", "has_flops", "own_trainers", "loss_name", "metrics")
@@ -196,6 +197,7 @@ MLP = Workload(
     data=lambda seed, n_train, n_test: make_data(seed, n_train=n_train, n_test=n_test),
     learning_rate=1e-4, step_flops=_mlp_step_flops,
     modes=(),  # every registered mode (the built-ins and any plug-in's): they are all the MLP's
+    dtypes=("float32", "float64-cast", "float64"),  # its own trainers have no mixed precision
     own_trainers=True,
 )
 

@@ -26,7 +26,7 @@ def rel_err(a: np.ndarray, b: np.ndarray) -> float:
     batch=st.integers(1, 48),
     n_in=st.integers(1, 8),
     hidden=st.integers(1, 256),
-    dtype=st.sampled_from(list(DTypeMode)),
+    dtype=st.sampled_from([d for d in DTypeMode if not d.mixed]),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_one_step_gradients_match_numpy_float64(batch, n_in, hidden, dtype, seed):
@@ -74,7 +74,7 @@ def reference(small_data, start_params):
     return train_numpy(small_data, cfg, start_params)
 
 
-@pytest.mark.parametrize("dtype", list(DTypeMode))
+@pytest.mark.parametrize("dtype", [d for d in DTypeMode if not d.mixed])  # the MLP's own trainers
 @pytest.mark.parametrize("mode", TF_MODES)
 def test_two_epoch_trajectory_matches_reference(small_data, start_params, reference, mode, dtype):
     cfg = TrainConfig(epochs=2, batch_size=8, shuffle=False, dtype=dtype, mode=mode)

@@ -72,7 +72,8 @@ def summarize(run: Run, data: Mapping[str, Any]) -> Summary:
     """The answers the run's matrix can give (those with an answer first), the questions it could not ask, the
     run's noise, and the warnings."""
     answers = [a for a in (questions.gpu_answer(run, data), questions.modes_answer(data),
-                           questions.dtype_answer(data, run), questions.compile_answer(run, data),
+                           questions.dtype_answer(data, run), questions.mixed_answer(data, run),
+                           questions.compile_answer(run, data),
                            questions.time_answer(run, data)) if a is not None]
     answers.sort(key=lambda a: a.verdict.startswith("No answer"))
     n = data.get("noise")

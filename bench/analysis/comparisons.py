@@ -1,7 +1,7 @@
 """The comparisons every answer rests on: two ok trials of a run that differ in one factor (the device, the
 execution mode, the dtype), each with its interval, its adjusted p-value and its verdict (bench.analysis.evidence),
 gathered in the families the answers use: GPU against CPU, every mode against the reference mode (and the fastest
-against the runner-up), float64-cast against float32."""
+against the runner-up), float64-cast against float32, each mixed-precision policy against float32."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 from bench.analysis import evidence
 from bench.format.derive import AXIS_NAMES as KEY
 from mlp_core import modes
+from mlp_core.workloads import MIXED_DTYPES
 
 if TYPE_CHECKING:
     from bench.format import Run
@@ -80,6 +81,12 @@ def cast_overhead(run: Run) -> list[dict[str, Any]]:
                                          "n_reference", "n_candidate", "paired", "significant", "verdict",
                                          "repeats_to_decide", "reference_config_id", "candidate_config_id")}})
     return out
+
+
+def mixed_precision(run: Run) -> list[dict[str, Any]]:
+    """What each mixed-precision policy (mixed_float16, mixed_bfloat16) buys over float32 at the same
+    configuration: time(float32) / time(mixed), one family, with intervals and verdicts."""
+    return speedups(run, "dtype", "float32", list(MIXED_DTYPES))
 
 
 def reference_mode(run: Run) -> str | None:

@@ -11,9 +11,9 @@ from bench.format import StoreError
 from mlp_core import modes as registry
 
 FORMATS = ("png", "svg")
-DTYPE_ORDER = ("float32", "float64-cast", "float64")
+DTYPE_ORDER = ("float32", "float64-cast", "float64", "mixed_float16", "mixed_bfloat16")
 LINESTYLES = ("-", "--", ":", "-.")
-MARKERS = {"float32": "o", "float64-cast": "s", "float64": "^"}
+MARKERS = {"float32": "o", "float64-cast": "s", "float64": "^", "mixed_float16": "D", "mixed_bfloat16": "v"}
 RUN_MARKERS = ("o", "s", "^", "D", "v", "P")
 STYLE = {  # sized for a two-column paper: 7 in wide, 8 pt text
     "font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,

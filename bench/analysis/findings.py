@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bench.analysis import compile_cost, evidence, noise
-from bench.analysis.comparisons import cast_overhead, mode_comparisons, plain, speedups
+from bench.analysis.comparisons import cast_overhead, mixed_precision, mode_comparisons, plain, speedups
 from bench.analysis.evidence import finite
 from bench.format import ANALYSIS_FILE, SCHEMA_VERSION, Run, write_json
 from bench.format.derive import AXIS_NAMES as KEY
@@ -229,6 +229,7 @@ def analyse(run: Run) -> dict[str, Any]:
         "gpu_vs_cpu": gpu_vs_cpu,
         "modes": mode_comparisons(run),
         "cast_overhead": cast_overhead(run),
+        "mixed_precision": mixed_precision(run),
         "step_cost_fits": fits,
         "crossover": crossovers(fits, gpu_vs_cpu),
         "fraction_of_peak": fraction_of_peak(run),

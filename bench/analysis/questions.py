@@ -19,6 +19,7 @@ import numpy as np
 from bench.analysis import compile_cost, evidence
 from bench.format import Run
 from mlp_core import modes as registry
+from mlp_core.workloads import MIXED_DTYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +248,47 @@ def dtype_answer(data: Mapping[str, Any], run: Run | None = None) -> Answer | No
 
     return Answer("What does the float64 cast cost?", verdict, tuple(_family_lines(casts, describe, margin)),
                   topic="cast")
+
+
+def mixed_answer(data: Mapping[str, Any], run: Run | None = None) -> Answer | None:
+    """What a mixed-precision policy buys over float32, as far as the data says (None: the sweep did not ask)."""
+    family = [c for c in data.get("mixed_precision") or [] if c["speedup"] is not None]
+    question = "What does mixed precision buy here?"
+    if not family:
+        asked = run is not None and "float32" in {str(d) for d in run.spec.dtypes} and \
+            bool(set(MIXED_DTYPES) & {str(d) for d in run.spec.dtypes})
+        return Answer(question, "No answer: no configuration has both an ok float32 trial and an ok mixed-precision "
+                      "trial (see the warnings).", topic="mixed") if asked else None
+    margin = data["conventions"]["margin"]
+    size = data["workload"]["size_name"]
+    parts = []
+    for policy in MIXED_DTYPES:
+        mine = [c for c in family if c["candidate"] == policy]
+        if not mine:
+            continue
+        faster = [c for c in mine if c["verdict"] == "faster"]
+        slower = [c for c in mine if c["verdict"] == "slower"]
+        same = [c for c in mine if c["verdict"] == "no-difference"]
+        open_ = len(mine) - len(faster) - len(slower) - len(same)
+        said = []
+        if faster:
+            said.append(f"faster in {len(faster)} (median {float(np.median([c['speedup'] for c in faster])):.2g}x)")
+        if slower:
+            said.append(f"slower in {len(slower)} (median {float(np.median([c['speedup'] for c in slower])):.2g}x)")
+        if same:
+            said.append(f"within +-{margin:.0%} in {len(same)}")
+        if open_:
+            said.append(f"inconclusive in {open_}")
+        parts.append(f"{policy} against float32: {', '.join(said)} of {len(mine)} configurations")
+    verdict = "; ".join(parts) + (f" (decided beyond +-{margin:.0%}, after Benjamini-Hochberg). Mixed precision pays "
+                                  "where the hardware computes 16-bit faster (GPU tensor cores, CPUs with AMX); "
+                                  "elsewhere its casts cost time.")
+
+    def describe(c: Mapping[str, Any]) -> str:
+        return (f"{c['device']} {c['mode']} {c['candidate']}, {_point(c, size)}: "
+                f"{ratio_text(c['speedup'], c['ci_low'], c['ci_high'])}: {c['verdict']}")
+
+    return Answer(question, verdict, tuple(_family_lines(family, describe, margin)), topic="mixed")
 
 
 def compile_answer(run: Run, data: Mapping[str, Any]) -> Answer | None:
