@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench lint clean
+.PHONY: run dev test bench lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ $(TEST_STAMP): pyproject.toml | $(PY)
 
 run: $(RUN_STAMP)
 	$(PY) -m bench.run $(ARGS)
+
+# the test extra installed into .venv, nothing run: for the contract check's tests, the benchmark suite or one
+# test file of your own (.venv/bin/python -m pytest tests/test_real_models.py)
+dev: $(TEST_STAMP)
 
 # unit and end-to-end tests on every core (a test file per worker process), then the serial set alone
 # (timed comparisons whose verdicts a busy neighbour could sway, signals, Ray clusters, git worktrees),

@@ -142,6 +142,14 @@ BROKEN = textwrap.dedent("""
 
     def bare():
         return dataclasses.replace(example(), name="bare", model=_bare)
+
+    def _dropout(width):
+        import keras
+        return keras.Sequential([keras.Input((8,)), keras.layers.Dense(width, activation="relu"),
+                                 keras.layers.Dropout(0.5), keras.layers.Dense(1)])
+
+    def dropout():
+        return dataclasses.replace(example(), name="dropout", model=_dropout, dtypes=("float32",))
 """)
 
 
@@ -213,3 +221,14 @@ def test_a_missing_module_hints_at_pythonpath_and_a_file_path_is_a_spec(tmp_path
     with pytest.raises(workloads.WorkloadError, match=r"no file 'mymodels/none\.py'"):
         workloads.get("mymodels/none.py:workload")
     assert dataclasses.is_dataclass(workload)
+
+
+@pytest.mark.slow
+def test_a_mode_that_cannot_follow_a_random_layer_says_why(broken):
+    from bench.engine.contract import Settings, check
+
+    _, checks = check("preflight_models:dropout", Settings(n_train=64, epochs=2, devices=("cpu",)))
+    failed = [c for c in checks if c.outcome == "fail"]
+    assert [c.name for c in failed] == ["xla = eager (float32)"], checks  # XLA's generator is its own
+    assert "draws random numbers while training (Dropout): xla's draws are not the eager loop's (XLA has its own " \
+           "generator), so it cannot follow eager; leave 'xla' out of Workload.modes" in failed[0].detail

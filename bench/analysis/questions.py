@@ -272,17 +272,17 @@ def mixed_answer(data: Mapping[str, Any], run: Run | None = None) -> Answer | No
         open_ = len(mine) - len(faster) - len(slower) - len(same)
         said = []
         if faster:
-            said.append(f"faster in {len(faster)} (median {float(np.median([c['speedup'] for c in faster])):.2g}x)")
+            said.append(f"faster in {len(faster)} (a median "
+                        f"{float(np.median([c['speedup'] for c in faster])):.2g}x float32's speed)")
         if slower:
-            said.append(f"slower in {len(slower)} (median {float(np.median([c['speedup'] for c in slower])):.2g}x)")
+            said.append(f"slower in {len(slower)} (a median "
+                        f"{float(np.median([c['speedup'] for c in slower])):.2g}x float32's speed)")
         if same:
             said.append(f"within +-{margin:.0%} in {len(same)}")
         if open_:
             said.append(f"inconclusive in {open_}")
         parts.append(f"{policy} against float32: {', '.join(said)} of {len(mine)} configurations")
-    verdict = "; ".join(parts) + (f" (decided beyond +-{margin:.0%}, after Benjamini-Hochberg). Mixed precision pays "
-                                  "where the hardware computes 16-bit faster (GPU tensor cores, CPUs with AMX); "
-                                  "elsewhere its casts cost time.")
+    verdict = "; ".join(parts) + f" (decided beyond +-{margin:.0%}, after Benjamini-Hochberg)."
 
     def describe(c: Mapping[str, Any]) -> str:
         return (f"{c['device']} {c['mode']} {c['candidate']}, {_point(c, size)}: "

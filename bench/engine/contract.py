@@ -242,7 +242,29 @@ def _check_mode(data, base, s: Settings, mode: str, dtype: str, ref, tol: float)
         ok = all(math.isfinite(v) and v <= tol for v in (*devs, *w_devs))
         detail = (f"per-epoch train loss within {loss_dev:.1e}, final weights within {w_dev:.1e} of eager's "
                   f"(relative; tolerance {tol:g})")
+    random = _stochastic_layers(getattr(trainer, "model", None))
+    if not ok and random:
+        detail += (f"; the model draws random numbers while training ({', '.join(random)}): {mode}'s draws are not "
+                   "the eager loop's" + (" (XLA has its own generator)" if mode == "xla" else "") + ", so it cannot "
+                   f"follow eager; leave {mode!r} out of Workload.modes, or check a variant without those layers")
     return Check(name, "pass" if ok else "fail", detail, {"loss_dev": loss_dev, "weights_dev": w_dev, "tolerance": tol})
+
+
+STOCHASTIC = ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D", "SpatialDropout2D",
+              "SpatialDropout3D")  # Keras layers that draw random numbers while training
+
+
+def _stochastic_layers(model: Any) -> list[str]:
+    """The kinds of training-time random layers in a Keras model (nested models included), in order found."""
+    found: list[str] = []
+    todo = list(getattr(model, "layers", []))
+    while todo:
+        layer = todo.pop(0)
+        kind = type(layer).__name__
+        if kind in STOCHASTIC and kind not in found:
+            found.append(kind)
+        todo.extend(getattr(layer, "layers", []))
+    return found
 
 
 def _check_mixed(dtype: str, losses: list[float], float32: list[float]) -> Check:
