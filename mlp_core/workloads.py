@@ -66,6 +66,16 @@ LISTS = ("metrics",)  # lists of strings
 LATER_FACTS = {"own_trainers": False, "loss_name": "mse", "metrics": []}
 
 
+def fact_type_problem(key: str, value: Any) -> str:
+    """'' where a recorded workload fact (meta.json `workload`) has its type, else the type it needs: true or
+    false (FLAGS), a list of strings (LISTS), or a string."""
+    if key in FLAGS:
+        return "" if isinstance(value, bool) else "true or false"
+    if key in LISTS:
+        return "" if isinstance(value, list) and all(isinstance(v, str) for v in value) else "a list of strings"
+    return "" if isinstance(value, str) else "a string"
+
+
 class WorkloadError(ValueError):
     """A workload that cannot be found, imported or built: one line naming the spec and the reason."""
 

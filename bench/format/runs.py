@@ -39,7 +39,7 @@ from bench.format.identity import MACHINE_ID_RE, facts_label, machine_label
 from bench.format.io import Rows, StoreError, Tables, read_json, read_tables
 from bench.format.legacy import read_old
 from bench.format.spec import SweepSpec, build_spec, shard_trials, trials
-from mlp_core.workloads import BUILTIN, FACTS, FLAGS, LATER_FACTS, LISTS, WorkloadFacts
+from mlp_core.workloads import BUILTIN, FACTS, LATER_FACTS, WorkloadFacts, fact_type_problem
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,15 +51,6 @@ REL_TOL = 1e-9  # medians recomputed from the same floats agree to rounding
 
 
 # ---- meta.json -----------------------------------------------------------------------------------
-def _fact_ok(key: str, value: Any) -> bool:
-    """A workload fact of meta.json has its type: true or false, a list of strings, or a string."""
-    if key in FLAGS:
-        return isinstance(value, bool)
-    if key in LISTS:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return isinstance(value, str)
-
-
 def read_meta(run_dir: Path) -> dict[str, Any]:
     """meta.json of a run directory, checked: a JSON object, a known schema version, typed keys, a valid spec."""
     run_dir = Path(run_dir)
@@ -96,10 +87,10 @@ def check_meta(meta: Any, path: Path) -> None:
             raise StoreError(f"{path}: {name}: {_short(value)}: expected {types.replace('|', ' or ')}")
     facts = meta.get("workload")
     if facts is not None:
-        bad = [k for k in FACTS if not _fact_ok(k, facts.get(k, LATER_FACTS.get(k)))]
+        bad = [k for k in FACTS if fact_type_problem(k, facts.get(k, LATER_FACTS.get(k)))]
         if bad:
-            kind = "true or false" if bad[0] in FLAGS else "a list of strings" if bad[0] in LISTS else "a string"
-            raise StoreError(f"{path}: workload.{bad[0]}: {_short(facts.get(bad[0]))}: expected {kind}")
+            raise StoreError(f"{path}: workload.{bad[0]}: {_short(facts.get(bad[0]))}: expected "
+                             f"{fact_type_problem(bad[0], facts.get(bad[0]))}")
         recorded = (meta.get("spec") or {}).get("workload", "mlp") if isinstance(meta.get("spec"), dict) else None
         if recorded is not None and recorded != facts["spec"]:
             raise StoreError(f"{path}: workload.spec: {_short(facts['spec'])}: the sweep's workload is "
