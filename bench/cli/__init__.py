@@ -22,12 +22,18 @@ def parser(prog: str, doc: str | None, epilog: str | None = None) -> Parser:
 
 
 def command(make_parser: Callable[[], argparse.ArgumentParser], body: Callable[[argparse.Namespace], int],
-            argv: list[str] | None = None) -> int:
+            argv: list[str] | None = None, *, parse: str = "args") -> int:
     """Every command's `main`: parse (usage errors: exit 2), then run the body guarded. The body finds the
-    command line as typed in `args.command_line` ([prog, *arguments]: what a run directory records)."""
+    command line as typed in `args.command_line` ([prog, *arguments]: what a run directory records).
+    `parse`: "args" (argparse's parse_args), "intermixed" (positionals and options in any order) or "known"
+    (the arguments the parser does not know are left in `args.rest`, for a command that passes them on)."""
     p = make_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = p.parse_args(argv)
+    if parse == "known":
+        args, rest = p.parse_known_args(argv)
+        args.rest = rest
+    else:
+        args = p.parse_intermixed_args(argv) if parse == "intermixed" else p.parse_args(argv)
     args.command_line = [p.prog, *argv]
     return guarded(p.prog, lambda: body(args))
 

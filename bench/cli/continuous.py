@@ -32,12 +32,11 @@ def parser():
 
 def main(argv: list[str] | None = None) -> int:
     """Check REF out, run bench.ab against this working tree, remove the checkout."""
-    argv = sys.argv[1:] if argv is None else argv
-    args, rest = parser().parse_known_args(argv)
-    return cli.guarded(PROG, lambda: _main(args.ref, [*args.ab_args, *rest]))
+    return cli.command(parser, _main, argv, parse="known")
 
 
-def _main(ref: str, ab_args: list[str]) -> int:
+def _main(args) -> int:
+    ref, ab_args = args.ref, [*args.ab_args, *args.rest]
     if "--baseline-tree" in ab_args or "--candidate-tree" in ab_args:
         raise cli.InputError("ref: the baseline is REF's checkout and the candidate this working tree; "
                              "use python -m bench.ab for other trees")

@@ -36,8 +36,7 @@ def parser():
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, read, measure, write."""
-    args = parser().parse_intermixed_args(argv)  # RUN... and options in any order
-    return cli.guarded("python -m bench.ladder", lambda: _main(args))
+    return cli.command(parser, _main, argv, parse="intermixed")  # RUN... and options in any order
 
 
 def _main(args) -> int:

@@ -30,11 +30,11 @@ def parser():
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, check, merge."""
-    args = parser().parse_args(argv)
-    return cli.guarded("python -m bench.merge", lambda: _main(Path(args.out), [Path(r) for r in args.runs]))
+    return cli.command(parser, _main, argv)
 
 
-def _main(out: Path, paths: list[Path]) -> int:
+def _main(args) -> int:
+    out, paths = Path(args.out), [Path(r) for r in args.runs]
     run = shards.merge(out, paths)
     finished = run.meta["finished_at"]
     print(f"merged {len(paths)} shards into {out}: {len(run.summary)} trials "
