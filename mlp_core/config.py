@@ -67,6 +67,11 @@ class TrainConfig:
             if self.replicas > 1:
                 raise ValueError(f"replicas are the MLP's (mlp_core.distributed), got {self.replicas} for workload "
                                  f"{self.workload!r}")
+        if self.dtype.mixed and not self.mode.info.mixed_precision:
+            raise ValueError(f"mode {self.mode.value!r} has no mixed precision (dtype {self.dtype.value!r}); the TF "
+                             "modes eager, function, xla and graph have")
+        if self.dtype.mixed and self.replicas > 1:
+            raise ValueError(f"replicas train in float32 or float64 (tf.distribute), got dtype {self.dtype.value!r}")
         if self.mode.cpu_only and self.device is not Device.CPU:
             raise ValueError(f"mode {self.mode.value!r} runs on the CPU only, got device {self.device.value!r}")
 

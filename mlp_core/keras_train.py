@@ -161,6 +161,7 @@ class KerasTrainer:
         self.runner = epoch_runner(self.step, config.mode.value, self.device, signature=signature,
                                    n_batches=math.ceil(n / config.batch_size), loss_dtype=self.compute)
         self.last_loss: tf.Tensor | None = None
+        self.epochs_begun = 0
 
     sync = staticmethod(tf_sync)
     keeps_article_metric = False
@@ -218,6 +219,15 @@ class KerasTrainer:
     def begin_epoch(self) -> None:
         """Zero the loss sum (outside the timed region)."""
         self.sse.assign(tf.zeros((), self.compute))
+        self.epochs_begun += 1
+
+    def skipped_steps(self) -> int:
+        """Steps mixed_float16's loss scaling skipped (their gradients overflowed; the scale was halved): 0 without
+        loss scaling."""
+        if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return 0
+        tried = self.epochs_begun * math.ceil(self.data.n_train / self.config.batch_size)
+        return tried - int(self.optimizer.iterations)
 
     def epoch(self, epoch: int) -> tf.Tensor:
         """Train one epoch (ops queued, not synced); returns the last batch loss. Call inside placement()."""

@@ -31,7 +31,7 @@ ENTRY_POINT_GROUP = "eager_mlp_bench.plugins"
 ROLES = ("article", "subject", "baseline", "floor", "peer")
 # what a run directory records of each of its modes (meta.json `modes`)
 FACTS = ("summary", "library", "install", "needs_tensorflow", "cpu_only", "distributable", "role", "order", "color",
-         "step_cost_s")
+         "step_cost_s", "mixed_precision")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +45,7 @@ class Mode:
     needs_tensorflow: bool
     cpu_only: bool = False  # no GPU implementation
     distributable: bool = False  # trains over several devices (tf.distribute; replicas > 1)
+    mixed_precision: bool = False  # trains in the mixed_float16 / mixed_bfloat16 dtype modes (a TF mode of the MLP's)
     role: str = "subject"  # article | subject | baseline | floor | peer (ROLES)
     order: int = 50  # position in tables and figures (lower first)
     color: str = "#7f7f7f"  # its colour in every figure
@@ -146,13 +147,14 @@ for _mode in (
          "per step)", library="TensorFlow", install=_TF, needs_tensorflow=True, role="article", order=0,
          color="#1f77b4", step_cost_s=2e-3),
     Mode(name="eager", summary="a clean eager loop", library="TensorFlow", install=_TF, needs_tensorflow=True,
-         distributable=True, order=10, color="#ff7f0e", step_cost_s=1e-3),
+         mixed_precision=True, distributable=True, order=10, color="#ff7f0e", step_cost_s=1e-3),
     Mode(name="function", summary="the step in one tf.function, traced once", library="TensorFlow", install=_TF,
-         needs_tensorflow=True, distributable=True, order=20, color="#2ca02c", step_cost_s=3.5e-4),
+         needs_tensorflow=True, mixed_precision=True, distributable=True, order=20, color="#2ca02c",
+         step_cost_s=3.5e-4),
     Mode(name="xla", summary="the step in tf.function(jit_compile=True)", library="TensorFlow", install=_TF,
-         needs_tensorflow=True, order=30, color="#d62728", step_cost_s=3.5e-4),
+         needs_tensorflow=True, mixed_precision=True, order=30, color="#d62728", step_cost_s=3.5e-4),
     Mode(name="graph", summary="a whole epoch in one tf.function", library="TensorFlow", install=_TF,
-         needs_tensorflow=True, order=40, color="#9467bd", step_cost_s=2.5e-4),
+         needs_tensorflow=True, mixed_precision=True, order=40, color="#9467bd", step_cost_s=2.5e-4),
     Mode(name="jax-step", summary="JAX, the step in one jax.jit called per batch", library="JAX",
          install="pip install 'eager-mlp-bench[jax]'", needs_tensorflow=False, role="peer", order=50,
          color="#8c564b", step_cost_s=3e-4),

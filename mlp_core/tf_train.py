@@ -23,23 +23,38 @@ def tf_sync() -> None:
     tf.test.experimental.sync_devices()
 
 
-def batch_loss(variables: list[tf.Variable], x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-    """MSE of one batch; x (B, I) and y (B, O) are cast to the weights' dtype first."""
+def forward(variables: list[tf.Variable], x: tf.Tensor, compute: tf.DType | None = None) -> tf.Tensor:
+    """The MLP's prediction (B, O) in the weights' dtype; `compute` (mixed precision: float16 / bfloat16): the
+    matmuls in that dtype, from the float32 weights cast per step, as Keras's mixed policies do."""
     W_xh, b_h, W_hy, b_y = variables
+    if compute is not None:  # mixed precision: the weights cast per step, the prediction back to theirs
+        W_xh, b_h, W_hy, b_y = (tf.cast(v, compute) for v in variables)
     x = tf.cast(x, W_xh.dtype)  # float64-cast mode: the article's per-step cast (no-op otherwise)
-    y = tf.cast(y, W_xh.dtype)
     h = tf.nn.relu(tf.matmul(x, W_xh) + b_h)  # (B, H)
     pred = tf.matmul(h, W_hy) + b_y  # (B, O)
-    return tf.reduce_mean(tf.square(pred - y))
+    return pred if compute is None else tf.cast(pred, variables[0].dtype)
 
 
-def sgd_step(variables: list[tf.Variable], sse: tf.Variable, x: tf.Tensor, y: tf.Tensor, lr: float) -> tf.Tensor:
-    """One plain gradient-descent step; adds the batch's squared-error sum to `sse`."""
+def batch_loss(variables: list[tf.Variable], x: tf.Tensor, y: tf.Tensor, compute: tf.DType | None = None) -> tf.Tensor:
+    """MSE of one batch; x (B, I) and y (B, O) are cast to the weights' dtype (or `compute`'s) first."""
+    pred = forward(variables, x, compute)
+    return tf.reduce_mean(tf.square(pred - tf.cast(y, variables[0].dtype)))
+
+
+def sgd_step(variables: list[tf.Variable], sse: tf.Variable, x: tf.Tensor, y: tf.Tensor, lr: float,
+             compute: tf.DType | None = None, scaler=None) -> tf.Tensor:
+    """One plain gradient-descent step; adds the batch's squared-error sum to `sse`. Mixed precision: `compute`
+    the 16-bit dtype; `scaler` (float16) a keras LossScaleOptimizer around SGD(lr), the same update with dynamic
+    loss scaling (a step whose gradients overflowed is skipped and the scale lowered)."""
     with tf.GradientTape() as tape:
-        loss = batch_loss(variables, x, y)
-    grads = tape.gradient(loss, variables)
-    for v, g in zip(variables, grads):
-        v.assign_sub(lr * g)
+        loss = batch_loss(variables, x, y, compute)
+        objective = scaler.scale_loss(loss) if scaler is not None else loss
+    grads = tape.gradient(objective, variables)
+    if scaler is not None:
+        scaler.apply(grads, variables)
+    else:
+        for v, g in zip(variables, grads):
+            v.assign_sub(lr * g)
     sse.assign_add(loss * tf.cast(tf.shape(x)[0], loss.dtype))
     return loss
 
@@ -108,19 +123,25 @@ class TFTrainer:
         else:
             self.device = tf_device_name(config.device, device_index)
         self.data, self.config = data, config
-        self.compute = tf.as_dtype(config.dtype.compute_dtype)
+        self.compute = tf.as_dtype(config.dtype.variable_dtype)  # the weights', the loss's (float32 when mixed)
         with self.placement():
             with tf.device(HOST):  # converted once, outside any timed region
                 self.X = tf.constant(data.X_train.astype(config.dtype.data_dtype))  # (n, I)
                 self.y = tf.constant(data.y_train.reshape(-1, 1).astype(config.dtype.data_dtype))  # (n, 1)
             with tf.device(self.device):
-                self.variables = [tf.Variable(a.astype(config.dtype.compute_dtype), name=nm)
+                self.variables = [tf.Variable(a.astype(config.dtype.variable_dtype), name=nm)
                                   for nm, a in zip(PARAM_NAMES, params.arrays())]
                 self.sse = tf.Variable(tf.zeros((), self.compute), trainable=False, name="sse")
                 self.batch_means = tf.Variable(tf.zeros((), self.compute), trainable=False, name="sum_batch_means")
-        n_batches = math.ceil(data.n_train / config.batch_size)
+        self.n_batches = n_batches = math.ceil(data.n_train / config.batch_size)
+        self.scaler, self.epochs_begun = None, 0
+        if config.dtype is DTypeMode.MIXED_FLOAT16 and config.mode != ExecMode.ARTICLE:  # float16's narrow range
+            with self.placement(), tf.device(self.device):  # dynamic loss scaling around plain gradient descent
+                self.scaler = tf.keras.optimizers.LossScaleOptimizer(
+                    tf.keras.optimizers.SGD(learning_rate=config.learning_rate))
+                self.scaler.build(self.variables)
         self.runner = _epoch_runner(config, self.variables, self.sse, self.batch_means, self.device,
-                                    n_batches=n_batches)
+                                    n_batches=n_batches, scaler=self.scaler)
         self.last_loss: tf.Tensor | None = None
 
     sync = staticmethod(tf_sync)
@@ -142,6 +163,12 @@ class TFTrainer:
         """Zero the running loss sums (done outside the timed region)."""
         self.sse.assign(tf.zeros((), self.compute))
         self.batch_means.assign(tf.zeros((), self.compute))
+        self.epochs_begun += 1
+
+    def skipped_steps(self) -> int:
+        """Steps mixed_float16's loss scaling skipped (their gradients overflowed; the scale was halved): 0 without
+        loss scaling."""
+        return 0 if self.scaler is None else self.epochs_begun * self.n_batches - int(self.scaler.iterations)
 
     def epoch(self, epoch: int) -> tf.Tensor:
         """Train one epoch (ops queued, not synced); returns the last batch loss. Call inside placement()."""
@@ -156,9 +183,8 @@ class TFTrainer:
     def finish(self) -> tuple[str, np.ndarray]:
         """(device the results really live on, test-set predictions); PlacementError if not the requested one."""
         with self.placement(), tf.device(self.device):
-            W_xh, b_h, W_hy, b_y = self.variables
             X_test = tf.cast(tf.constant(self.data.X_test), self.compute)
-            pred = tf.matmul(tf.nn.relu(tf.matmul(X_test, W_xh) + b_h), W_hy) + b_y  # (n_test, 1)
+            pred = forward(self.variables, X_test, _mixed_compute(self.config))  # (n_test, 1)
         extra = [self.last_loss] if self.last_loss is not None else []
         actual = check_placement(canonical(self.device), *self.variables, *extra, pred)
         return actual, pred.numpy().astype(np.float64)[:, 0]
@@ -166,6 +192,11 @@ class TFTrainer:
     def params(self) -> Params:
         """Current weights, float64 copies."""
         return Params(**{nm: v.numpy().astype(np.float64) for nm, v in zip(PARAM_NAMES, self.variables)})
+
+
+def _mixed_compute(config: TrainConfig) -> tf.DType | None:
+    """The 16-bit dtype the matmuls run in under a mixed dtype mode; None otherwise (the weights' dtype)."""
+    return tf.as_dtype(config.dtype.compute_dtype) if config.dtype.mixed else None
 
 
 def _epoch_runner(
@@ -176,8 +207,10 @@ def _epoch_runner(
     device: str,
     *,
     n_batches: int,
+    scaler=None,
 ) -> Callable[[tf.data.Dataset], tf.Tensor]:
-    """A function that trains one epoch over a batched dataset and returns the last batch loss."""
+    """A function that trains one epoch over a batched dataset and returns the last batch loss (`scaler`: the
+    loss-scaling optimiser of mixed_float16)."""
     lr = config.learning_rate
     n_in = int(variables[0].shape[0])
     data_dtype = tf.as_dtype(config.dtype.data_dtype)
@@ -187,7 +220,7 @@ def _epoch_runner(
     if config.mode == ExecMode.ARTICLE:
         step = functools.partial(article_step, variables, sse, batch_means, lr=lr)
     elif config.mode in (ExecMode.EAGER, ExecMode.FUNCTION, ExecMode.XLA, ExecMode.GRAPH):
-        step = functools.partial(sgd_step, variables, sse, lr=lr)
+        step = functools.partial(sgd_step, variables, sse, lr=lr, compute=_mixed_compute(config), scaler=scaler)
     else:
         raise ValueError(f"unknown execution mode {config.mode!r}")
     mode = "eager" if config.mode == ExecMode.ARTICLE else config.mode.value  # the article's loop runs eagerly

@@ -54,7 +54,7 @@ ENTRY_POINT_GROUP = "eager_mlp_bench.workloads"
 DEFAULT = "mlp"
 GENERIC_MODES = ("eager", "function", "xla", "graph")  # the modes every TF workload trains in (keras_train)
 ALL_DTYPES = ("float32", "float64-cast", "float64", "mixed_float16", "mixed_bfloat16")
-MIXED_DTYPES = ("mixed_float16", "mixed_bfloat16")  # Keras's policies: a workload's Keras model only
+MIXED_DTYPES = ("mixed_float16", "mixed_bfloat16")  # 16-bit compute: the TF modes' (modes.Mode.mixed_precision)
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")  # in configuration ids: no '-' (the id's separator)
 # what a run directory records of its workload (meta.json `workload`): enough to read it without the module
 FACTS = ("name", "spec", "summary", "size_name", "size_doc", "has_flops", "own_trainers", "loss_name", "metrics")
@@ -207,7 +207,6 @@ MLP = Workload(
     data=lambda seed, n_train, n_test: make_data(seed, n_train=n_train, n_test=n_test),
     learning_rate=1e-4, step_flops=_mlp_step_flops,
     modes=(),  # every registered mode (the built-ins and any plug-in's): they are all the MLP's
-    dtypes=("float32", "float64-cast", "float64"),  # its own trainers have no mixed precision
     own_trainers=True,
 )
 
@@ -275,9 +274,12 @@ def _from_module(spec: str) -> Workload:
         raise
     except ModuleNotFoundError as exc:
         hint = ""
-        if exc.name and module_name.split(".")[0] == exc.name.split(".")[0]:
-            hint = (f" (is the folder that holds {exc.name!r} on PYTHONPATH? Run from that folder with PYTHONPATH=., "
+        top = module_name.split(".")[0]
+        if exc.name == top:  # the package itself is not on the path
+            hint = (f" (is the folder that holds {top!r} on PYTHONPATH? Run from that folder with PYTHONPATH=., "
                     "or name the file: path/to/file.py:factory)")
+        elif exc.name == module_name:  # the package is there, the module is not
+            hint = f" (the package {module_name.rpartition('.')[0]!r} was found; is the module's name right?)"
         raise WorkloadError(f"workload {spec!r}: cannot import {module_name!r}: ModuleNotFoundError: {exc}"
                             f"{hint}") from None
     except Exception as exc:  # noqa: BLE001 - any import failure is the user's module's, said in one line
@@ -285,7 +287,11 @@ def _from_module(spec: str) -> Workload:
     try:
         target = getattr(module, attr)
     except AttributeError:
-        raise WorkloadError(f"workload {spec!r}: module {module_name!r} has no {attr!r}") from None
+        offered = sorted(k for k, v in vars(module).items() if not k.startswith("_") and
+                         (isinstance(v, Workload) or (callable(v) and getattr(v, "__module__", "") == module.__name__
+                                                      and not isinstance(v, type))))
+        raise WorkloadError(f"workload {spec!r}: module {module_name!r} has no {attr!r}"
+                            + (f" (it has: {', '.join(offered)})" if offered else "")) from None
     return _resolve(spec, target)
 
 
@@ -312,7 +318,8 @@ def _from_file(spec: str, path: str):
 def _from_entry_point(spec: str) -> Workload:
     found = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
     if not found:
-        raise WorkloadError(f"unknown workload {spec!r} (known: {', '.join(names())}; or package.module:factory)")
+        raise WorkloadError(f"unknown workload {spec!r} (known: {', '.join(names())}; or package.module:factory, or "
+                            "path/to/file.py:factory)")
     try:
         target = found[0].load()
     except Exception as exc:  # noqa: BLE001

@@ -32,7 +32,8 @@ def test_the_contract_check_passes_the_built_ins_and_the_example(monkeypatch, tm
     # the command (in this process: TensorFlow is loaded already): one line a check, exit 0, the JSON
     from bench.cli.workload import main
 
-    assert main(["check", "mlp", "--n-train", "64", "--epochs", "2", "--json", str(tmp_path / "check.json")]) == 0
+    assert main(["check", "mlp", "--n-train", "64", "--epochs", "2", "--dtypes", "float32,float64-cast,float64",
+                 "--json", str(tmp_path / "check.json")]) == 0
     out = capsys.readouterr().out
     assert "SKIP  placement on gpu" in out and "sees no GPU" in out and "14 passed, 0 failed, 1 skipped" in out
     doc = json.loads((tmp_path / "check.json").read_text())

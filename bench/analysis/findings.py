@@ -241,7 +241,7 @@ def analyse(run: Run) -> dict[str, Any]:
     data["mode_vs_eager"] = data["modes"]["vs_reference"] if ref == "eager" else []
     data["compile_cost"] = compile_cost.compile_costs(run, "eager" if "eager" in data["modes"]["roles"] else ref) \
         if ref else []
-    families = [*gpu_vs_cpu, *data["modes"]["vs_reference"], *data["cast_overhead"]]
+    families = [*gpu_vs_cpu, *data["modes"]["vs_reference"], *data["cast_overhead"], *data["mixed_precision"]]
     data["noise"] = noise.noise(run, families)
     data["headline"] = headline(run, data)
     return data

@@ -42,6 +42,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--epochs", type=int, default=4, help="epochs per training (default 4)")
     c.add_argument("--seed", type=int, default=0, help="data and weight seed (default 0)")
     c.add_argument("--learning-rate", type=float, help="step size (default: the workload's)")
+    c.add_argument("--dtypes", metavar="LIST", help="comma-separated dtype modes whose trajectories are checked "
+                   "(default: every one the workload trains in)")
     c.add_argument("--json", metavar="FILE", help="also write every check's outcome and numbers as JSON")
     return p
 
@@ -76,11 +78,18 @@ def _main(args: argparse.Namespace) -> int:
         workload = workloads.get(args.spec)
     except workloads.WorkloadError as exc:
         raise InputError(f"SPEC: {exc}") from None
+    dtypes = None
+    if args.dtypes is not None:
+        dtypes = tuple(d.strip() for d in args.dtypes.split(",") if d.strip())
+        unknown = [d for d in dtypes if d not in workload.dtypes]
+        if unknown or not dtypes:
+            raise InputError(f"--dtypes: {args.dtypes!r}: workload {workload.name!r} trains in "
+                             f"{', '.join(workload.dtypes)}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow's import: its start-up chatter
     from bench.engine.contract import Settings, check  # TensorFlow
 
     settings = Settings(size=args.size, batch_size=args.batch_size, n_train=args.n_train, n_test=64,
-                        epochs=args.epochs, seed=args.seed, learning_rate=args.learning_rate)
+                        epochs=args.epochs, seed=args.seed, learning_rate=args.learning_rate, dtypes=dtypes)
     print(f"workload {workload.name} ({workload.spec}): {workload.summary}", flush=True)
     _, checks = check(args.spec, settings, progress=lambda what: print(f"  checking {what} ...", file=sys.stderr,
                                                                         flush=True))

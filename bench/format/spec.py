@@ -308,7 +308,12 @@ def _check_consistency(spec: SweepSpec) -> None:
     if spec.epochs < 2:
         raise SpecError("epochs", spec.epochs, "need at least 2 (epoch 0 is the warm-up)")
     if not trials(spec):
-        raise SpecError("modes", [m.value for m in spec.modes], "empty matrix: mode 'numpy' runs on the CPU only")
+        if all(d.mixed for d in spec.dtypes):
+            raise SpecError("dtypes", [d.value for d in spec.dtypes], "empty matrix: mixed precision is the TF modes' "
+                            "(eager, function, xla, graph) on one device; add one, or a float dtype")
+        cpu_only = [m.value for m in spec.modes if m.cpu_only]
+        raise SpecError("modes", [m.value for m in spec.modes], "empty matrix" + (
+            f": {', '.join(map(repr, cpu_only))} run(s) on the CPU only" if cpu_only else ""))
 
 
 def trials(spec: SweepSpec) -> list[Trial]:
@@ -321,6 +326,8 @@ def trials(spec: SweepSpec) -> list[Trial]:
         spec.devices, spec.modes, spec.dtypes, spec.batch_sizes, spec.sizes, spec.replicas
     ):
         if (mode.cpu_only and device is not Device.CPU) or (replicas > 1 and not mode.distributable):
+            continue
+        if dtype.mixed and (not mode.info.mixed_precision or replicas > 1):  # 16-bit compute: the TF modes'
             continue
         global_batch = batch * replicas if spec.scaling == "weak" else batch
         for threads in spec.threads if device is Device.CPU else (0,):
