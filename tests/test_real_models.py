@@ -87,7 +87,11 @@ def test_a_classifier_run_names_its_loss_and_records_its_accuracy(tmp_path):
     fig = fig_mse([run])  # the training-curve figure reads the run's loss, not "MSE"
     left = fig.axes[0]
     assert left.get_ylabel().startswith("sparse_categorical_crossentropy") and "MSE" not in left.get_title()
-    assert "keras_classifier" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "keras_classifier" in html and "loss sparse_categorical_crossentropy" in html  # said once, above the table
+    assert "<th>test loss</th>" in html and "<th>test accuracy</th>" in html and "<th>test mae</th>" not in html
+    shown = f"{s['test_accuracy_median'].iloc[0]:.4g}"
+    assert f'<td class="num">{shown}</td>' in html
 
 
 TUPLE_MODEL = """

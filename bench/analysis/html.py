@@ -46,8 +46,9 @@ QUESTIONS = {
 # the figure under each answer (questions.Answer.topic); the rest go under "More figures"
 FIGURE_OF_TOPIC = {"gpu": "speedup_gpu_cpu", "modes": "modes", "cast": "cast_overhead", "compile": "speedup_modes",
                    "time": "epoch_time"}
-COLUMNS = ("trial", "status", "median ms [95% CI]", "repeats", "stop", "machine", "reason")
-NUMERIC = ("median ms [95% CI]", "repeats")
+COLUMNS = ("trial", "status", "median ms [95% CI]", "test loss", "test accuracy", "test mae", "repeats", "stop",
+           "machine", "reason")
+NUMERIC = ("median ms [95% CI]", "test loss", "test accuracy", "test mae", "repeats")
 LABEL_PARTS = ("device", "mode", "dtype", "batch_size", "size", "threads", "replicas")  # a trial's short label
 
 
@@ -128,7 +129,13 @@ def shared(run: Run) -> str:
     if len(machines) == 1:
         mid = machines.pop()
         out.append(f"machine {run.machines.get(mid, mid) or '-'}")
+    out.append(f"loss {run.workload.loss_name}")  # what the "test loss" column holds
     return ", ".join(out)
+
+
+def _number(value: Any) -> str:
+    """A loss or metric, 4 significant figures; '-' where there is none (a trial that measured nothing)."""
+    return "-" if value is None or value != value else f"{float(value):.4g}"
 
 
 def _rows(run: Run) -> list[dict[str, Any]]:
@@ -143,7 +150,8 @@ def _rows(run: Run) -> list[dict[str, Any]]:
         row = {"trial": label, "id": r["config_id"], "status": r["status"], "median ms [95% CI]": _ms(r),
                "repeats": str(int(r["repeats"])), "stop": r["stop_reason"] or "-",
                "machine": run.machines.get(r["machine"], r["machine"]) or "-", "reason": r["reason"] or "",
-               "ids": []}
+               "ids": [], "test loss": _number(r["test_loss_median"]),
+               **{f"test {m}": _number(r[f"test_{m}_median"]) for m in run.workload.metrics}}
         if r["status"] == "skipped" and int(r["repeats"]) == 0:  # measured nothing: nothing to tell apart
             key = (r["reason"], r["machine"])
             if key not in collapsed:
