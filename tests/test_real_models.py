@@ -92,6 +92,23 @@ def test_a_classifier_run_names_its_loss_and_records_its_accuracy(tmp_path):
     assert "<th>test loss</th>" in html and "<th>test accuracy</th>" in html and "<th>test mae</th>" not in html
     shown = f"{s['test_accuracy_median'].iloc[0]:.4g}"
     assert f'<td class="num">{shown}</td>' in html
+    # bench.compare shows what each side trained to beside the times (a faster side that learns less is not faster)
+    res = _cli("-m", "bench.compare", str(out), str(out))
+    assert res.returncode in (0, 1), res.stderr[-2000:]
+    assert "test loss (base/cand)" in res.stdout and "test accuracy (base/cand)" in res.stdout
+    assert f"{shown}/{shown}" in res.stdout
+
+
+def test_compare_says_when_two_runs_train_different_losses():
+    from bench.analysis.compare import loss_mismatch
+    from bench.analysis.inputs import Measured
+
+    def side(loss):
+        return Measured("x", {}, {}, loss=loss)
+
+    assert loss_mismatch(side("mse"), side("mse")) == [] and loss_mismatch(side(None), side("mse")) == []
+    assert loss_mismatch(side("mse"), side("huber")) == [
+        "loss: 'mse' != 'huber': the test-loss column compares different losses"]
 
 
 TUPLE_MODEL = """

@@ -68,7 +68,10 @@ def compare(a: Measured, b: Measured, *, threshold: float = DEFAULT_THRESHOLD,
         rows.append({"config": cid, "paired": is_paired, "baseline_geomean_s": float(np.exp(np.mean(x))),
                      "candidate_geomean_s": float(np.exp(np.mean(y))), "baseline_n": len(ua),
                      "candidate_n": len(ub), "ratio": est.ratio, "ci_low": low, "ci_high": high, "p": p,
-                     "detectable": detect})
+                     "detectable": detect,
+                     # what each side trained to (run directories): a faster side that learns less is not faster
+                     **{f"{side}_{k.replace(' ', '_')}": v for side, m in (("baseline", a), ("candidate", b))
+                        for k, v in m.quality.get(cid, {}).items()}})
     if one_process:
         for r in rows:
             r["p_adjusted"], r["verdict"] = math.nan, NO_VERDICT
@@ -144,8 +147,21 @@ def table_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
                     "n": f"{r['baseline_n']}/{r['candidate_n']}", "ratio [95% CI]": f"{r['ratio']:.3f}{ci}",
                     "p (BH)": "-" if math.isnan(r["p_adjusted"]) else f"{r['p_adjusted']:.2g}",
                     "detectable": "-" if math.isnan(det) else f"+{det - 1:.0%}",
-                    "verdict": r["verdict"]})
+                    **{f"{name.replace('_', ' ')} (base/cand)":
+                       f"{r[f'baseline_{name}']:.4g}/{r[f'candidate_{name}']:.4g}"
+                       for name in QUALITY if f"baseline_{name}" in r and f"candidate_{name}" in r},
+                    "verdict": r["verdict"]})  # last: scripts read the verdict from the row's end
     return out
+
+
+QUALITY = ("test_loss", "test_accuracy", "test_mae")  # shown beside the times where both sides have them
+
+
+def loss_mismatch(a: Measured, b: Measured) -> list[str]:
+    """A line where the two runs train different losses (their test losses cannot be compared)."""
+    if a.loss and b.loss and a.loss != b.loss:
+        return [f"loss: {a.loss!r} != {b.loss!r}: the test-loss column compares different losses"]
+    return []
 
 
 def summary_line(rows: Sequence[Mapping[str, Any]], *, threshold: float, alpha: float) -> str:

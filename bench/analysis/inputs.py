@@ -34,6 +34,9 @@ class Measured:
     one_process: bool = False  # every unit is a round of a single process: code and process noise are confounded
     machine_of: dict[str, str] = field(default_factory=dict)  # config -> machine id that measured it (run dirs)
     workload: tuple[str, str] | None = None  # (name, the spec it was loaded by): run dirs
+    loss: str | None = None  # the loss its losses hold (run dirs)
+    # config -> {"test loss": median over repeats, "test accuracy": ..., ...}: what each trial trained to (run dirs)
+    quality: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def load(path: str | Path) -> Measured:
@@ -71,7 +74,10 @@ def _load_run_dir(path: Path) -> Measured:
     return Measured(str(path), units, fingerprint, (meta.get("git") or {}).get("commit"),
                     (meta.get("ab") or {}).get("id"), processes=processes, one_process=processes == 1,
                     machine_of=dict(zip(run.ok["config_id"], run.ok["machine"])),
-                    workload=(run.workload.name, run.workload.spec))
+                    workload=(run.workload.name, run.workload.spec), loss=run.workload.loss_name,
+                    quality={r["config_id"]: {f"test {m}": float(r[f"test_{m}_median"])
+                                              for m in ("loss", *run.workload.metrics)}
+                             for r in run.ok.to_dict("records")})
 
 
 def _load_pytest_benchmark_files(folder: Path) -> Measured:

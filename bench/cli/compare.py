@@ -85,6 +85,7 @@ def _main(args) -> int:
     extra = [f"not compared (measured on one side only): {', '.join(only)}"] if only else []
     if differ:
         extra.append("machines differ: " + "; ".join(differ))
+    extra += compare.loss_mismatch(a, b)
     print(pd.DataFrame(compare.table_rows(rows)).to_string(index=False))
     slower = [r["config"] for r in rows if r["verdict"] == "slower"]
     print("\n" + compare.summary_line(rows, threshold=args.threshold, alpha=args.alpha))
