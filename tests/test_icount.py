@@ -88,6 +88,14 @@ def test_the_gate_at_its_threshold(tmp_path):
     assert b32["verdict"] == "slower" and 1.012 < b32["ratio"] < 1.03, b32  # 1 batch of 32 more: +1.6%
     assert b8["verdict"] == "same" and 1.002 < b8["ratio"] < 1.008, b8  # 1 batch of 8 more: +0.4%
     assert "slower" in proc.stdout and "cpu-numpy-float32-b32-h16-t1" in proc.stdout
+    # the slower configuration explains itself: its functions' own changes add up to the change of the totals
+    # (the first process of each side, its counted epochs averaged); the `same` one is not explained
+    found = b32["functions"]
+    totals = [sum(side[0]) / len(side[0]) for side in (b32["baseline"], b32["candidate"])]
+    assert found["total_delta"] == pytest.approx(totals[1] - totals[0], rel=1e-9) and found["total_delta"] > 0
+    assert found["functions"] and sum(f["share"] for f in found["functions"]) <= 1.0 + 1e-9
+    assert "functions" not in b8
+    assert "where cpu-numpy-float32-b32-h16-t1's count changed" in proc.stdout
 
 
 @pytest.mark.slow
@@ -141,3 +149,62 @@ def test_a_baseline_without_the_trainer_interface_is_refused(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bench.ab", "--baseline-tree", str(old), "--out",
                            str(tmp_path / "o"), *ICOUNT], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "baseline_tree" in proc.stderr and "make_trainer" in proc.stderr, proc.stderr
+
+
+DUMP = """# callgrind format
+version: 1
+positions: line
+events: Ir
+summary: 60
+
+ob=(1) /usr/lib/libfoo.so
+fl=(1) foo.c
+fn=(1) main
+3 10
++1 5
+cfl=(1)
+cfn=(2) helper(int)
+calls=2 7
+4 45
+fn=(2)
+7 30
+cob=(2) /usr/lib/libbar.so
+cfn=(3) 0x00000000000012ab
+calls=1 0
+8 15
+ob=(2)
+fn=(3)
+0 15
+totals: 60
+"""
+
+
+def test_per_function_counts_are_read_from_callgrinds_format(tmp_path):
+    """A hand-written dump: self costs are a function's own lines, a call's line goes to the caller's inclusive
+    count only; compressed names resolve; a function without a symbol is named by address and object; self costs
+    add up to the totals."""
+    from bench.engine.profile import deltas, function_costs
+
+    (tmp_path / "a").write_text(DUMP)
+    costs = function_costs([tmp_path / "a"])
+    assert costs == {"main": [15, 60], "helper(int)": [30, 45], "0x00000000000012ab (libbar.so)": [15, 15]}
+    assert sum(v[0] for v in costs.values()) == 60 == costs["main"][1]  # the totals; main includes everything
+    (tmp_path / "b").write_text(DUMP.replace("7 30", "7 36"))  # the helper's own work grew by 6
+    found = deltas([tmp_path / "a"], [tmp_path / "b"])
+    assert found["total_delta"] == 6 and [r["function"] for r in found["functions"]] == ["helper(int)"]
+    top = found["functions"][0]
+    assert (top["self_delta"], top["share"]) == (6, 1.0)
+
+
+@pytest.mark.skipif(not (HAS_VALGRIND and X86_LINUX), reason="needs valgrind on Linux x86-64")
+def test_a_real_dumps_self_counts_add_up_to_its_totals(tmp_path):
+    from bench.engine.icount import _totals
+    from bench.engine.profile import function_costs
+
+    out = tmp_path / "cg.out"
+    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-S", "-c",
+                    "sum(range(1000))"], capture_output=True, check=True, timeout=300)
+    costs = function_costs([out])
+    assert sum(v[0] for v in costs.values()) == _totals(out)
+    assert all(incl >= own >= 0 for own, incl in costs.values())
+    assert any("PyEval" in name or "_PyEval" in name for name in costs)  # the interpreter's loop, by its name

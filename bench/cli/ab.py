@@ -67,6 +67,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--instrument", choices=icount.INSTRUMENT, help="--method icount: what callgrind instruments: "
                    "counted (default), only the counted epochs, so imports and set-up run at valgrind's "
                    "uninstrumented speed; all, the whole process (the same counts, slower; for checking)")
+    p.add_argument("--explain", choices=icount.EXPLAIN, help="--method icount: which configurations list the "
+                   "functions whose instruction counts changed most (default slower; all; none)")
     options.add_verdict_options(p, threshold_help=f"; --method icount: the instruction-count threshold, default "
                                 f"{DEFAULT_ICOUNT_THRESHOLD:g}")
     options.add_markdown(p)
@@ -100,6 +102,8 @@ def _main(args: argparse.Namespace) -> int:
         return _icount(args, trees, out)
     if args.instrument is not None:
         raise SpecError("instrument", args.instrument, "is for --method icount")
+    if args.explain is not None:
+        raise SpecError("explain", args.explain, "is for --method icount")
     if args.processes is not None:
         raise SpecError("processes", args.processes, "counts processes of --method icount; the timed methods take "
                         "--repeats")
@@ -188,7 +192,8 @@ def _icount(args: argparse.Namespace, trees: list[Path], out: Path) -> int:
           file=sys.stderr)
     doc = icount.count(dict(zip(("baseline", "candidate"), trees)), tasks, ids, out,
                        processes=processes, threshold=threshold, parallel=len(os.sched_getaffinity(0)),
-                       progress=not args.quiet, instrument=args.instrument or "counted")
+                       progress=not args.quiet, instrument=args.instrument or "counted",
+                       explain=args.explain or "slower")
     print(icount.table(doc), end="")
     if args.markdown:
         atomic_write(Path(args.markdown), icount.table(doc, markdown=True), what="--markdown")

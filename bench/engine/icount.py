@@ -42,12 +42,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+from bench.engine import profile
 from bench.format.errors import InputError
 from bench.format.io import write_json
 
 DEFAULT_THRESHOLD = 0.01  # README, "The instruction-count gate": ~7x the largest same-code spread measured
 DEFAULT_PROCESSES = 2  # per side: counts are steady, a second process shows that they are
 INSTRUMENT = ("counted", "all")  # what callgrind instruments: the counted epochs only (default), or everything
+EXPLAIN = ("slower", "all", "none")  # which configurations get per-function deltas (bench.engine.profile)
 
 WORKER = Path(__file__).resolve().parent / "callgrind_worker.py"
 _TOTALS = re.compile(rb"^totals:\s*(\d+)", re.MULTILINE)
@@ -76,6 +78,7 @@ class Job:
     out_dir: Path
     instrument: str = "counted"  # INSTRUMENT
     counts: list[list[int]] = field(default_factory=list)  # per task, per counted epoch (the warm-up never is)
+    dumps: list[list[Path]] = field(default_factory=list)  # per task, its counted epochs' callgrind dumps
     task_errors: list[str] = field(default_factory=list)  # per task ("" when counted)
     error: str = ""  # the process failed: no task counted
     seconds: float = 0.0  # the process's wall time
@@ -112,7 +115,9 @@ class Job:
             return self
         dump = iter(range(1, 1 + sum(t["dumps"] for t in facts["tasks"])))
         for task in facts["tasks"]:
-            counts = [_totals(self.out_dir / f"callgrind.out.{next(dump)}") for _ in range(task["dumps"])]
+            paths = [self.out_dir / f"callgrind.out.{next(dump)}" for _ in range(task["dumps"])]
+            counts = [_totals(path) for path in paths]
+            self.dumps.append(paths)
             if task["error"]:
                 self.task_errors.append(task["error"])
             elif not counts:
@@ -173,10 +178,15 @@ def verdict(base: Sequence[float], cand: Sequence[float], threshold: float) -> t
 
 
 def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], out: Path, *, processes: int,
-          threshold: float, parallel: int, progress: bool = True, instrument: str = "counted") -> dict[str, Any]:
-    """Count every task on both sides in `processes` processes each; the result document (also OUT/icount.json)."""
+          threshold: float, parallel: int, progress: bool = True, instrument: str = "counted",
+          explain: str = "slower") -> dict[str, Any]:
+    """Count every task on both sides in `processes` processes each; the result document (also OUT/icount.json).
+    `explain`: which configurations get their per-function deltas (bench.engine.profile, from the first process
+    of each side: counts are the same in every process): "slower" (default), "all" or "none"."""
     if instrument not in INSTRUMENT:
         raise InputError(f"instrument: {instrument!r}: expected one of {', '.join(INSTRUMENT)}")
+    if explain not in EXPLAIN:
+        raise InputError(f"explain: {explain!r}: expected one of {', '.join(EXPLAIN)}")
     path, version = valgrind()
     jobs = [Job(side, k, tree, tasks, out / "icount" / side / f"process-{k}", instrument=instrument)
             for k in range(processes) for side, tree in trees.items()]
@@ -195,6 +205,9 @@ def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], o
             row.update(baseline_per_epoch=statistics.median(base), candidate_per_epoch=statistics.median(cand),
                        spread_baseline=spread(base), spread_candidate=spread(cand), ratio=ratio, verdict=word,
                        reason="")
+            if explain == "all" or (explain == "slower" and word == "slower"):
+                first = {side: next(j for j in jobs if j.side == side) for side in trees}
+                row["functions"] = profile.deltas(*(first[side].dumps[t] for side in trees))
         rows.append(row)
     doc = {"gate": "icount", "tool": f"{version} --tool=callgrind" + (" --instr-atstart=no" if instrument == "counted"
                                                                     else ""), "instrument": instrument,
@@ -218,13 +231,21 @@ def table(doc: dict[str, Any], *, markdown: bool = False) -> str:
         lines.append([r["config_id"], f"{r['baseline_per_epoch']:,.0f}", f"{r['candidate_per_epoch']:,.0f}",
                       f"{r['ratio']:.4f}", f"{r['spread_baseline']:.2%} / {r['spread_candidate']:.2%}",
                       r["verdict"]])
+    why = [(r["config_id"], profile.lines(r["functions"])) for r in doc["configs"] if r.get("functions")]
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
+        for cid, found in why:
+            out += ["", f"Where `{cid}`'s count changed (per counted epoch, the functions' own instructions):", "",
+                    *(f"- `{x}`" for x in found)]
         return "\n".join(out) + "\n"
     widths = [max(len(x) for x in col) for col in zip(head, *lines)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join(fmt.format(*line) for line in [head, *lines]) + "\n"
+    text = [fmt.format(*line) for line in [head, *lines]]
+    for cid, found in why:
+        text += [f"where {cid}'s count changed (per counted epoch, the functions' own instructions):",
+                 *(f"  {x}" for x in found)]
+    return "\n".join(text) + "\n"
 
 
 def status(doc: dict[str, Any]) -> int:
