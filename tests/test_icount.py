@@ -94,8 +94,14 @@ def test_the_gate_at_its_threshold(tmp_path):
     totals = [sum(side[0]) / len(side[0]) for side in (b32["baseline"], b32["candidate"])]
     assert found["total_delta"] == pytest.approx(totals[1] - totals[0], rel=1e-9) and found["total_delta"] > 0
     assert found["functions"] and sum(f["share"] for f in found["functions"]) <= 1.0 + 1e-9
-    assert "functions" not in b8
+    assert "functions" not in b8 and "calls" not in b8
     assert "where cpu-numpy-float32-b32-h16-t1's count changed" in proc.stdout
+    # and the Python-level calls, counted natively: one batch more is more calls in the NumPy baseline's loop, and
+    # nothing the two sides share otherwise
+    calls = b32["calls"]
+    assert calls["total_delta"] > 0 and calls["calls"][0]["delta"] > 0, calls
+    assert all(" @ " in c["call"] and "side-" not in c["call"] for c in calls["calls"])  # sites relative to a tree
+    assert "calls/epoch (mlp_core/" in proc.stdout
 
 
 @pytest.mark.slow
@@ -208,3 +214,14 @@ def test_a_real_dumps_self_counts_add_up_to_its_totals(tmp_path):
     assert sum(v[0] for v in costs.values()) == _totals(out)
     assert all(incl >= own >= 0 for own, incl in costs.values())
     assert any("PyEval" in name or "_PyEval" in name for name in costs)  # the interpreter's loop, by its name
+
+
+def test_call_deltas_are_per_counted_epoch_and_ranked_by_change():
+    from bench.engine.profile import call_deltas, call_lines
+
+    base = [{"f @ a.py:1": 10, "g @ a.py:2": 5}, {"f @ a.py:1": 10, "g @ a.py:2": 5}]
+    cand = [{"f @ a.py:1": 10, "g @ a.py:2": 30, "h @ b.py:9": 1}, {"f @ a.py:1": 10, "g @ a.py:2": 30}]
+    found = call_deltas(base, cand)
+    assert found["total_delta"] == pytest.approx(25.5)
+    assert [(c["call"], c["delta"]) for c in found["calls"]] == [("g @ a.py:2", 25.0), ("h @ b.py:9", 0.5)]
+    assert call_lines(found)[0] == "g: +25 calls/epoch (a.py:2)"

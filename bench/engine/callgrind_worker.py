@@ -23,6 +23,10 @@ The requests are valgrind client requests, issued through a few bytes of x86-64 
 magic sequence of valgrind.h) called with ctypes, so no compiler is needed; outside valgrind the
 sequence is a no-op. Prints one JSON line:
 {"running_on_valgrind": bool, "tasks": [{"dumps": epochs counted, "device": where it ran, "error": ""}]}.
+
+With --calls it runs natively (no valgrind) and counts, between the same two clock reads, the Python-level
+calls of each counted epoch (sys.setprofile: Python functions and builtins, each as "callee @ call site"): each
+task gains `calls`, one such count per counted epoch.
 """
 
 from __future__ import annotations
@@ -106,6 +110,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--instrument", choices=["counted", "all"], default="counted",
                         help="counted: start and stop instrumentation around the counted epochs (run valgrind "
                              "with --instr-atstart=no); all: leave it to valgrind (default counted)")
+    parser.add_argument("--calls", action="store_true",
+                        help="run natively and count the Python-level calls of each counted epoch instead (each "
+                             "task's `calls`: one {callee @ call site: count} per counted epoch)")
     args = parser.parse_args(argv)
     try:
         tasks = json.loads(args.tasks)
@@ -124,6 +131,7 @@ def main(argv: list[str]) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     done = []
     counted_only = args.instrument == "counted"
+    counter = CallCounter(os.getcwd()) if args.calls else None
     for task, config in zip(tasks, configs):
         if not isinstance(config, TrainConfig):
             done.append({"dumps": 0, "device": "", "error": f"{type(config).__name__}: {config}"[:300]})
@@ -136,9 +144,17 @@ def main(argv: list[str]) -> int:
         marks = iter([[], [], first, *([[DUMP_STATS], [ZERO_STATS]] * (config.epochs - 2)), last]
                      if config.epochs > 1 else [[], []])
 
+        calls: list[dict[str, int]] = []  # --calls: per counted epoch
+
         def clock() -> int:
             for mark in next(marks):  # noqa: B023 - called only within this iteration
-                vg.request(mark)
+                if counter is not None:  # natively: count calls between the same two clock reads
+                    if mark == ZERO_STATS:
+                        counter.start()
+                    elif mark == DUMP_STATS:
+                        calls.append(counter.stop())  # noqa: B023
+                else:
+                    vg.request(mark)
                 if mark == DUMP_STATS:
                     dumps.append(1)  # noqa: B023
             return time.perf_counter_ns()
@@ -154,13 +170,54 @@ def main(argv: list[str]) -> int:
                     vg.request(STOP_INSTRUMENTATION)
                 raise RuntimeError(f"the trainer's loop read the clock other than twice an epoch ({len(dumps)} "
                                    f"epochs counted of {config.epochs - 1}): its counts would be misaligned")
-            done.append({"dumps": len(dumps), "device": trainer.finish()[0], "error": ""})
+            done.append({"dumps": len(dumps), "device": trainer.finish()[0], "error": "",
+                         **({"calls": calls} if args.calls else {})})
         except Exception as exc:  # noqa: BLE001 - a failing trial is reported, the others go on
-            if counted_only and len(dumps) < config.epochs - 1:
+            if counter is not None:
+                counter.stop()
+            elif counted_only and len(dumps) < config.epochs - 1:
                 vg.request(STOP_INSTRUMENTATION)  # failed mid-count: the next task's set-up stays uncounted
             done.append({"dumps": len(dumps), "device": "", "error": f"{type(exc).__name__}: {exc}"[:300]})
     print(json.dumps({"running_on_valgrind": vg.running_on_valgrind(), "tasks": done}))
     return 0
+
+
+class CallCounter:
+    """Python-level calls between start() and stop(), counted with sys.setprofile (counts, not times): each call
+    as "callee @ call site", the call site a file (relative to the checkout, or from site-packages on) and line.
+    Deterministic for a given code, so two sides' counts differ only where their code does."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.join(os.path.abspath(root), "")
+        self.counts: dict[str, int] = {}
+
+    def _where(self, frame) -> str:
+        name = frame.f_code.co_filename
+        if "site-packages" + os.sep in name:  # first: a virtual environment may sit inside the checkout
+            name = name.split("site-packages" + os.sep, 1)[1]
+        elif name.startswith(self.root):
+            name = name[len(self.root):]
+        return f"{name}:{frame.f_lineno}"
+
+    def _event(self, frame, event: str, arg) -> None:
+        if event == "call":
+            callee, site = frame.f_code.co_qualname, frame.f_back
+            if site is None:
+                return
+        elif event == "c_call":
+            callee, site = getattr(arg, "__qualname__", None) or getattr(arg, "__name__", repr(arg)), frame
+        else:
+            return
+        key = f"{callee} @ {self._where(site)}"
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def start(self) -> None:
+        self.counts = {}
+        sys.setprofile(self._event)
+
+    def stop(self) -> dict[str, int]:
+        sys.setprofile(None)
+        return self.counts
 
 
 def _config(t: dict) -> TrainConfig | Exception:

@@ -155,6 +155,24 @@ def _totals(path: Path) -> int:
     return int(match.group(1))
 
 
+def count_calls(tree: Path, tasks: list[dict[str, Any]], out_dir: Path) -> list[list[dict[str, int]] | str]:
+    """Per task, its counted epochs' Python-level call counts (callgrind_worker --calls, natively, in the side's
+    checkout), or why there are none."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(tree),
+           **{var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+    proc = subprocess.run([sys.executable, "-c", _RUN_WORKER.format(str(WORKER)), json.dumps(tasks), "--calls"],
+                          cwd=tree, env=env, capture_output=True, text=True, check=False)
+    (out_dir / "stderr.txt").write_text(proc.stderr, encoding="utf-8")
+    try:
+        facts = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        tail = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        return [f"the call count failed: {(tail or ['(no message)'])[-1][:200]}"] * len(tasks)
+    return [t["calls"] if "calls" in t and not t["error"] else (t["error"] or "this checkout's worker has no "
+            "--calls") for t in facts["tasks"]]
+
+
 def process_value(epoch_counts: Sequence[int]) -> float:
     """A process's value for a trial: the median count of its counted epochs (the warm-up is never counted)."""
     return float(statistics.median(epoch_counts))
@@ -209,6 +227,16 @@ def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], o
                 first = {side: next(j for j in jobs if j.side == side) for side in trees}
                 row["functions"] = profile.deltas(*(first[side].dumps[t] for side in trees))
         rows.append(row)
+    explained = [t for t, row in enumerate(rows) if "functions" in row]
+    if explained:  # the Python-level calls of the same tasks, counted natively (one process a side)
+        calls = {side: count_calls(tree, [tasks[t] for t in explained], out / "icount" / side / "calls")
+                 for side, tree in trees.items()}
+        for k, t in enumerate(explained):
+            found = [calls[side][k] for side in trees]
+            if all(isinstance(f, list) for f in found):
+                rows[t]["calls"] = profile.call_deltas(*found)
+            else:
+                rows[t]["calls_error"] = "; ".join(f for f in found if isinstance(f, str))
     doc = {"gate": "icount", "tool": f"{version} --tool=callgrind" + (" --instr-atstart=no" if instrument == "counted"
                                                                     else ""), "instrument": instrument,
            "threshold": threshold,
@@ -231,19 +259,24 @@ def table(doc: dict[str, Any], *, markdown: bool = False) -> str:
         lines.append([r["config_id"], f"{r['baseline_per_epoch']:,.0f}", f"{r['candidate_per_epoch']:,.0f}",
                       f"{r['ratio']:.4f}", f"{r['spread_baseline']:.2%} / {r['spread_candidate']:.2%}",
                       r["verdict"]])
-    why = [(r["config_id"], profile.lines(r["functions"])) for r in doc["configs"] if r.get("functions")]
+    why = [(r["config_id"], profile.lines(r["functions"])
+            + (profile.call_lines(r["calls"]) if r.get("calls") else [f"(calls: {r['calls_error']})"]
+               if r.get("calls_error") else []))
+           for r in doc["configs"] if r.get("functions")]
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
         for cid, found in why:
-            out += ["", f"Where `{cid}`'s count changed (per counted epoch, the functions' own instructions):", "",
+            out += ["", f"Where `{cid}`'s count changed (per counted epoch: the functions' own instructions, then the "
+                    "Python-level calls):", "",
                     *(f"- `{x}`" for x in found)]
         return "\n".join(out) + "\n"
     widths = [max(len(x) for x in col) for col in zip(head, *lines)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     text = [fmt.format(*line) for line in [head, *lines]]
     for cid, found in why:
-        text += [f"where {cid}'s count changed (per counted epoch, the functions' own instructions):",
+        text += [f"where {cid}'s count changed (per counted epoch: the functions' own instructions, then the "
+                 "Python-level calls):",
                  *(f"  {x}" for x in found)]
     return "\n".join(text) + "\n"
 

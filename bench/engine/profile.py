@@ -1,4 +1,5 @@
-"""Per-function instruction counts from callgrind's dumps, and where they changed between the gate's two sides.
+"""Where the gate's two sides differ: per-function instruction counts from callgrind's dumps, and per-call counts
+of Python-level calls (bench.engine.callgrind_worker --calls).
 
 Reads callgrind's output format (valgrind's "Callgrind Format Specification"): names compressed as "(id) name"
 the first time and "(id)" after (functions and called functions share one table, objects another); the cost
@@ -94,4 +95,30 @@ def lines(found: dict[str, Any], *, limit: int = 5) -> list[str]:
         share = "" if math.isnan(r.get("share", math.nan)) else f" ({r['share']:.0%})"
         out.append(f"{r['self_delta']:+,.0f} Ir/epoch{share} self, {r['inclusive_delta']:+,.0f} inclusive: "
                    f"{r['function'][:160]}")
+    return out
+
+
+def call_deltas(base: Sequence[dict[str, int]], cand: Sequence[dict[str, int]], *, top: int = TOP) -> dict[str, Any]:
+    """Per counted epoch (each side's epochs averaged), the Python-level calls ("callee @ call site") whose counts
+    changed most."""
+    def mean(epochs: Sequence[dict[str, int]]) -> dict[str, float]:
+        total: dict[str, float] = defaultdict(float)
+        for epoch in epochs:
+            for key, n in epoch.items():
+                total[key] += n / max(len(epochs), 1)
+        return total
+
+    b, c = mean(base), mean(cand)
+    rows = [{"call": key, "delta": c.get(key, 0.0) - b.get(key, 0.0), "baseline": b.get(key, 0.0),
+             "candidate": c.get(key, 0.0)} for key in set(b) | set(c)]
+    rows = sorted((r for r in rows if r["delta"]), key=lambda r: (-abs(r["delta"]), r["call"]))
+    return {"total_delta": sum(c.values()) - sum(b.values()), "calls": rows[:top], "per": "counted epoch"}
+
+
+def call_lines(found: dict[str, Any], *, limit: int = 5) -> list[str]:
+    """The top entries as text: 'tf.cast: +25 calls/epoch (mlp_core/tf_train.py:45)'."""
+    out = []
+    for r in found["calls"][:limit]:
+        callee, _, site = r["call"].partition(" @ ")
+        out.append(f"{callee[:80]}: {r['delta']:+,.4g} calls/epoch ({site})")
     return out
