@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.engine import profile  # noqa: E402 - the gate's own wording of its deltas
+
 THRESHOLD = 0.01
 MATRIX = ["--devices", "cpu", "--dtypes", "float32", "--batch-sizes", "32", "--hidden-sizes", "20", "--n-train", "512",
           "--n-test", "16", "--epochs", "3"]
@@ -131,6 +134,10 @@ def run_change(change: Change, base: Path, work: Path, modes: str, wall: bool) -
              "icount": {c: {"ratio": rows[c]["ratio"], "verdict": rows[c]["verdict"]} for c in rows}}
     worst = max(touched, key=lambda c: rows[c]["ratio"] or 0)
     entry["icount_ratio"], entry["icount_verdict"] = rows[worst]["ratio"], rows[worst]["verdict"]
+    if rows[worst].get("functions"):  # what the gate said of it: the top function and call deltas
+        entry["explained"] = {"config": worst, "functions": profile.lines(rows[worst]["functions"], limit=3),
+                              "calls": profile.call_lines(rows[worst]["calls"], limit=3)
+                              if rows[worst].get("calls") else []}
     if change.kind == "regression":
         # flagged where the counted effect exceeds the threshold; below it, `same` is the right answer
         entry["passes"] = all((rows[c]["verdict"] == "slower") == (rows[c]["ratio"] > 1 + THRESHOLD)
@@ -210,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
                         else f"  wall {entry.get('wall_verdict')}")
             print(f"{'PASS' if entry['passes'] else 'FAIL'}  {change.kind:10} {icount_text}{wall}  {change.name}",
                   flush=True)
+            for line in [*(entry.get("explained") or {}).get("functions", []),
+                         *(entry.get("explained") or {}).get("calls", [])]:
+                print(f"      {line}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(markdown(json.loads(args.out.read_text())))

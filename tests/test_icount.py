@@ -225,3 +225,21 @@ def test_call_deltas_are_per_counted_epoch_and_ranked_by_change():
     assert found["total_delta"] == pytest.approx(25.5)
     assert [(c["call"], c["delta"]) for c in found["calls"]] == [("g @ a.py:2", 25.0), ("h @ b.py:9", 0.5)]
     assert call_lines(found)[0] == "g: +25 calls/epoch (a.py:2)"
+
+
+def test_call_sites_are_named_by_file_and_calling_function_not_line(tmp_path):
+    """One added line moves every line below it: the keys must not move with it."""
+    spec = importlib.util.spec_from_file_location("callgrind_worker", ROOT / "bench" / "engine" / "callgrind_worker.py")
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    keys = []
+    for extra in ("", "\n\n\n"):
+        source = tmp_path / f"mod{len(extra)}.py"
+        source.write_text(f"def loop(xs):{extra}\n    return [len(x) for x in xs]\n")
+        namespace: dict = {}
+        exec(compile(source.read_text(), str(source), "exec"), namespace)
+        counter = worker.CallCounter(str(tmp_path))
+        counter.start()
+        namespace["loop"](["ab", "c"])
+        keys.append({k.replace(source.name, "mod.py"): v for k, v in counter.stop().items()})
+    assert keys[0] == keys[1] and keys[0]["len @ mod.py, in loop.<locals>.<listcomp>"] == 2

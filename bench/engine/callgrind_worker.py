@@ -184,7 +184,8 @@ def main(argv: list[str]) -> int:
 
 class CallCounter:
     """Python-level calls between start() and stop(), counted with sys.setprofile (counts, not times): each call
-    as "callee @ call site", the call site a file (relative to the checkout, or from site-packages on) and line.
+    as "callee @ call site", the call site a file (relative to the checkout, or from site-packages on) and the
+    function that calls.
     Deterministic for a given code, so two sides' counts differ only where their code does."""
 
     def __init__(self, root: str) -> None:
@@ -197,7 +198,8 @@ class CallCounter:
             name = name.split("site-packages" + os.sep, 1)[1]
         elif name.startswith(self.root):
             name = name[len(self.root):]
-        return f"{name}:{frame.f_lineno}"
+        return f"{name}, in {frame.f_code.co_qualname}"  # the calling function, not its line: one added line
+        # elsewhere in the file would move every line below it and show as calls gone and calls come
 
     def _event(self, frame, event: str, arg) -> None:
         if event == "call":

@@ -116,7 +116,7 @@ def call_deltas(base: Sequence[dict[str, int]], cand: Sequence[dict[str, int]], 
 
 
 def call_lines(found: dict[str, Any], *, limit: int = 5) -> list[str]:
-    """The top entries as text: 'tf.cast: +25 calls/epoch (mlp_core/tf_train.py:45)'."""
+    """The top entries as text: 'tf.cast: +25 calls/epoch (mlp_core/tf_train.py, in sgd_step)'."""
     out = []
     for r in found["calls"][:limit]:
         callee, _, site = r["call"].partition(" @ ")
