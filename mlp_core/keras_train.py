@@ -149,7 +149,8 @@ class KerasTrainer:
                 self.variables = list(self.model.trainable_variables)
                 self.optimizer = (self.workload.optimizer(config.learning_rate) if self.workload.optimizer
                                   else None)
-                if config.dtype is DTypeMode.MIXED_FLOAT16:  # float16's narrow range: dynamic loss scaling
+                self.loss_scaled = config.dtype is DTypeMode.MIXED_FLOAT16  # float16's narrow range
+                if self.loss_scaled:  # dynamic loss scaling
                     self.optimizer = keras.optimizers.LossScaleOptimizer(
                         self.optimizer or keras.optimizers.SGD(config.learning_rate))  # SGD: plain gradient descent
                 if self.optimizer is not None:
@@ -197,7 +198,7 @@ class KerasTrainer:
         """One training step: MSE of the batch, gradients, the workload's optimiser or plain gradient descent."""
         x = _cast_floats(x, self.compute)  # float64-cast: the per-step cast (a no-op otherwise)
         y = tf.cast(y, self.compute)
-        scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+        scaled = self.loss_scaled
         with tf.GradientTape() as tape:
             pred = tf.cast(self.model(x, training=True), self.compute)  # a mixed model's output: the loss in float32
             if self.loss_fn is None:
@@ -224,7 +225,7 @@ class KerasTrainer:
     def skipped_steps(self) -> int:
         """Steps mixed_float16's loss scaling skipped (their gradients overflowed; the scale was halved): 0 without
         loss scaling."""
-        if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+        if not self.loss_scaled:
             return 0
         tried = self.epochs_begun * math.ceil(self.data.n_train / self.config.batch_size)
         return tried - int(self.optimizer.iterations)

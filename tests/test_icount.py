@@ -121,7 +121,9 @@ def test_instrumenting_only_the_counted_epochs_counts_what_full_instrumentation_
     assert full["instrument"] == "all" and "--instr-atstart" not in full["tool"]
     (c,), (f,) = counted["configs"][0]["baseline"], full["configs"][0]["baseline"]
     assert len(c) == len(f) == 4  # 5 epochs, the warm-up never counted
-    assert spread(c) < DEFAULT_THRESHOLD / 10  # steady from the first counted epoch
+    # steady from the first counted epoch: within the same-code spread the gate allows for (a fifth of its threshold;
+    # 0.12% was seen once on a loaded CI machine, the heap settling over the first epochs)
+    assert spread(c) < DEFAULT_THRESHOLD / 5
     for later in f[1:]:  # within the same-code spread (up to 0.15% between processes and checkouts, docs/gate.md)
         assert abs(later / process_value(c) - 1) < DEFAULT_THRESHOLD / 5, (c, f)
 
