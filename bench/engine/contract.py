@@ -38,10 +38,10 @@ from mlp_core.trainer import make_trainer, train_with
 # op, compounded over a few hundred steps (measured: see docs/workloads.md).
 TOLERANCE = {"float32": 1e-4, "float64": 1e-10, "float16": 2e-3, "bfloat16": 2e-2}
 # A mixed-precision policy's trajectory against float32's (the same mode, eager): its 16-bit rounding. Measured
-# here (CNN and the classifier example, 4 epochs): 1.1e-4 for mixed_float16, 1.9e-3 for mixed_bfloat16; the
-# tolerances leave 10 to 20 times that, and the modes of one policy are held to the same (their deviations from
-# eager measured the same size).
-MIXED_TOLERANCE = {"mixed_float16": 2e-3, "mixed_bfloat16": 2e-2}
+# here (4 epochs): mixed_float16 1.1e-4 (CNN, classifier) to 2.8e-3 (the multi-input example's float16 embedding),
+# mixed_bfloat16 1.9e-3 to 2.3e-3; the tolerances leave 4 to 10 times the largest. A trajectory that is not
+# float32's moves further (the MLP's float16, whose loss scaling skipped steps: 2.3e-2, and the check says why).
+MIXED_TOLERANCE = {"mixed_float16": 1e-2, "mixed_bfloat16": 2e-2}
 
 
 @dataclass
