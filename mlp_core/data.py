@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -56,13 +57,18 @@ def n_samples(X: Features) -> int:
     return int(len(leaves(X)[0][1]))
 
 
+def map_features(X: Features, convert) -> Any:
+    """convert(array) for one array, or for each of several (the same structure back: a dict, a tuple)."""
+    if isinstance(X, dict):
+        return {k: convert(v) for k, v in X.items()}
+    if isinstance(X, tuple | list):
+        return tuple(convert(v) for v in X)
+    return convert(X)
+
+
 def take(X: Features, index) -> Features:
     """X[index] for one array, or for each of several (the same structure back)."""
-    if isinstance(X, dict):
-        return {k: v[index] for k, v in X.items()}
-    if isinstance(X, tuple | list):
-        return tuple(v[index] for v in X)
-    return X[index]
+    return map_features(X, lambda a: a[index])
 
 
 def make_data(

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from mlp_core.config import TrainConfig
-from mlp_core.data import Data, Features, take
+from mlp_core.data import Data, Features, map_features, take
 from mlp_core.enums import DTypeMode
 from mlp_core.errors import reason_of
 from mlp_core.placement import canonical, check_placement, hard_placement, tf_device_name
@@ -95,18 +95,9 @@ def _integer(array: np.ndarray) -> bool:
     return np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_
 
 
-def _structure(x: Features, convert) -> Any:
-    """Each array of x converted (one array, a dict {input name: array} or a tuple: the same structure back)."""
-    if isinstance(x, dict):
-        return {k: convert(v) for k, v in x.items()}
-    if isinstance(x, tuple | list):
-        return tuple(convert(v) for v in x)
-    return convert(x)
-
-
 def _inputs(x: Features, config: TrainConfig) -> Any:
     """Input features as the model sees them: integer ids kept as integers, floats in the compute dtype."""
-    return _structure(x, lambda a: tf.constant(a if _integer(a) else a.astype(config.dtype.variable_dtype)))
+    return map_features(x, lambda a: tf.constant(a if _integer(a) else a.astype(config.dtype.variable_dtype)))
 
 
 def _cast_floats(x: Any, dtype: tf.DType) -> Any:
@@ -137,9 +128,10 @@ class KerasTrainer:
         # (whose layers cast to float16 / bfloat16 themselves)
         self.compute = tf.as_dtype(config.dtype.variable_dtype)
         n = data.n_train
+        self.n_batches = math.ceil(n / config.batch_size)
         with self.placement():
             with tf.device(HOST):
-                self.X = _structure(data.X_train, lambda a: tf.constant(
+                self.X = map_features(data.X_train, lambda a: tf.constant(
                     a if _integer(a) else a.astype(config.dtype.data_dtype)))
                 self.y = tf.constant(data.y_train.reshape(n, -1).astype(config.dtype.data_dtype))
             with tf.device(self.device):
@@ -160,7 +152,7 @@ class KerasTrainer:
         signature = [tf.nest.map_structure(lambda t: tf.TensorSpec([None, *t.shape[1:]], t.dtype), self.X),
                      tf.TensorSpec([None, *self.y.shape[1:]], data_dtype)]
         self.runner = epoch_runner(self.step, config.mode.value, self.device, signature=signature,
-                                   n_batches=math.ceil(n / config.batch_size), loss_dtype=self.compute)
+                                   n_batches=self.n_batches, loss_dtype=self.compute)
         self.last_loss: tf.Tensor | None = None
         self.epochs_begun = 0
 
@@ -227,8 +219,7 @@ class KerasTrainer:
         loss scaling."""
         if not self.loss_scaled:
             return 0
-        tried = self.epochs_begun * math.ceil(self.data.n_train / self.config.batch_size)
-        return tried - int(self.optimizer.iterations)
+        return self.epochs_begun * self.n_batches - int(self.optimizer.iterations)
 
     def epoch(self, epoch: int) -> tf.Tensor:
         """Train one epoch (ops queued, not synced); returns the last batch loss. Call inside placement()."""

@@ -97,8 +97,7 @@ class Job:
 
     def _run(self, valgrind_path: str) -> Job:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(self.tree),
-               **{var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+        env = worker_env(self.tree)
         cmd = [valgrind_path, "--tool=callgrind", f"--callgrind-out-file={self.out_dir / 'callgrind.out'}",
                *(["--instr-atstart=no"] if self.instrument == "counted" else []),
                sys.executable, "-c", _RUN_WORKER.format(str(WORKER)), json.dumps(self.tasks),
@@ -130,6 +129,12 @@ class Job:
         return self
 
 
+def worker_env(tree: Path) -> dict[str, str]:
+    """A counting process's environment: the side's checkout first on the path, one BLAS thread, fixed hashing."""
+    return {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(tree),
+            **{var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+
+
 def uncountable(tree: Path) -> str:
     """Why a checkout's trainer cannot be counted ("" when it can): the counting worker needs its
     mlp_core.trainer.make_trainer."""
@@ -159,8 +164,7 @@ def count_calls(tree: Path, tasks: list[dict[str, Any]], out_dir: Path) -> list[
     """Per task, its counted epochs' Python-level call counts (callgrind_worker --calls, natively, in the side's
     checkout), or why there are none."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(tree),
-           **{var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+    env = worker_env(tree)
     proc = subprocess.run([sys.executable, "-c", _RUN_WORKER.format(str(WORKER)), json.dumps(tasks), "--calls"],
                           cwd=tree, env=env, capture_output=True, text=True, check=False)
     (out_dir / "stderr.txt").write_text(proc.stderr, encoding="utf-8")
