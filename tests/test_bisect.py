@@ -73,6 +73,15 @@ def test_the_bisection_names_the_regression_and_skips_what_does_not_import(histo
     broken = next(p for p in doc["tested"] if p["commit"] == shas["broken"])
     assert "nowhere" in broken["reason"]
     assert len(doc["tested"]) <= 6  # log2 of the line, plus the two ends and the skip
+    # the culprit explains itself against its parent: its edit's calls first (512 samples in batches of 16: 32
+    # batches an epoch, each cast twice), named by the checkout's file and function; its functions' own changes add
+    # up to the change of the counted totals
+    found = doc["explained"][cid]
+    top = found["calls"]["calls"][0]
+    assert top["own"] and top["call"].startswith("ndarray.astype @ mlp_core/reference.py, in ") and top["delta"] == 64
+    assert found["functions"]["total_delta"] > 0
+    assert f"where {cid}'s count grew" in said and "calls from the checkout's code:" in said
+    assert "ndarray.astype: +64 calls/epoch (mlp_core/reference.py, in " in said
 
 
 def test_bad_input_is_one_clear_error(history, tmp_path, capsys):

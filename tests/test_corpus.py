@@ -29,6 +29,12 @@ def test_the_numpy_corpus_passes(tmp_path):
     for e in by_kind["regression"]:  # flagged exactly where the counted effect is past the threshold
         assert (e["icount_verdict"] == "slower") == (e["icount_ratio"] > 1 + doc["threshold"]), e
         assert e["icount_ratio"] > 1.003, e  # each really costs instructions (a copy of 32 x 3 floats: +0.7%)
+        # and the gate names the edit: the top call from the checkout's code is the one the change added (512
+        # samples in batches of 32: 16 batches an epoch; the copy and the cast run twice a batch)
+        callee, calls = {"copy": ("ndarray.copy", 32), "cast": ("ndarray.astype", 32), "list": ("ndarray.tolist", 16)}[
+            next(k for k in ("copy", "cast", "list") if k in e["change"])]
+        top = e["explained"]["calls from the checkout's code"][0]
+        assert top.startswith(f"{callee}: +{calls} calls/epoch (mlp_core/reference.py, in "), (top, e["explained"])
     # the Python-side conversion costs ~2%, far past the threshold: always flagged. (The round-trip cast sits at it,
     # x1.0088 to x1.0110 across environments: flagged or not as its count falls, by the rule checked above.)
     worst = max(by_kind["regression"], key=lambda e: e["icount_ratio"])

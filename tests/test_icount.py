@@ -244,4 +244,131 @@ def test_call_sites_are_named_by_file_and_calling_function_not_line(tmp_path):
         counter.start()
         namespace["loop"](["ab", "c"])
         keys.append({k.replace(source.name, "mod.py"): v for k, v in counter.stop().items()})
+        # the checkout's own calls keep the text of their line, which names the call as written
+        assert counter.lines[f"len @ {source.name}, in loop.<locals>.<listcomp>"] == ["return [len(x) for x in xs]"]
     assert keys[0] == keys[1] and keys[0]["len @ mod.py, in loop.<locals>.<listcomp>"] == 2
+
+
+def test_calls_received_are_read_from_the_call_lines(tmp_path):
+    from bench.engine.profile import read
+
+    (tmp_path / "a").write_text(DUMP)
+    costs, received = read([tmp_path / "a"])
+    assert received == {"helper(int)": 2, "0x00000000000012ab (libbar.so)": 1}  # the callee's object, from cob=
+    assert costs["helper(int)"] == [30, 45]
+
+
+KERNELS = """events: Ir
+ob=(1) /x/libtensorflow_cc.so.2
+fl=(1) ???
+fn=(1) tensorflow::EagerKernelExecute(tensorflow::EagerContext*)
+0 5
+cfn=(2) tensorflow::ThreadPoolDevice::Compute(tensorflow::OpKernel*, tensorflow::OpKernelContext*)
+calls={runs} 0
+0 40
+fn=(2)
+0 10
+cfn=(3) tensorflow::IdentityOp::Compute(tensorflow::OpKernelContext*)
+calls={identity} 0
+0 20
+cfn=(4) tensorflow::BinaryOp<Eigen::ThreadPoolDevice, tensorflow::functor::mul<float> >::Compute({context})
+calls=7 0
+0 10
+fn=(3)
+0 20
+fn=(4)
+0 10
+totals: 75
+"""
+
+
+def test_the_op_kernels_run_are_named_from_their_compute_calls(tmp_path):
+    """A TensorFlow op kernel's runs are the calls of its Compute(OpKernelContext*); the device's Compute, which
+    runs every kernel, is not an op; a kernel whose runs did not change is not listed."""
+    from bench.engine.profile import deltas, kernel, op_lines
+
+    assert kernel("tensorflow::IdentityOp::Compute(tensorflow::OpKernelContext*)") == "IdentityOp"
+    assert kernel("tensorflow::(anonymous namespace)::CastOp::Compute(tensorflow::OpKernelContext*)'2") == "CastOp"
+    assert kernel("tensorflow::ThreadPoolDevice::Compute(tensorflow::OpKernel*, tensorflow::OpKernelContext*)") is None
+    assert kernel("tensorflow::AsyncOpKernel::Compute(tensorflow::OpKernelContext*)") is None
+    assert kernel("void tensorflow::CallOp::ComputeAsync(tensorflow::OpKernelContext*, std::function<void ()>)") \
+        == "CallOp"
+    assert kernel("_PyEval_EvalFrameDefault") is None
+    context = "tensorflow::OpKernelContext*"  # the mul kernel: run 7 times on both sides
+    (tmp_path / "a").write_text(KERNELS.format(runs=8, identity=1, context=context))
+    (tmp_path / "b").write_text(KERNELS.format(runs=24, identity=17, context=context))
+    found = deltas([tmp_path / "a"], [tmp_path / "b"])
+    assert [(r["op"], r["delta"], r["baseline"], r["candidate"]) for r in found["ops"]] == [("IdentityOp", 16, 1, 17)]
+    assert op_lines(found) == ["IdentityOp: +16 runs/epoch (1 -> 17)"]
+
+
+def test_the_checkouts_own_calls_come_first():
+    """The calls made from the checkout's code name the edit; the library calls they set off come after, however
+    many more there are."""
+    from bench.engine.profile import call_deltas, call_lines, sections
+
+    base = [{"identity @ mlp_core/tf_train.py, in sgd_step": 0, "executing_eagerly @ tensorflow/ctx.py, in f": 10}]
+    cand = [{"identity @ mlp_core/tf_train.py, in sgd_step": 16, "executing_eagerly @ tensorflow/ctx.py, in f": 42}]
+    found = call_deltas(base, cand, own=lambda f: f.startswith("mlp_core/"))
+    assert [(c["call"].split(" @ ")[0], c["own"]) for c in found["calls"]] == [("identity", True),
+                                                                              ("executing_eagerly", False)]
+    assert call_lines(found, own=True) == ["identity: +16 calls/epoch (mlp_core/tf_train.py, in sgd_step)"]
+    assert call_lines(found, own=False) == ["executing_eagerly: +32 calls/epoch (tensorflow/ctx.py, in f)"]
+    heads = [h for h, _ in sections({"functions": {"functions": [], "ops": []}, "calls": found})]
+    assert heads == ["calls from the checkout's code", "other Python-level calls"]
+    assert sections({"functions": {"functions": [], "ops": []}, "calls_error": "boom"}) == [
+        ("Python-level calls", ["not counted: boom"])]
+
+
+def test_close_counts_are_those_within_half_the_threshold_of_a_boundary():
+    from bench.engine.icount import close
+
+    t = 0.01
+    assert close(1.005, t) and close(1.015, t) and close(1.0101, t) and close(0.990, t)
+    assert not close(1.0049, t) and not close(1.0151, t) and not close(1.0, t) and not close(0.9799, t)
+    # a process whose counted epochs disagree is unsteady, as two processes that disagree are
+    assert verdict([1000.0], [1020.0], t, within=0.006)[1] == "unsteady"
+    assert verdict([1000.0], [1020.0], t, within=0.004)[1] == "slower"
+
+
+def test_a_close_count_gets_one_more_process_a_side_and_is_judged_over_all(tmp_path, monkeypatch):
+    """The confirmation, without valgrind: the processes' counts are set by hand. A far count is judged on the
+    first processes; a close one runs its task (only its task) once more a side; a first count that was
+    close but above the threshold and a confirmation below it give the median of both."""
+    from bench.engine import icount
+
+    first = {"far": (1000, 1100), "close": (1000, 1011), "fading": (1000, 1006)}
+    again = {"close": (1000, 1012), "fading": (1000, 1004)}
+    ran = []
+
+    def fake_run(jobs, _path, *, parallel, progress=False):
+        for j in jobs:
+            ran.append((j.side, j.index, list(j.indices)))
+            table = first if j.index == 0 else again
+            for t in j.indices:
+                cid = ids[t]
+                j.counts.append([table[cid][j.side == "candidate"]] * 2)
+                j.dumps.append([])
+                j.task_errors.append("")
+
+    ids = ["far", "close", "fading"]
+    monkeypatch.setattr(icount, "valgrind", lambda: ("valgrind", "valgrind-test"))
+    monkeypatch.setattr(icount, "run_jobs", fake_run)
+    doc = icount.count({"baseline": tmp_path / "a", "candidate": tmp_path / "b"}, [{}, {}, {}], ids, tmp_path,
+                       processes=1, threshold=0.01, parallel=2, explain="none")
+    rows = {r["config_id"]: r for r in doc["configs"]}
+    assert sorted(ran) == [("baseline", 0, [0, 1, 2]), ("baseline", 1, [1, 2]), ("candidate", 0, [0, 1, 2]),
+                           ("candidate", 1, [1, 2])]
+    assert rows["far"]["verdict"] == "slower" and "confirmation" not in rows["far"]
+    assert rows["close"]["verdict"] == "slower" and rows["close"]["ratio"] == pytest.approx(1.0115)
+    assert rows["close"]["confirmation"] == {"first_ratio": pytest.approx(1.011), "first_verdict": "slower",
+                                             "processes_per_side": 2}
+    assert rows["fading"]["verdict"] == "same" and rows["fading"]["ratio"] == pytest.approx(1.005)
+    assert len(rows["fading"]["candidate"]) == 2
+    text = icount.table(doc)
+    assert "slower (confirmed)" in text and "same (confirmed)" in text
+    assert "confirmed: close: the first count read x1.0110, within +-0.50% of a boundary" in text
+    doc = icount.count({"baseline": tmp_path / "a", "candidate": tmp_path / "b"}, [{}, {}, {}], ids,
+                       tmp_path / "off", processes=1, threshold=0.01, parallel=2, explain="none", confirm=False)
+    assert [r["verdict"] for r in doc["configs"]] == ["slower", "slower", "same"]
+    assert not any("confirmation" in r for r in doc["configs"])

@@ -12,7 +12,9 @@ own worker processes, and exits with the verdict (scripts/ab.sh does the git plu
                         cores swapped every round (CPU trials, 2 or more cores)
   icount                instructions per timed epoch under valgrind's callgrind instead of time (CPU
                         trials): OUT/icount.json and the verdict table; exit 1 on any count more than
-                        --threshold (default 0.01 here) above the baseline's
+                        --threshold (default 0.01 here) above the baseline's; a count close to the
+                        threshold is confirmed by one more process a side, and every `slower` one
+                        lists where its count grew (TF ops, calls, functions)
 
 For the timed methods every trial gets exactly --repeats repeats on both sides (no adaptive stopping:
 the two samples stay the same size), in fresh processes every round (--workers round, the default
@@ -69,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
                    "uninstrumented speed; all, the whole process (the same counts, slower; for checking)")
     p.add_argument("--explain", choices=icount.EXPLAIN, help="--method icount: which configurations list the "
                    "functions whose instruction counts changed most (default slower; all; none)")
+    p.add_argument("--confirm", choices=("on", "off"), help="--method icount: a count within +-threshold/2 of a "
+                   "verdict's boundary gets one more process a side before its verdict (default on; off judges "
+                   "the first processes alone)")
     options.add_verdict_options(p, threshold_help=f"; --method icount: the instruction-count threshold, default "
                                 f"{DEFAULT_ICOUNT_THRESHOLD:g}")
     options.add_markdown(p)
@@ -102,8 +107,9 @@ def _main(args: argparse.Namespace) -> int:
         return _icount(args, trees, out)
     if args.instrument is not None:
         raise SpecError("instrument", args.instrument, "is for --method icount")
-    if args.explain is not None:
-        raise SpecError("explain", args.explain, "is for --method icount")
+    for name in ("explain", "confirm"):
+        if getattr(args, name) is not None:
+            raise SpecError(name, getattr(args, name), "is for --method icount")
     if args.processes is not None:
         raise SpecError("processes", args.processes, "counts processes of --method icount; the timed methods take "
                         "--repeats")
@@ -193,7 +199,7 @@ def _icount(args: argparse.Namespace, trees: list[Path], out: Path) -> int:
     doc = icount.count(dict(zip(("baseline", "candidate"), trees)), tasks, ids, out,
                        processes=processes, threshold=threshold, parallel=len(os.sched_getaffinity(0)),
                        progress=not args.quiet, instrument=args.instrument or "counted",
-                       explain=args.explain or "slower")
+                       explain=args.explain or "slower", confirm=args.confirm != "off")
     print(icount.table(doc), end="")
     if args.markdown:
         atomic_write(Path(args.markdown), icount.table(doc, markdown=True), what="--markdown")

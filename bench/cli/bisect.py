@@ -23,7 +23,7 @@ from pathlib import Path
 from bench import cli
 from bench.cli import options
 from bench.cli.ab import ICOUNT_DEFAULTS, TIMED_DEFAULTS, icount_plan
-from bench.engine import checkout, icount
+from bench.engine import checkout, icount, profile
 from bench.engine.bisect import bisect
 from bench.engine.icount import DEFAULT_THRESHOLD
 from bench.format.io import check_output
@@ -80,5 +80,8 @@ def _main(args: argparse.Namespace) -> int:
     for cid in ids:
         print(f"  {cid:34} x{doc['ratios_vs_last_good'][cid]:.4f} vs {'parent' if doc['parent'] else 'last good'}"
               f"   x{probe['ratios'][cid]:.4f} vs good")
+    for cid, found in doc.get("explained", {}).items():
+        print(f"  where {cid}'s count grew, per counted epoch:")
+        print("\n".join(profile.as_text(found, indent="    ")))
     print(f"{len(doc['tested'])} commits counted in {doc['seconds']:.0f} s; {out / 'bisect.json'}")
     return 0 if doc["parent"] else 1

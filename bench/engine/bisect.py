@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.engine import checkout, icount
+from bench.engine import checkout, icount, profile
 from bench.format.errors import InputError
 from bench.format.io import write_json
 
@@ -32,6 +32,7 @@ class Probe:
     verdict: str = ""  # good, bad, skip
     reason: str = ""  # why skipped; for a bad commit, the configurations over the threshold
     values: dict[str, float] = field(default_factory=dict)  # config id -> instructions per epoch
+    dumps: dict[str, list[str]] = field(default_factory=dict)  # config id -> its first process's callgrind dumps
     ratios: dict[str, float] = field(default_factory=dict)  # config id -> value / GOOD's value
     seconds: float = 0.0
 
@@ -60,27 +61,31 @@ def commits_between(good: str, bad: str, repo: Path) -> list[tuple[str, str]]:
 
 
 def count_tree(tree: Path, tasks: list[dict[str, Any]], ids: Sequence[str], out: Path, *, processes: int,
-               parallel: int, instrument: str, threshold: float) -> tuple[dict[str, float], str]:
-    """The tree's instructions per epoch for each configuration, or "" and why it cannot be judged."""
+               parallel: int, instrument: str, threshold: float) -> tuple[dict[str, float], str, dict[str, list[str]]]:
+    """The tree's instructions per epoch for each configuration, "" and its first process's dumps for each; or {},
+    why it cannot be judged and {}."""
     path, _ = icount.valgrind()
     why = icount.uncountable(tree)
     if why:
-        return {}, why
+        return {}, why, {}
     jobs = [icount.Job("tree", k, tree, tasks, out / f"process-{k}", instrument=instrument) for k in range(processes)]
     try:
         icount.run_jobs(jobs, path, parallel=parallel)
     except (OSError, ValueError, KeyError) as exc:  # unreadable dumps or facts: this commit cannot be judged
-        return {}, f"its count could not be read: {type(exc).__name__}: {exc}"
+        return {}, f"its count could not be read: {type(exc).__name__}: {exc}", {}
     values = {}
     for t, cid in enumerate(ids):
         failed = [j.failure(t) for j in jobs if j.failure(t)]
         if failed:
-            return {}, f"{cid}: {failed[0]}"
-        per_process = [icount.process_value(j.counts[t]) for j in jobs]
+            return {}, f"{cid}: {failed[0]}", {}
+        per_process = [icount.process_value(j.epochs(t)) for j in jobs]
         if icount.spread(per_process) > threshold / 2:
-            return {}, f"{cid}: its processes differ by {icount.spread(per_process):.2%} (unsteady)"
+            return {}, f"{cid}: its processes differ by {icount.spread(per_process):.2%} (unsteady)", {}
+        within = max(icount.spread(j.epochs(t)) for j in jobs)
+        if within > threshold / 2:
+            return {}, f"{cid}: a process's counted epochs differ by {within:.2%} (unsteady)", {}
         values[cid] = statistics.median(per_process)
-    return values, ""
+    return values, "", {cid: [str(p) for p in jobs[0].dumps_of(t)] for t, cid in enumerate(ids)}
 
 
 def bisect(good: str, bad: str, tasks: list[dict[str, Any]], ids: Sequence[str], out: Path, *, threshold: float,
@@ -99,8 +104,8 @@ def bisect(good: str, bad: str, tasks: list[dict[str, Any]], ids: Sequence[str],
         p = Probe(commit, subject)
         t = time.perf_counter()
         with checkout.worktree(commit, repo) as tree:
-            p.values, p.reason = count_tree(tree, tasks, ids, out / commit[:12], processes=processes,
-                                            parallel=parallel, instrument=instrument, threshold=threshold)
+            p.values, p.reason, p.dumps = count_tree(tree, tasks, ids, out / commit[:12], processes=processes,
+                                                     parallel=parallel, instrument=instrument, threshold=threshold)
         p.seconds = round(time.perf_counter() - t, 1)
         if p.reason:
             p.verdict = "skip"
@@ -150,7 +155,26 @@ def bisect(good: str, bad: str, tasks: list[dict[str, Any]], ids: Sequence[str],
         doc["last_good"] = last_good
         doc["parent"] = last_good if not between else None  # the culprit's own parent, when it was counted
         doc["ratios_vs_last_good"] = {cid: probes[found].values[cid] / probes[last_good].values[cid] for cid in ids}
+        doc["explained"] = explain(probes[last_good], probes[found], tasks, ids, out / "explained",
+                                   threshold=threshold, repo=repo, log=log)
     doc.update(first_bad=found, reason=reason, seconds=round(time.perf_counter() - t0, 1),
                tested=[asdict(p) for p in probes.values()])
     write_json(out / "bisect.json", doc, what="--out")
     return doc
+
+
+def explain(good: Probe, bad: Probe, tasks: list[dict[str, Any]], ids: Sequence[str], out: Path, *, threshold: float,
+            repo: Path, log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
+    """Where the first bad commit's counts grew against the last good one, for each configuration over the
+    threshold (all when none is): the per-function deltas of their first processes' dumps (no new count) and the
+    Python-level call deltas (both commits' tasks once more, natively). {config id: {"functions", "calls" or
+    "calls_error"}}."""
+    over = [t for t, cid in enumerate(ids) if bad.values[cid] / good.values[cid] > 1 + threshold] or range(len(ids))
+    found = {ids[t]: {"functions": profile.deltas([Path(p) for p in good.dumps[ids[t]]],
+                                                  [Path(p) for p in bad.dumps[ids[t]]])} for t in over}
+    log(f"  explaining {bad.commit[:12]} against {good.commit[:12]}: counting the Python-level calls")
+    with checkout.worktree(good.commit, repo) as good_tree, checkout.worktree(bad.commit, repo) as bad_tree:
+        calls = icount.calls_of({"good": good_tree, "bad": bad_tree}, [tasks[t] for t in over], out)
+    for t, more in zip(over, calls):
+        found[ids[t]].update(more)
+    return found

@@ -26,7 +26,8 @@ sequence is a no-op. Prints one JSON line:
 
 With --calls it runs natively (no valgrind) and counts, between the same two clock reads, the Python-level
 calls of each counted epoch (sys.setprofile: Python functions and builtins, each as "callee @ call site"): each
-task gains `calls`, one such count per counted epoch.
+task gains `calls`, one such count per counted epoch, and `lines`, the text of the checkout's lines that made
+them (CallCounter).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import argparse
 import ctypes
 import dataclasses
 import json
+import linecache
 import mmap
 import os
 import platform
@@ -159,6 +161,8 @@ def main(argv: list[str]) -> int:
                     dumps.append(1)  # noqa: B023
             return time.perf_counter_ns()
 
+        if counter is not None:
+            counter.lines = {}  # this task's lines
         try:
             data = _data(task)
             trainer = make_trainer(data, config)
@@ -171,7 +175,7 @@ def main(argv: list[str]) -> int:
                 raise RuntimeError(f"the trainer's loop read the clock other than twice an epoch ({len(dumps)} "
                                    f"epochs counted of {config.epochs - 1}): its counts would be misaligned")
             done.append({"dumps": len(dumps), "device": trainer.finish()[0], "error": "",
-                         **({"calls": calls} if args.calls else {})})
+                         **({"calls": calls, "lines": counter.lines} if counter is not None else {})})
         except Exception as exc:  # noqa: BLE001 - a failing trial is reported, the others go on
             if counter is not None:
                 counter.stop()
@@ -185,21 +189,30 @@ def main(argv: list[str]) -> int:
 class CallCounter:
     """Python-level calls between start() and stop(), counted with sys.setprofile (counts, not times): each call
     as "callee @ call site", the call site a file (relative to the checkout, or from site-packages on) and the
-    function that calls.
-    Deterministic for a given code, so two sides' counts differ only where their code does."""
+    function that calls. Deterministic for a given code, so two sides' counts differ only where their code does.
+    For the calls made from the checkout's own files, `lines` keeps the text of the lines they were made on
+    ({key: [line, ...]}), which names the call as its author wrote it (`x = tf.identity(x)` where the callee is
+    a decorator's wrapper)."""
 
     def __init__(self, root: str) -> None:
         self.root = os.path.join(os.path.abspath(root), "")
         self.counts: dict[str, int] = {}
+        self.lines: dict[str, list[str]] = {}
+        self._sites: dict[tuple[str, str], tuple[str, bool]] = {}  # (file, function) -> (site, the checkout's)
 
-    def _where(self, frame) -> str:
-        name = frame.f_code.co_filename
-        if "site-packages" + os.sep in name:  # first: a virtual environment may sit inside the checkout
-            name = name.split("site-packages" + os.sep, 1)[1]
-        elif name.startswith(self.root):
-            name = name[len(self.root):]
-        return f"{name}, in {frame.f_code.co_qualname}"  # the calling function, not its line: one added line
-        # elsewhere in the file would move every line below it and show as calls gone and calls come
+    def _where(self, frame) -> tuple[str, bool]:
+        code = frame.f_code
+        found = self._sites.get((code.co_filename, code.co_qualname))
+        if found is None:
+            name, own = code.co_filename, False
+            if "site-packages" + os.sep in name:  # first: a virtual environment may sit inside the checkout
+                name = name.split("site-packages" + os.sep, 1)[1]
+            elif name.startswith(self.root):
+                name, own = name[len(self.root):], True
+            # the calling function, not its line: one added line elsewhere in the file would move every line
+            # below it and show as calls gone and calls come
+            found = self._sites[(code.co_filename, code.co_qualname)] = (f"{name}, in {code.co_qualname}", own)
+        return found
 
     def _event(self, frame, event: str, arg) -> None:
         if event == "call":
@@ -210,8 +223,14 @@ class CallCounter:
             callee, site = getattr(arg, "__qualname__", None) or getattr(arg, "__name__", repr(arg)), frame
         else:
             return
-        key = f"{callee} @ {self._where(site)}"
+        where, own = self._where(site)
+        key = f"{callee} @ {where}"
         self.counts[key] = self.counts.get(key, 0) + 1
+        if own:
+            text = linecache.getline(site.f_code.co_filename, site.f_lineno).strip()
+            seen = self.lines.setdefault(key, [])
+            if text and text not in seen and len(seen) < 3:
+                seen.append(text)
 
     def start(self) -> None:
         self.counts = {}

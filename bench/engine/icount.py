@@ -14,9 +14,16 @@ per configuration:
   slower   candidate / baseline > 1 + threshold      (a regression: exit status 1)
   faster   candidate / baseline < 1 / (1 + threshold)
   same     otherwise
-  unsteady a side's processes differ by more than half the threshold: no verdict (exit status 1,
-           the gate cannot vouch for what it could not count steadily)
+  unsteady a side's processes, or one process's counted epochs, differ by more than half the threshold:
+           no verdict (exit status 1, the gate cannot vouch for what it could not count steadily)
   error    a process failed; the reason is shown (exit status 1)
+
+A configuration whose ratio lands within +-threshold/2 of a boundary (1 + t, or 1 / (1 + t)) is confirmed
+before its verdict: its task runs in one more process a side, and it is judged on the median over all of
+them (from one process a side, the mean of two independent counts), the steadiness check included. Every
+`slower` configuration (`explain`) lists where its count changed (bench.engine.profile): the TensorFlow op
+kernels run more or less often, the Python-level calls from the checkout's code, the library's calls, and the
+functions' own instructions.
 
 Counts measure CPU work only: not memory stalls, cache misses or GPU kernels, so a change that
 costs time without costing instructions passes this gate (the wall-time gate is for that), and
@@ -77,15 +84,31 @@ class Job:
     tasks: list[dict[str, Any]]
     out_dir: Path
     instrument: str = "counted"  # INSTRUMENT
+    indices: list[int] = field(default_factory=list)  # the plan's task numbers of `tasks` (default: 0, 1, ...)
     counts: list[list[int]] = field(default_factory=list)  # per task, per counted epoch (the warm-up never is)
     dumps: list[list[Path]] = field(default_factory=list)  # per task, its counted epochs' callgrind dumps
     task_errors: list[str] = field(default_factory=list)  # per task ("" when counted)
     error: str = ""  # the process failed: no task counted
     seconds: float = 0.0  # the process's wall time
 
+    def __post_init__(self) -> None:
+        self.indices = self.indices or list(range(len(self.tasks)))
+
+    def has(self, t: int) -> bool:
+        """Whether this process ran the plan's task t."""
+        return t in self.indices
+
     def failure(self, t: int) -> str:
-        """Why task t has no count in this process ('' when it has)."""
-        return self.error or self.task_errors[t]
+        """Why the plan's task t has no count in this process ('' when it has)."""
+        return self.error or self.task_errors[self.indices.index(t)]
+
+    def epochs(self, t: int) -> list[int]:
+        """The plan's task t's count of each counted epoch."""
+        return self.counts[self.indices.index(t)]
+
+    def dumps_of(self, t: int) -> list[Path]:
+        """The plan's task t's callgrind dumps, one per counted epoch."""
+        return self.dumps[self.indices.index(t)]
 
     def run(self, valgrind_path: str) -> Job:
         """Start the process under callgrind, wait, read its dumps (one per counted epoch, task after task)."""
@@ -160,9 +183,10 @@ def _totals(path: Path) -> int:
     return int(match.group(1))
 
 
-def count_calls(tree: Path, tasks: list[dict[str, Any]], out_dir: Path) -> list[list[dict[str, int]] | str]:
-    """Per task, its counted epochs' Python-level call counts (callgrind_worker --calls, natively, in the side's
-    checkout), or why there are none."""
+def count_calls(tree: Path, tasks: list[dict[str, Any]], out_dir: Path) -> list[dict[str, Any] | str]:
+    """Per task, its counted epochs' Python-level call counts and the checkout's lines that made them
+    ({"calls": [per epoch], "lines": {key: [text]}}: callgrind_worker --calls, natively, in the side's checkout), or
+    why there are none."""
     out_dir.mkdir(parents=True, exist_ok=True)
     env = worker_env(tree)
     proc = subprocess.run([sys.executable, "-c", _RUN_WORKER.format(str(WORKER)), json.dumps(tasks), "--calls"],
@@ -173,8 +197,8 @@ def count_calls(tree: Path, tasks: list[dict[str, Any]], out_dir: Path) -> list[
     except (ValueError, IndexError):
         tail = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         return [f"the call count failed: {(tail or ['(no message)'])[-1][:200]}"] * len(tasks)
-    return [t["calls"] if "calls" in t and not t["error"] else (t["error"] or "this checkout's worker has no "
-            "--calls") for t in facts["tasks"]]
+    return [{"calls": t["calls"], "lines": t.get("lines", {})} if "calls" in t and not t["error"] else
+            (t["error"] or "this checkout's worker has no --calls") for t in facts["tasks"]]
 
 
 def process_value(epoch_counts: Sequence[int]) -> float:
@@ -187,10 +211,12 @@ def spread(values: Sequence[float]) -> float:
     return max(values) / min(values) - 1.0
 
 
-def verdict(base: Sequence[float], cand: Sequence[float], threshold: float) -> tuple[float, str]:
-    """(ratio of medians, verdict) of one configuration."""
+def verdict(base: Sequence[float], cand: Sequence[float], threshold: float, *, within: float = 0.0
+            ) -> tuple[float, str]:
+    """(ratio of medians, verdict) of one configuration; `within`: the largest spread of one process's counted
+    epochs (a process whose epochs disagree is as unsteady as two processes that do)."""
     ratio = statistics.median(cand) / statistics.median(base)
-    if max(spread(base), spread(cand)) > threshold / 2:
+    if max(spread(base), spread(cand), within) > threshold / 2:
         return ratio, "unsteady"
     if ratio > 1 + threshold:
         return ratio, "slower"
@@ -199,51 +225,69 @@ def verdict(base: Sequence[float], cand: Sequence[float], threshold: float) -> t
     return ratio, "same"
 
 
+def close(ratio: float, threshold: float) -> bool:
+    """Whether a ratio lies within +-threshold/2 of either verdict's boundary (1 + t for slower, 1 / (1 + t) for
+    faster): a count that a confirmation run settles before the verdict."""
+    half = threshold / 2 * (1 + 1e-9)  # the band's edges included, whatever the float rounding
+    return abs(ratio - (1 + threshold)) <= half or abs(ratio - 1 / (1 + threshold)) <= half
+
+
+def judge(cid: str, t: int, jobs: Sequence[Job], sides: Sequence[str], threshold: float) -> dict[str, Any]:
+    """The row of the plan's task t over every process that ran it: each side's counts, ratio and verdict."""
+    ran = [j for j in jobs if j.has(t)]
+    row: dict[str, Any] = {"config_id": cid}
+    errors = [f"{j.side} process {j.index}: {j.failure(t)}" for j in ran if j.failure(t)]
+    for side in sides:
+        row[side] = [j.epochs(t) for j in ran if j.side == side and not j.failure(t)]
+    if errors:
+        row.update(ratio=None, verdict="error", reason="; ".join(errors))
+        return row
+    base, cand = ([process_value(c) for c in row[side]] for side in sides)
+    within = max(spread(c) for side in sides for c in row[side])
+    ratio, word = verdict(base, cand, threshold, within=within)
+    row.update(baseline_per_epoch=statistics.median(base), candidate_per_epoch=statistics.median(cand),
+               spread_baseline=spread(base), spread_candidate=spread(cand), spread_epochs=within, ratio=ratio,
+               verdict=word, reason="")
+    return row
+
+
 def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], out: Path, *, processes: int,
           threshold: float, parallel: int, progress: bool = True, instrument: str = "counted",
-          explain: str = "slower") -> dict[str, Any]:
+          explain: str = "slower", confirm: bool = True) -> dict[str, Any]:
     """Count every task on both sides in `processes` processes each; the result document (also OUT/icount.json).
-    `explain`: which configurations get their per-function deltas (bench.engine.profile, from the first process
-    of each side: counts are the same in every process): "slower" (default), "all" or "none"."""
+    `confirm`: a configuration whose ratio is close() to a boundary gets one more process a side (its tasks only)
+    and is judged over all of them. `explain`: which configurations get their deltas (explain()): "slower"
+    (default), "all" or "none"."""
     if instrument not in INSTRUMENT:
         raise InputError(f"instrument: {instrument!r}: expected one of {', '.join(INSTRUMENT)}")
     if explain not in EXPLAIN:
         raise InputError(f"explain: {explain!r}: expected one of {', '.join(EXPLAIN)}")
     path, version = valgrind()
+    sides = list(trees)
     jobs = [Job(side, k, tree, tasks, out / "icount" / side / f"process-{k}", instrument=instrument)
             for k in range(processes) for side, tree in trees.items()]
     run_jobs(jobs, path, parallel=parallel, progress=progress)
-    rows = []
-    for t, cid in enumerate(ids):
-        row: dict[str, Any] = {"config_id": cid}
-        errors = [f"{j.side} process {j.index}: {j.failure(t)}" for j in jobs if j.failure(t)]
-        for side in trees:
-            row[side] = [j.counts[t] for j in jobs if j.side == side and not j.failure(t)]
-        if errors:
-            row.update(ratio=None, verdict="error", reason="; ".join(errors))
-        else:
-            base, cand = ([process_value(c) for c in row[side]] for side in trees)
-            ratio, word = verdict(base, cand, threshold)
-            row.update(baseline_per_epoch=statistics.median(base), candidate_per_epoch=statistics.median(cand),
-                       spread_baseline=spread(base), spread_candidate=spread(cand), ratio=ratio, verdict=word,
-                       reason="")
-            if explain == "all" or (explain == "slower" and word == "slower"):
-                first = {side: next(j for j in jobs if j.side == side) for side in trees}
-                row["functions"] = profile.deltas(*(first[side].dumps[t] for side in trees))
-        rows.append(row)
+    rows = [judge(cid, t, jobs, sides, threshold) for t, cid in enumerate(ids)]
+    near = [t for t, row in enumerate(rows) if confirm and row["verdict"] != "error" and close(row["ratio"], threshold)]
+    if near:  # one more process a side for the close ones: a verdict that two independent counts must both reach
+        extra = [Job(side, processes, tree, [tasks[t] for t in near], out / "icount" / side / f"process-{processes}",
+                     instrument=instrument, indices=near) for side, tree in trees.items()]
+        run_jobs(extra, path, parallel=parallel, progress=progress)
+        jobs += extra
+        for t in near:
+            first = rows[t]
+            rows[t] = judge(ids[t], t, jobs, sides, threshold)
+            rows[t]["confirmation"] = {"first_ratio": first["ratio"], "first_verdict": first["verdict"],
+                                       "processes_per_side": processes + 1}
+    for t, row in enumerate(rows):
+        if row["verdict"] != "error" and (explain == "all" or (explain == "slower" and row["verdict"] == "slower")):
+            row["functions"] = profile.deltas(*(next(j for j in jobs if j.side == side).dumps_of(t) for side in sides))
     explained = [t for t, row in enumerate(rows) if "functions" in row]
-    if explained:  # the Python-level calls of the same tasks, counted natively (one process a side)
-        calls = {side: count_calls(tree, [tasks[t] for t in explained], out / "icount" / side / "calls")
-                 for side, tree in trees.items()}
-        for k, t in enumerate(explained):
-            found = [calls[side][k] for side in trees]
-            if all(isinstance(f, list) for f in found):
-                rows[t]["calls"] = profile.call_deltas(*found)
-            else:
-                rows[t]["calls_error"] = "; ".join(f for f in found if isinstance(f, str))
+    for t, found in zip(explained, calls_of(trees, [tasks[t] for t in explained], out / "icount")):
+        rows[t].update(found)
     doc = {"gate": "icount", "tool": f"{version} --tool=callgrind" + (" --instr-atstart=no" if instrument == "counted"
                                                                     else ""), "instrument": instrument,
-           "threshold": threshold,
+           "threshold": threshold, "confirm": confirm,
            "processes_per_side": processes, "trees": {k: str(v) for k, v in trees.items()},
            "unit": "instructions per epoch (median of the epochs after the warm-up; median over processes)",
            "seconds": {j.side + f"-{j.index}": round(j.seconds, 1) for j in jobs},
@@ -252,36 +296,61 @@ def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], o
     return doc
 
 
+def calls_of(trees: dict[str, Path], tasks: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
+    """Per task, its Python-level call deltas between the two trees ({"calls": call_deltas()}), or why there are
+    none ({"calls_error": ...}): the tasks run once more a side, natively (count_calls)."""
+    if not tasks:
+        return []
+    found = {side: count_calls(tree, tasks, out / side / "calls") for side, tree in trees.items()}
+    own = [(lambda f, tree=tree: bool(f) and not os.path.isabs(f) and (tree / f).is_file()) for tree in trees.values()]
+    result = []
+    for k in range(len(tasks)):
+        each = [found[side][k] for side in trees]
+        if all(isinstance(f, dict) for f in each):
+            lines = {key: text for f in each for key, text in f["lines"].items()}  # the candidate's last
+            result.append({"calls": profile.call_deltas(*(f["calls"] for f in each), lines=lines,
+                                                        own=lambda f: any(o(f) for o in own))})
+        else:
+            result.append({"calls_error": "; ".join(f for f in each if isinstance(f, str))})
+    return result
+
+
 def table(doc: dict[str, Any], *, markdown: bool = False) -> str:
-    """The verdict table, plain or Markdown."""
-    head = ["config", "baseline Ir/epoch", "candidate Ir/epoch", "ratio", "spread A / B", "verdict"]
+    """The verdict table, plain or Markdown: a configuration settled by a confirmation run says so, and each
+    explained configuration lists where its count changed (profile.sections)."""
+    head = ["config", "baseline Ir/epoch", "candidate Ir/epoch", "ratio", "spread A / B / epochs", "verdict"]
     lines = []
     for r in doc["configs"]:
         if r["verdict"] == "error":
             lines.append([r["config_id"], "", "", "", "", f"error: {r['reason']}"])
             continue
+        word = r["verdict"] + (" (confirmed)" if r.get("confirmation") else "")
         lines.append([r["config_id"], f"{r['baseline_per_epoch']:,.0f}", f"{r['candidate_per_epoch']:,.0f}",
-                      f"{r['ratio']:.4f}", f"{r['spread_baseline']:.2%} / {r['spread_candidate']:.2%}",
-                      r["verdict"]])
-    why = [(r["config_id"], profile.lines(r["functions"])
-            + (profile.call_lines(r["calls"]) if r.get("calls") else [f"(calls: {r['calls_error']})"]
-               if r.get("calls_error") else []))
-           for r in doc["configs"] if r.get("functions")]
+                      f"{r['ratio']:.4f}", f"{r['spread_baseline']:.2%} / {r['spread_candidate']:.2%} / "
+                      f"{r.get('spread_epochs', 0.0):.2%}", word])
+    t = doc["threshold"]
+    notes = [f"{r['config_id']}: the first count read x{r['confirmation']['first_ratio']:.4f}, within "
+             f"+-{t / 2:.2%} of a boundary (x{1 + t:.4f} or x{1 / (1 + t):.4f}); judged over "
+             f"{r['confirmation']['processes_per_side']} processes a side"
+             for r in doc["configs"] if r.get("confirmation")]
+    why = [(r["config_id"], r) for r in doc["configs"] if r.get("functions")]
+    title = ("Where `{}`'s count changed, per counted epoch:" if markdown else
+             "where {}'s count changed, per counted epoch:")
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
+        out += ["", *(f"Confirmed: {n}" for n in notes)] if notes else []
         for cid, found in why:
-            out += ["", f"Where `{cid}`'s count changed (per counted epoch: the functions' own instructions, then the "
-                    "Python-level calls):", "",
-                    *(f"- `{x}`" for x in found)]
+            out += ["", title.format(cid), ""]
+            for heading, found_lines in profile.sections(found):
+                out += [f"- {heading}:", *(f"  - `` {x} ``" for x in found_lines)]  # lines may quote code
         return "\n".join(out) + "\n"
     widths = [max(len(x) for x in col) for col in zip(head, *lines)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    text = [fmt.format(*line) for line in [head, *lines]]
+    text = [fmt.format(*line).rstrip() for line in [head, *lines]]
+    text += [f"confirmed: {n}" for n in notes]
     for cid, found in why:
-        text += [f"where {cid}'s count changed (per counted epoch: the functions' own instructions, then the "
-                 "Python-level calls):",
-                 *(f"  {x}" for x in found)]
+        text += [title.format(cid), *profile.as_text(found)]
     return "\n".join(text) + "\n"
 
 
