@@ -25,8 +25,7 @@ from bench.engine.icount import close, process_value, spread, verdict  # noqa: E
 
 def judge(base: list[list[int]], cand: list[list[int]], threshold: float) -> tuple[float, str]:
     """The gate's verdict on these processes' epoch counts (as bench.engine.icount.judge forms it)."""
-    within = max(spread(c) for c in [*base, *cand])
-    return verdict([process_value(c) for c in base], [process_value(c) for c in cand], threshold, within=within)
+    return verdict([process_value(c) for c in base], [process_value(c) for c in cand], threshold)
 
 
 def pairs(row: dict, threshold: float, processes: int, confirm: bool) -> list[dict]:

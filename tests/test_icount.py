@@ -134,6 +134,10 @@ def test_instrumenting_only_the_counted_epochs_counts_what_full_instrumentation_
     (["--threads", "2"], "threads"),
     (["--threshold", "5"], "threshold"),
     (["--threshold", "x"], "threshold"),
+    (["--threshold", "0.005,graph=0.01"], "names no mode of this count"),  # the count trains numpy only
+    (["--threshold", "numpy=0.01,numpy=0.02"], "a mode is named twice"),
+    (["--threshold", "numpy=2"], "threshold: 2.0"),
+    (["--threshold", "0.005,numpy=0.01", "--method", "sequential"], "a threshold per execution mode is for"),
 ])
 def test_bad_input_exit_2(tmp_path, extra, field):
     proc = subprocess.run([sys.executable, "-m", "bench.ab", "--baseline-tree", str(ROOT), "--out",
@@ -326,9 +330,6 @@ def test_close_counts_are_those_within_half_the_threshold_of_a_boundary():
     t = 0.01
     assert close(1.005, t) and close(1.015, t) and close(1.0101, t) and close(0.990, t)
     assert not close(1.0049, t) and not close(1.0151, t) and not close(1.0, t) and not close(0.9799, t)
-    # a process whose counted epochs disagree is unsteady, as two processes that disagree are
-    assert verdict([1000.0], [1020.0], t, within=0.006)[1] == "unsteady"
-    assert verdict([1000.0], [1020.0], t, within=0.004)[1] == "slower"
 
 
 def test_a_close_count_gets_one_more_process_a_side_and_is_judged_over_all(tmp_path, monkeypatch):
@@ -372,3 +373,26 @@ def test_a_close_count_gets_one_more_process_a_side_and_is_judged_over_all(tmp_p
                        tmp_path / "off", processes=1, threshold=0.01, parallel=2, explain="none", confirm=False)
     assert [r["verdict"] for r in doc["configs"]] == ["slower", "slower", "same"]
     assert not any("confirmation" in r for r in doc["configs"])
+
+
+def test_thresholds_per_execution_mode():
+    """--threshold 0.005,function=0.01: function mode's configurations are held to 1%, the others to 0.5%; one
+    number (or the same for all) stays one number."""
+    from bench.cli.ab import icount_plan, parser
+    from bench.cli.options import threshold_value
+
+    assert threshold_value("0.01") == 0.01
+    assert threshold_value("0.005, function=0.01") == {"*": 0.005, "function": 0.01}
+    matrix = ["--baseline-tree", str(ROOT), "--out", "x", "--method", "icount", "--modes", "eager,function,numpy",
+              "--batch-sizes", "32", "--hidden-sizes", "20", "--dtypes", "float32"]
+    _, ids, threshold, _ = icount_plan(parser().parse_args([*matrix, "--threshold", "0.005,function=0.01"]))
+    assert threshold == {cid: 0.01 if "-function-" in cid else 0.005 for cid in ids} and len(ids) == 3
+    assert icount_plan(parser().parse_args([*matrix, "--threshold", "eager=0.02,0.02"]))[2] == 0.02
+    assert icount_plan(parser().parse_args(matrix))[2] == DEFAULT_THRESHOLD
+    doc = {"threshold": threshold, "configs": [
+        {"config_id": cid, "verdict": "same", "baseline_per_epoch": 1.0, "candidate_per_epoch": 1.0, "ratio": 1.0,
+         "spread_baseline": 0.0, "spread_candidate": 0.0, "threshold": threshold[cid]} for cid in ids]}
+    from bench.engine.icount import table
+
+    function = next(c for c in ids if "-function-" in c)
+    assert f"thresholds: 0.50% for {ids[0]}, {ids[2]}; 1.00% for {function}" in table(doc)

@@ -74,8 +74,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--confirm", choices=("on", "off"), help="--method icount: a count within +-threshold/2 of a "
                    "verdict's boundary gets one more process a side before its verdict (default on; off judges "
                    "the first processes alone)")
-    options.add_verdict_options(p, threshold_help=f"; --method icount: the instruction-count threshold, default "
-                                f"{DEFAULT_ICOUNT_THRESHOLD:g}")
+    options.add_verdict_options(p, per_mode=True, threshold_help=f"; --method icount: the instruction-count "
+                                f"threshold, default {DEFAULT_ICOUNT_THRESHOLD:g}, also per execution mode: "
+                                "0.005,function=0.01 holds function mode to 1%% and the others to 0.5%%")
     options.add_markdown(p)
     options.add_quiet(p)
     p.add_argument("--executor", choices=["local", "ray"], default="local", help="local only: both sides run on "
@@ -116,6 +117,9 @@ def _main(args: argparse.Namespace) -> int:
     repeats = DEFAULT_REPEATS if args.repeats is None else args.repeats
     if repeats < 2:
         raise SpecError("repeats", repeats, "need at least 2 per side")
+    if isinstance(args.threshold, dict):
+        raise SpecError("threshold", ",".join(f"{k}={v:g}" for k, v in args.threshold.items()), "a threshold per "
+                        "execution mode is for --method icount; a timed A/B takes one number")
     threshold = options.check_threshold(args.threshold, options.DEFAULT_THRESHOLD, upper=10)
     defaults = dict(TIMED_DEFAULTS)
     cores = sorted(os.sched_getaffinity(0))
@@ -163,13 +167,14 @@ def _main(args: argparse.Namespace) -> int:
 
 def icount_plan(args: argparse.Namespace, default_processes: int = DEFAULT_PROCESSES):
     """(tasks, config ids, threshold, processes) of an instruction count from the command line, checked: CPU
-    trials, one thread, one device (bench.ab --method icount, bench.bisect)."""
+    trials, one thread, one device (bench.ab --method icount, bench.bisect). The threshold is one number, or
+    {config id: number} where --threshold set different ones per execution mode."""
     if getattr(args, "repeats", None) is not None:
         raise SpecError("repeats", args.repeats, "instruction counts take processes, not repeats: use --processes")
     processes = default_processes if args.processes is None else args.processes
     if processes < 1:
         raise SpecError("processes", processes, "need at least 1")
-    threshold = options.check_threshold(args.threshold, DEFAULT_ICOUNT_THRESHOLD, upper=1)
+    per_mode = args.threshold if isinstance(args.threshold, dict) else {"*": args.threshold}
     if args.threads not in (None, "1"):
         raise SpecError("threads", args.threads, "instructions are counted with one thread")
     spec = options.spec_from(args, {**TIMED_DEFAULTS, **ICOUNT_DEFAULTS})
@@ -180,6 +185,14 @@ def icount_plan(args: argparse.Namespace, default_processes: int = DEFAULT_PROCE
         raise SpecError("replicas", ",".join(map(str, spec.replicas)), "instructions are counted on one device "
                         "(replicas 1): tf.distribute's copies run on threads callgrind would count as one")
     chosen = trials(spec)
+    modes = {str(t.mode) for t in chosen}
+    unknown = sorted(set(per_mode) - {"*"} - modes)
+    if unknown:
+        raise SpecError("threshold", ",".join(unknown), f"names no mode of this count (its modes: "
+                        f"{', '.join(sorted(modes))})")
+    thresholds = {t.config_id: options.check_threshold(per_mode.get(str(t.mode), per_mode.get("*")),
+                                                       DEFAULT_ICOUNT_THRESHOLD, upper=1) for t in chosen}
+    threshold = thresholds if len(set(thresholds.values())) > 1 else next(iter(thresholds.values()))
     tasks = [asdict(repeat_task(t, 0, spec)) for t in chosen]  # repeat 0's weights, the run's data
     return tasks, [t.config_id for t in chosen], threshold, processes
 

@@ -167,9 +167,11 @@ def given_options(args: argparse.Namespace) -> list[str]:
     return out
 
 
-def add_verdict_options(p: argparse.ArgumentParser, *, threshold_help: str = "") -> None:
-    """--threshold and --alpha of a comparison (bench.compare, and bench.ab's timed methods)."""
-    p.add_argument("--threshold", type=float, help=f"smallest relative change that counts (default "
+def add_verdict_options(p: argparse.ArgumentParser, *, threshold_help: str = "", per_mode: bool = False) -> None:
+    """--threshold and --alpha of a comparison (bench.compare, and bench.ab's timed methods); `per_mode`: the
+    threshold may also be given per execution mode (threshold_value)."""
+    p.add_argument("--threshold", type=threshold_value if per_mode else float,
+                   help=f"smallest relative change that counts (default "
                    f"{DEFAULT_THRESHOLD:g} = {DEFAULT_THRESHOLD * 100:g}%%)" + threshold_help)
     p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                    help=f"significance level, after the Benjamini-Hochberg adjustment (default {DEFAULT_ALPHA:g})")
@@ -183,6 +185,29 @@ def add_quiet(p: argparse.ArgumentParser) -> None:
 def add_markdown(p: argparse.ArgumentParser) -> None:
     """--markdown FILE: the result as markdown too (a pull-request comment)."""
     p.add_argument("--markdown", metavar="FILE", help="also write the result as markdown (a pull-request comment)")
+
+
+def threshold_value(text: str) -> float | dict[str, float]:
+    """--threshold's value where it may differ by execution mode: a number (0.01), or a comma-separated list of
+    MODE=NUMBER with at most one bare NUMBER for the other modes ("0.005,function=0.01"): {mode: value, "*":
+    the rest}."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        mode, eq, number = part.strip().rpartition("=")
+        key = mode.strip() if eq else "*"
+        try:
+            value = float(number)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: {part.strip()!r} is not NUMBER or MODE=NUMBER") from None
+        if not key or key in out:
+            raise argparse.ArgumentTypeError(f"{text!r}: {'a mode is named twice' if key else 'a mode is empty'} "
+                                             f"in {part.strip()!r}")
+        out[key] = value
+    return out
 
 
 def check_threshold(value: float | None, default: float, *, upper: float) -> float:

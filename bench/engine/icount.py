@@ -14,8 +14,8 @@ per configuration:
   slower   candidate / baseline > 1 + threshold      (a regression: exit status 1)
   faster   candidate / baseline < 1 / (1 + threshold)
   same     otherwise
-  unsteady a side's processes, or one process's counted epochs, differ by more than half the threshold:
-           no verdict (exit status 1, the gate cannot vouch for what it could not count steadily)
+  unsteady a side's processes differ by more than half the threshold: no verdict (exit status 1, the gate
+           cannot vouch for what it could not count steadily)
   error    a process failed; the reason is shown (exit status 1)
 
 A configuration whose ratio lands within +-threshold/2 of a boundary (1 + t, or 1 / (1 + t)) is confirmed
@@ -211,12 +211,10 @@ def spread(values: Sequence[float]) -> float:
     return max(values) / min(values) - 1.0
 
 
-def verdict(base: Sequence[float], cand: Sequence[float], threshold: float, *, within: float = 0.0
-            ) -> tuple[float, str]:
-    """(ratio of medians, verdict) of one configuration; `within`: the largest spread of one process's counted
-    epochs (a process whose epochs disagree is as unsteady as two processes that do)."""
+def verdict(base: Sequence[float], cand: Sequence[float], threshold: float) -> tuple[float, str]:
+    """(ratio of medians, verdict) of one configuration."""
     ratio = statistics.median(cand) / statistics.median(base)
-    if max(spread(base), spread(cand), within) > threshold / 2:
+    if max(spread(base), spread(cand)) > threshold / 2:
         return ratio, "unsteady"
     if ratio > 1 + threshold:
         return ratio, "slower"
@@ -235,7 +233,7 @@ def close(ratio: float, threshold: float) -> bool:
 def judge(cid: str, t: int, jobs: Sequence[Job], sides: Sequence[str], threshold: float) -> dict[str, Any]:
     """The row of the plan's task t over every process that ran it: each side's counts, ratio and verdict."""
     ran = [j for j in jobs if j.has(t)]
-    row: dict[str, Any] = {"config_id": cid}
+    row: dict[str, Any] = {"config_id": cid, "threshold": threshold}
     errors = [f"{j.side} process {j.index}: {j.failure(t)}" for j in ran if j.failure(t)]
     for side in sides:
         row[side] = [j.epochs(t) for j in ran if j.side == side and not j.failure(t)]
@@ -243,8 +241,10 @@ def judge(cid: str, t: int, jobs: Sequence[Job], sides: Sequence[str], threshold
         row.update(ratio=None, verdict="error", reason="; ".join(errors))
         return row
     base, cand = ([process_value(c) for c in row[side]] for side in sides)
+    ratio, word = verdict(base, cand, threshold)
+    # the epochs of one process may drift alike on both sides (the first counted epoch of a tf.function carries
+    # some one-off work in a few processes): shown, not judged
     within = max(spread(c) for side in sides for c in row[side])
-    ratio, word = verdict(base, cand, threshold, within=within)
     row.update(baseline_per_epoch=statistics.median(base), candidate_per_epoch=statistics.median(cand),
                spread_baseline=spread(base), spread_candidate=spread(cand), spread_epochs=within, ratio=ratio,
                verdict=word, reason="")
@@ -252,9 +252,10 @@ def judge(cid: str, t: int, jobs: Sequence[Job], sides: Sequence[str], threshold
 
 
 def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], out: Path, *, processes: int,
-          threshold: float, parallel: int, progress: bool = True, instrument: str = "counted",
+          threshold: float | dict[str, float], parallel: int, progress: bool = True, instrument: str = "counted",
           explain: str = "slower", confirm: bool = True) -> dict[str, Any]:
     """Count every task on both sides in `processes` processes each; the result document (also OUT/icount.json).
+    `threshold`: one for all, or {config id: threshold}.
     `confirm`: a configuration whose ratio is close() to a boundary gets one more process a side (its tasks only)
     and is judged over all of them. `explain`: which configurations get their deltas (explain()): "slower"
     (default), "all" or "none"."""
@@ -267,8 +268,10 @@ def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], o
     jobs = [Job(side, k, tree, tasks, out / "icount" / side / f"process-{k}", instrument=instrument)
             for k in range(processes) for side, tree in trees.items()]
     run_jobs(jobs, path, parallel=parallel, progress=progress)
-    rows = [judge(cid, t, jobs, sides, threshold) for t, cid in enumerate(ids)]
-    near = [t for t, row in enumerate(rows) if confirm and row["verdict"] != "error" and close(row["ratio"], threshold)]
+    limit = threshold if isinstance(threshold, dict) else dict.fromkeys(ids, threshold)
+    rows = [judge(cid, t, jobs, sides, limit[cid]) for t, cid in enumerate(ids)]
+    near = [t for t, row in enumerate(rows)
+            if confirm and row["verdict"] != "error" and close(row["ratio"], limit[row["config_id"]])]
     if near:  # one more process a side for the close ones: a verdict that two independent counts must both reach
         extra = [Job(side, processes, tree, [tasks[t] for t in near], out / "icount" / side / f"process-{processes}",
                      instrument=instrument, indices=near) for side, tree in trees.items()]
@@ -276,7 +279,7 @@ def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], o
         jobs += extra
         for t in near:
             first = rows[t]
-            rows[t] = judge(ids[t], t, jobs, sides, threshold)
+            rows[t] = judge(ids[t], t, jobs, sides, limit[ids[t]])
             rows[t]["confirmation"] = {"first_ratio": first["ratio"], "first_verdict": first["verdict"],
                                        "processes_per_side": processes + 1}
     for t, row in enumerate(rows):
@@ -301,7 +304,8 @@ def calls_of(trees: dict[str, Path], tasks: list[dict[str, Any]], out: Path) -> 
     none ({"calls_error": ...}): the tasks run once more a side, natively (count_calls)."""
     if not tasks:
         return []
-    found = {side: count_calls(tree, tasks, out / side / "calls") for side, tree in trees.items()}
+    with ThreadPoolExecutor(max_workers=len(trees)) as pool:  # natively, one process a side, side by side
+        found = dict(zip(trees, pool.map(lambda side: count_calls(trees[side], tasks, out / side / "calls"), trees)))
     own = [(lambda f, tree=tree: bool(f) and not os.path.isabs(f) and (tree / f).is_file()) for tree in trees.values()]
     result = []
     for k in range(len(tasks)):
@@ -328,10 +332,9 @@ def table(doc: dict[str, Any], *, markdown: bool = False) -> str:
         lines.append([r["config_id"], f"{r['baseline_per_epoch']:,.0f}", f"{r['candidate_per_epoch']:,.0f}",
                       f"{r['ratio']:.4f}", f"{r['spread_baseline']:.2%} / {r['spread_candidate']:.2%} / "
                       f"{r.get('spread_epochs', 0.0):.2%}", word])
-    t = doc["threshold"]
     notes = [f"{r['config_id']}: the first count read x{r['confirmation']['first_ratio']:.4f}, within "
-             f"+-{t / 2:.2%} of a boundary (x{1 + t:.4f} or x{1 / (1 + t):.4f}); judged over "
-             f"{r['confirmation']['processes_per_side']} processes a side"
+             f"+-{r['threshold'] / 2:.2%} of a boundary (x{1 + r['threshold']:.4f} or "
+             f"x{1 / (1 + r['threshold']):.4f}); judged over {r['confirmation']['processes_per_side']} processes a side"
              for r in doc["configs"] if r.get("confirmation")]
     why = [(r["config_id"], r) for r in doc["configs"] if r.get("functions")]
     title = ("Where `{}`'s count changed, per counted epoch:" if markdown else
@@ -340,6 +343,8 @@ def table(doc: dict[str, Any], *, markdown: bool = False) -> str:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
         out += ["", *(f"Confirmed: {n}" for n in notes)] if notes else []
+        if isinstance(doc["threshold"], dict):
+            out += ["", f"Thresholds: {_thresholds(doc['threshold'], '`')}"]
         for cid, found in why:
             out += ["", title.format(cid), ""]
             for heading, found_lines in profile.sections(found):
@@ -349,9 +354,17 @@ def table(doc: dict[str, Any], *, markdown: bool = False) -> str:
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     text = [fmt.format(*line).rstrip() for line in [head, *lines]]
     text += [f"confirmed: {n}" for n in notes]
+    if isinstance(doc["threshold"], dict):  # thresholds per execution mode: which configuration had which
+        text.append(f"thresholds: {_thresholds(doc['threshold'], '')}")
     for cid, found in why:
         text += [title.format(cid), *profile.as_text(found)]
     return "\n".join(text) + "\n"
+
+
+def _thresholds(by_config: dict[str, float], quote: str) -> str:
+    """'0.50% for a, b; 1.00% for c': which configuration was held to which threshold."""
+    return "; ".join(f"{value:.2%} for " + ", ".join(f"{quote}{c}{quote}" for c, v in by_config.items() if v == value)
+                     for value in sorted(set(by_config.values())))
 
 
 def status(doc: dict[str, Any]) -> int:
