@@ -334,20 +334,20 @@ def test_close_counts_are_those_within_half_the_threshold_of_a_boundary():
 
 def test_a_close_count_gets_one_more_process_a_side_and_is_judged_over_all(tmp_path, monkeypatch):
     """The confirmation, without valgrind: the processes' counts are set by hand. A far count is judged on the
-    first processes; a close one runs its task (only its task) once more a side; a first count that was
-    close but above the threshold and a confirmation below it give the median of both."""
+    first processes; a close one gets one more process a side, a replica of the first (every task: what else a
+    process runs moves its counts), whose counts only the close ones use; a first count that was close but above
+    the threshold and a confirmation below it give the median of both."""
     from bench.engine import icount
 
     first = {"far": (1000, 1100), "close": (1000, 1011), "fading": (1000, 1006)}
-    again = {"close": (1000, 1012), "fading": (1000, 1004)}
+    again = {"far": (1000, 1000), "close": (1000, 1012), "fading": (1000, 1004)}  # "far" read again: not used
     ran = []
 
     def fake_run(jobs, _path, *, parallel, progress=False):
         for j in jobs:
-            ran.append((j.side, j.index, list(j.indices)))
+            ran.append((j.side, j.index, len(j.tasks)))
             table = first if j.index == 0 else again
-            for t in j.indices:
-                cid = ids[t]
+            for cid in ids:
                 j.counts.append([table[cid][j.side == "candidate"]] * 2)
                 j.dumps.append([])
                 j.task_errors.append("")
@@ -358,9 +358,9 @@ def test_a_close_count_gets_one_more_process_a_side_and_is_judged_over_all(tmp_p
     doc = icount.count({"baseline": tmp_path / "a", "candidate": tmp_path / "b"}, [{}, {}, {}], ids, tmp_path,
                        processes=1, threshold=0.01, parallel=2, explain="none")
     rows = {r["config_id"]: r for r in doc["configs"]}
-    assert sorted(ran) == [("baseline", 0, [0, 1, 2]), ("baseline", 1, [1, 2]), ("candidate", 0, [0, 1, 2]),
-                           ("candidate", 1, [1, 2])]
+    assert sorted(ran) == [("baseline", 0, 3), ("baseline", 1, 3), ("candidate", 0, 3), ("candidate", 1, 3)]
     assert rows["far"]["verdict"] == "slower" and "confirmation" not in rows["far"]
+    assert len(rows["far"]["baseline"]) == 1  # judged on the first processes
     assert rows["close"]["verdict"] == "slower" and rows["close"]["ratio"] == pytest.approx(1.0115)
     assert rows["close"]["confirmation"] == {"first_ratio": pytest.approx(1.011), "first_verdict": "slower",
                                              "processes_per_side": 2}
