@@ -5,9 +5,9 @@ Reads callgrind's output format (valgrind's "Callgrind Format Specification"): n
 the first time and "(id)" after (functions and called functions share one table, objects another); the cost
 lines under a function are its own instructions (self); the cost line after a `calls=` line is the called
 function's inclusive cost, charged to the caller's inclusive count only. One event (Ir) per cost line, its last
-field. Names are as valgrind wrote them (C++ demangled); a function without a symbol is named by its address and
-its object's file name. A recursive function's inclusive count counts its recursion again (as callgrind_annotate's
-does); the self counts of all functions add up to the dump's total exactly.
+field. Names are as valgrind wrote them (C++ demangled); code without a symbol is counted as one function per
+object, "(no symbol) (object file name)". A recursive function's inclusive count counts its recursion again (as
+callgrind_annotate's does); the self counts of all functions add up to the dump's total exactly.
 """
 
 from __future__ import annotations
@@ -79,7 +79,9 @@ def read(paths: Sequence[Path]) -> tuple[dict[str, list[int]], dict[str, int]]:
 
 
 def _named(name: str, obj: str) -> str:
-    return name if not name.startswith("0x") and name != "???" else f"{name} ({Path(obj).name})"
+    """A function's name; code without a symbol is counted as one per object: its addresses differ from process
+    to process (anonymous mappings move), so two sides' same code would otherwise show as one gone, one come."""
+    return name if not name.startswith("0x") and name != "???" else f"(no symbol) ({Path(obj).name})"
 
 
 def function_costs(paths: Sequence[Path]) -> dict[str, list[int]]:
