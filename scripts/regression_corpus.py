@@ -145,7 +145,8 @@ def run_change(change: Change, base: Path, work: Path, modes: str, wall: bool, t
         entry["explained"] = {"config": worst, **dict(profile.sections(rows[worst], limit=3))}
     if change.kind == "regression":
         # flagged where the counted effect exceeds the threshold; below it, `same` is the right answer
-        entry["passes"] = all((rows[c]["verdict"] == "slower") == (rows[c]["ratio"] > 1 + rows[c]["threshold"])
+        entry["passes"] = all(rows[c]["verdict"] != "error" and
+                              (rows[c]["verdict"] == "slower") == (rows[c]["ratio"] > 1 + rows[c]["threshold"])
                               for c in touched) and rows[worst]["verdict"] != "error"
     else:
         entry["passes"] = all(r["verdict"] == "same" for r in rows.values())
@@ -200,13 +201,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.table:
         print(markdown(json.loads(args.out.read_text())), end="")
         return 0
+    try:
+        threshold = threshold_value(args.threshold)
+    except argparse.ArgumentTypeError as exc:
+        p.error(f"--threshold: {exc}")
     only = set(args.only.split(",")) if args.only else None
     chosen = [c for c in CHANGES if only is None or set(c.modes) & only or (c.kind == "neutral" and
                                                                             c.edits[0][0] == "mlp_core/reference.py")]
     modes = ",".join(sorted(only)) if only else "eager,function,numpy"
     kept = {}
     if args.resume and args.out.exists():  # the changes already measured into OUT stay (same matrix)
-        kept = {e["change"]: e for e in json.loads(args.out.read_text())["changes"] if e.get("icount_ratio")}
+        before = json.loads(args.out.read_text())
+        if before.get("threshold") != threshold:
+            p.error(f"--resume: {args.out} was measured at threshold {before.get('threshold')}, not {threshold}")
+        kept = {e["change"]: e for e in before["changes"] if e.get("icount_ratio")}
     work = Path(tempfile.mkdtemp(prefix="emb-corpus-"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     results = []
@@ -216,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             entry = kept.get(change.name) or run_change(change, base, work / f"c{i}", modes, args.wall,
                                                                args.threshold)
             results.append(entry)
-            args.out.write_text(json.dumps({"threshold": threshold_value(args.threshold), "matrix": MATRIX,
+            args.out.write_text(json.dumps({"threshold": threshold, "matrix": MATRIX,
                                             "modes": modes, "changes": results}, indent=1) + "\n")  # nothing lost
             icount_text = (f"icount x{entry['icount_ratio']:.4f} {entry['icount_verdict']:7}"
                            if entry["icount_ratio"] else f"icount {entry['icount_verdict']}: {entry.get('reason')}")

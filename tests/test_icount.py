@@ -134,7 +134,7 @@ def test_instrumenting_only_the_counted_epochs_counts_what_full_instrumentation_
     (["--threads", "2"], "threads"),
     (["--threshold", "5"], "threshold"),
     (["--threshold", "x"], "threshold"),
-    (["--threshold", "0.005,graph=0.01"], "names no mode of this count"),  # the count trains numpy only
+    (["--threshold", "0.005,nosuchmode=0.01"], "names no execution mode"),
     (["--threshold", "numpy=0.01,numpy=0.02"], "a mode is named twice"),
     (["--threshold", "numpy=2"], "threshold: 2.0"),
     (["--threshold", "0.005,numpy=0.01", "--method", "sequential"], "a threshold per execution mode is for"),
@@ -250,6 +250,9 @@ def test_call_sites_are_named_by_file_and_calling_function_not_line(tmp_path):
         keys.append({k.replace(source.name, "mod.py"): v for k, v in counter.stop().items()})
         # the checkout's own calls keep the text of their line, which names the call as written
         assert counter.lines[f"len @ {source.name}, in loop.<locals>.<listcomp>"] == ["return [len(x) for x in xs]"]
+        # the counter's own calls (its stop(): sys.setprofile) are the harness's, never counted: the worker's path
+        # lies inside one side's checkout and not the other's
+        assert not any("callgrind_worker" in k or "setprofile" in k for k in keys[-1]), keys[-1]
     assert keys[0] == keys[1] and keys[0]["len @ mod.py, in loop.<locals>.<listcomp>"] == 2
 
 
@@ -396,3 +399,16 @@ def test_thresholds_per_execution_mode():
 
     function = next(c for c in ids if "-function-" in c)
     assert f"thresholds: 0.50% for {ids[0]}, {ids[2]}; 1.00% for {function}" in table(doc)
+
+
+def test_thresholds_absent_from_the_count_are_unused_and_markdown_quotes_any_line():
+    """A per-mode threshold may name a mode this count does not train (the CI's value on a NumPy-only count);
+    the markdown's inline code holds lines that quote code with backticks of their own."""
+    from bench.cli.ab import icount_plan, parser
+    from bench.engine.icount import _code
+
+    args = parser().parse_args(["--baseline-tree", str(ROOT), "--out", "x", "--method", "icount", "--modes", "numpy",
+                                "--dtypes", "float32", "--threshold", "0.005,function=0.01"])
+    assert icount_plan(args)[2] == 0.005
+    assert _code("f: +1 calls/epoch (a.py, in g: `x = h(x)`)") == "`` f: +1 calls/epoch (a.py, in g: `x = h(x)`) ``"
+    assert _code("ends in ``") == "``` ends in `` ```" and _code("plain") == "` plain `"

@@ -42,6 +42,7 @@ from bench.engine.session import repeat_task
 from bench.engine.stop import Interrupted, StopRequest
 from bench.format.io import atomic_write, check_output
 from bench.format.spec import SpecError, trials
+from mlp_core import modes
 from mlp_core.enums import Device
 
 PROG = "python -m bench.ab"
@@ -118,7 +119,7 @@ def _main(args: argparse.Namespace) -> int:
     if repeats < 2:
         raise SpecError("repeats", repeats, "need at least 2 per side")
     if isinstance(args.threshold, dict):
-        raise SpecError("threshold", ",".join(f"{k}={v:g}" for k, v in args.threshold.items()), "a threshold per "
+        raise SpecError("threshold", options.threshold_text(args.threshold), "a threshold per "
                         "execution mode is for --method icount; a timed A/B takes one number")
     threshold = options.check_threshold(args.threshold, options.DEFAULT_THRESHOLD, upper=10)
     defaults = dict(TIMED_DEFAULTS)
@@ -185,11 +186,10 @@ def icount_plan(args: argparse.Namespace, default_processes: int = DEFAULT_PROCE
         raise SpecError("replicas", ",".join(map(str, spec.replicas)), "instructions are counted on one device "
                         "(replicas 1): tf.distribute's copies run on threads callgrind would count as one")
     chosen = trials(spec)
-    modes = {str(t.mode) for t in chosen}
-    unknown = sorted(set(per_mode) - {"*"} - modes)
+    unknown = sorted(set(per_mode) - {"*"} - set(modes.names()))  # a mode this count does not train: unused
     if unknown:
-        raise SpecError("threshold", ",".join(unknown), f"names no mode of this count (its modes: "
-                        f"{', '.join(sorted(modes))})")
+        raise SpecError("threshold", ",".join(unknown), f"names no execution mode (the modes: "
+                        f"{', '.join(modes.names())})")
     thresholds = {t.config_id: options.check_threshold(per_mode.get(str(t.mode), per_mode.get("*")),
                                                        DEFAULT_ICOUNT_THRESHOLD, upper=1) for t in chosen}
     threshold = thresholds if len(set(thresholds.values())) > 1 else next(iter(thresholds.values()))

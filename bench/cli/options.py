@@ -210,6 +210,13 @@ def threshold_value(text: str) -> float | dict[str, float]:
     return out
 
 
+def threshold_text(value: float | dict[str, float]) -> str:
+    """A threshold_value as the user would have typed it."""
+    if not isinstance(value, dict):
+        return f"{value:g}"
+    return ",".join(f"{v:g}" if k == "*" else f"{k}={v:g}" for k, v in value.items())
+
+
 def check_threshold(value: float | None, default: float, *, upper: float) -> float:
     """A relative threshold in (0, upper); InputError naming it otherwise."""
     value = default if value is None else value

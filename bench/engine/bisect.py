@@ -152,8 +152,12 @@ def bisect(good: str, bad: str, tasks: list[dict[str, Any]], ids: Sequence[str],
         doc["last_good"] = last_good
         doc["parent"] = last_good if not between else None  # the culprit's own parent, when it was counted
         doc["ratios_vs_last_good"] = {cid: probes[found].values[cid] / probes[last_good].values[cid] for cid in ids}
-        doc["explained"] = explain(probes[last_good], probes[found], tasks, ids, out / "explained",
-                                   threshold=threshold, repo=repo, log=log)
+        try:
+            doc["explained"] = explain(probes[last_good], probes[found], tasks, ids, out / "explained",
+                                       threshold=threshold, repo=repo, log=log)
+        except (OSError, ValueError, KeyError, InputError) as exc:  # the search's result stands without it
+            doc["explained_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            log(f"  could not say where the count grew: {doc['explained_error']}")
     doc.update(first_bad=found, reason=reason, seconds=round(time.perf_counter() - t0, 1),
                tested=[asdict(p) for p in probes.values()])
     write_json(out / "bisect.json", doc, what="--out")

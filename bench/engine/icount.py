@@ -19,11 +19,12 @@ per configuration:
   error    a process failed; the reason is shown (exit status 1)
 
 A configuration whose ratio lands within +-threshold/2 of a boundary (1 + t, or 1 / (1 + t)) is confirmed
-before its verdict: its task runs in one more process a side, and it is judged on the median over all of
-them (from one process a side, the mean of two independent counts), the steadiness check included. Every
-`slower` configuration (`explain`) lists where its count changed (bench.engine.profile): the TensorFlow op
-kernels run more or less often, the Python-level calls from the checkout's code, the library's calls, and the
-functions' own instructions.
+before its verdict: one more process a side runs (a replica of the first: every task, as what else a process
+trains moves its counts), and the configuration is judged on the median over all of them (from one process a
+side, the mean of two independent counts), the steadiness check included. Every `slower` configuration
+(`explain`) lists where its count changed (bench.engine.profile): the TensorFlow op kernels run more or less
+often, the Python-level calls from the checkout's code, the library's calls, and the functions' own
+instructions.
 
 Counts measure CPU work only: not memory stalls, cache misses or GPU kernels, so a change that
 costs time without costing instructions passes this gate (the wall-time gate is for that), and
@@ -247,8 +248,8 @@ def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], o
           explain: str = "slower", confirm: bool = True) -> dict[str, Any]:
     """Count every task on both sides in `processes` processes each; the result document (also OUT/icount.json).
     `threshold`: one for all, or {config id: threshold}.
-    `confirm`: a configuration whose ratio is close() to a boundary gets one more process a side (its tasks only)
-    and is judged over all of them. `explain`: which configurations get their deltas (explain()): "slower"
+    `confirm`: a configuration whose ratio is close() to a boundary gets one more process a side (a replica of the
+    first) and is judged over all of them. `explain`: which configurations get their deltas (explain()): "slower"
     (default), "all" or "none"."""
     if instrument not in INSTRUMENT:
         raise InputError(f"instrument: {instrument!r}: expected one of {', '.join(INSTRUMENT)}")
@@ -262,15 +263,17 @@ def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], o
     limit = threshold if isinstance(threshold, dict) else dict.fromkeys(ids, threshold)
     rows = [judge(cid, t, jobs, sides, limit[cid]) for t, cid in enumerate(ids)]
     near = [t for t, row in enumerate(rows)
-            if confirm and row["verdict"] != "error" and close(row["ratio"], limit[row["config_id"]])]
+            if confirm and row["verdict"] not in ("error", "unsteady") and close(row["ratio"], limit[row["config_id"]])]
+    jobs_run = jobs
     if near:  # one more process a side, a replica of the first (the same tasks: what else a process trains and
         # imports moves its counts, e.g. NumPy's by 3.5% without TensorFlow loaded); only the close ones use it
         extra = [Job(side, processes, tree, tasks, out / "icount" / side / f"process-{processes}",
                      instrument=instrument) for side, tree in trees.items()]
         run_jobs(extra, path, parallel=parallel, progress=progress)
+        jobs_run = [*jobs, *extra]
         for t in near:
             first = rows[t]
-            rows[t] = judge(ids[t], t, [*jobs, *extra], sides, limit[ids[t]])
+            rows[t] = judge(ids[t], t, jobs_run, sides, limit[ids[t]])
             rows[t]["confirmation"] = {"first_ratio": first["ratio"], "first_verdict": first["verdict"],
                                        "processes_per_side": processes + 1}
     for t, row in enumerate(rows):
@@ -284,7 +287,7 @@ def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], o
            "threshold": threshold, "confirm": confirm,
            "processes_per_side": processes, "trees": {k: str(v) for k, v in trees.items()},
            "unit": "instructions per epoch (median of the epochs after the warm-up; median over processes)",
-           "seconds": {j.side + f"-{j.index}": round(j.seconds, 1) for j in jobs},
+           "seconds": {j.side + f"-{j.index}": round(j.seconds, 1) for j in jobs_run},
            "configs": rows}
     write_json(out / "icount.json", doc, what="--out")
     return doc
@@ -333,13 +336,13 @@ def table(doc: dict[str, Any], *, markdown: bool = False) -> str:
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
-        out += ["", *(f"Confirmed: {n}" for n in notes)] if notes else []
+        out += ["", *(f"- Confirmed: {n}" for n in notes)] if notes else []
         if isinstance(doc["threshold"], dict):
             out += ["", f"Thresholds: {_thresholds(doc['threshold'], '`')}"]
         for cid, found in why:
             out += ["", title.format(cid), ""]
             for heading, found_lines in profile.sections(found):
-                out += [f"- {heading}:", *(f"  - `` {x} ``" for x in found_lines)]  # lines may quote code
+                out += [f"- {heading}:", *(f"  - {_code(x)}" for x in found_lines)]
         return "\n".join(out) + "\n"
     widths = [max(len(x) for x in col) for col in zip(head, *lines)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
@@ -350,6 +353,12 @@ def table(doc: dict[str, Any], *, markdown: bool = False) -> str:
     for cid, found in why:
         text += [title.format(cid), *profile.as_text(found)]
     return "\n".join(text) + "\n"
+
+
+def _code(text: str) -> str:
+    """Markdown inline code around any text: a fence one backtick longer than the longest run inside it."""
+    fence = "`" * (1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return f"{fence} {text} {fence}"
 
 
 def _thresholds(by_config: dict[str, float], quote: str) -> str:
