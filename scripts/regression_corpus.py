@@ -69,8 +69,8 @@ CHANGES = (
     Change("a retrace every epoch (the step's tf.function made anew per epoch)", "regression", ("function",),
            (("mlp_core/tf_train.py", "    def eager_epoch(ds: tf.data.Dataset) -> tf.Tensor:\n        with",
              "    def eager_epoch(ds: tf.data.Dataset) -> tf.Tensor:\n        nonlocal step\n"
-             "        if config.mode == ExecMode.FUNCTION:\n"
-             "            step = tf.function(functools.partial(sgd_step, variables, sse, lr=lr))\n        with"),)),
+             "        if mode == \"function\":\n"
+             "            step = tf.function(step.python_function, input_signature=signature)\n        with"),)),
     Change("neutral: a renamed loop variable", "neutral", (),
            (("mlp_core/reference.py", "for start in range(0, n, B):\n            idx = order[start : start + B]\n",
              "for first in range(0, n, B):\n            idx = order[first : first + B]\n"),)),
@@ -141,6 +141,8 @@ def run_change(change: Change, base: Path, work: Path, modes: str, wall: bool, t
     worst = max(touched, key=lambda c: rows[c]["ratio"] or 0)
     entry["icount_ratio"], entry["icount_verdict"], entry["worst"] = rows[worst]["ratio"], rows[worst]["verdict"], worst
     entry["confirmed"] = {c: rows[c]["confirmation"] for c in rows if rows[c].get("confirmation")}
+    if rows[worst]["verdict"] == "error":  # why, as the gate said it (printed and kept)
+        entry["reason"] = rows[worst]["reason"]
     if rows[worst].get("functions"):  # what the gate says of it: its headed lists, 3 entries each
         entry["explained"] = {"config": worst, **dict(profile.sections(rows[worst], limit=3))}
     if change.kind == "regression":

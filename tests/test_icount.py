@@ -281,6 +281,9 @@ calls={identity} 0
 cfn=(4) tensorflow::BinaryOp<Eigen::ThreadPoolDevice, tensorflow::functor::mul<float> >::Compute({context})
 calls=7 0
 0 10
+cfn=(5) tensorflow::RetvalOp::Compute({context})
+calls={retval} 0
+0 0
 fn=(3)
 0 20
 fn=(4)
@@ -302,11 +305,13 @@ def test_the_op_kernels_run_are_named_from_their_compute_calls(tmp_path):
         == "CallOp"
     assert kernel("_PyEval_EvalFrameDefault") is None
     context = "tensorflow::OpKernelContext*"  # the mul kernel: run 7 times on both sides
-    (tmp_path / "a").write_text(KERNELS.format(runs=8, identity=1, context=context))
-    (tmp_path / "b").write_text(KERNELS.format(runs=24, identity=17, context=context))
+    (tmp_path / "a").write_text(KERNELS.format(runs=8, identity=1, context=context, retval=8))
+    (tmp_path / "b").write_text(KERNELS.format(runs=24, identity=17, context=context, retval=40))
     found = deltas([tmp_path / "a"], [tmp_path / "b"])
-    assert [(r["op"], r["delta"], r["baseline"], r["candidate"]) for r in found["ops"]] == [("IdentityOp", 16, 1, 17)]
-    assert op_lines(found) == ["IdentityOp: +16 runs/epoch (1 -> 17)"]
+    # the results' kernel, which every eager op runs, comes after the op it ran for, however many more runs it has
+    assert [(r["op"], r["delta"], r["baseline"], r["candidate"]) for r in found["ops"]] == [
+        ("IdentityOp", 16, 1, 17), ("RetvalOp", 32, 8, 40)]
+    assert op_lines(found)[0] == "IdentityOp: +16 runs/epoch (1 -> 17)"
 
 
 def test_the_checkouts_own_calls_come_first():

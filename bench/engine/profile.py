@@ -23,6 +23,7 @@ _ID = re.compile(r"\((\d+)\)(?:\s+(.*))?\Z")
 _KERNEL = re.compile(r"(?:void )?tensorflow::(?:\(anonymous namespace\)::)?(.+)::Compute(?:Async)?\("
                      r"tensorflow::OpKernelContext\*(?:, std::function<void \(\)>)?\)(?:'\d+)?\Z")
 _NOT_KERNELS = ("AsyncOpKernel",)  # its Compute only calls the kernel's ComputeAsync, which is counted
+_PLUMBING = ("RetvalOp", "ArgOp")  # a function's arguments and results: every eager op runs one, naming none
 TOP = 8  # functions listed per configuration
 
 
@@ -101,7 +102,8 @@ def deltas(base: Sequence[Path], cand: Sequence[Path], *, top: int = TOP) -> dic
     """Per counted epoch (each side's dumps averaged): the functions whose own instructions changed most, with
     their inclusive change and their share of the whole change (`total_delta`: the sum of every function's
     self change, which is exactly the change of the epochs' totals); and `ops`, the TensorFlow op kernels whose
-    number of runs changed (their Compute methods' calls), most changed first."""
+    number of runs changed (their Compute methods' calls), most changed first, the arguments' and results'
+    kernels (which every eager op runs) last."""
     (b, b_calls), (c, c_calls) = read(base), read(cand)
     nb, nc = max(len(base), 1), max(len(cand), 1)
     rows = []
@@ -122,7 +124,8 @@ def deltas(base: Sequence[Path], cand: Sequence[Path], *, top: int = TOP) -> dic
             if op is not None:
                 runs[op][side] += count / n
     ops = sorted(({"op": op, "delta": cr - br, "baseline": br, "candidate": cr}
-                  for op, (br, cr) in runs.items() if cr != br), key=lambda r: (-abs(r["delta"]), r["op"]))
+                  for op, (br, cr) in runs.items() if cr != br),
+                 key=lambda r: (r["op"] in _PLUMBING, -abs(r["delta"]), r["op"]))
     return {"total_delta": total, "functions": listed, "ops": ops[:top], "per": "counted epoch"}
 
 
