@@ -377,7 +377,9 @@ def test_a_close_count_gets_one_more_process_a_side_and_is_judged_over_all(tmp_p
                                              "processes_per_side": 2}
     assert rows["fading"]["verdict"] == "same" and rows["fading"]["ratio"] == pytest.approx(1.005)
     assert len(rows["fading"]["candidate"]) == 2
-    text = icount.table(doc)
+    from bench.engine.icount_table import table
+
+    text = table(doc)
     assert "slower (confirmed)" in text and "same (confirmed)" in text
     assert "confirmed: close: the first count read x1.0110, within +-0.50% of a boundary" in text
     doc = icount.count({"baseline": tmp_path / "a", "candidate": tmp_path / "b"}, [{}, {}, {}], ids,
@@ -403,7 +405,7 @@ def test_thresholds_per_execution_mode():
     doc = {"threshold": threshold, "configs": [
         {"config_id": cid, "verdict": "same", "baseline_per_epoch": 1.0, "candidate_per_epoch": 1.0, "ratio": 1.0,
          "spread_baseline": 0.0, "spread_candidate": 0.0, "threshold": threshold[cid]} for cid in ids]}
-    from bench.engine.icount import table
+    from bench.engine.icount_table import table
 
     function = next(c for c in ids if "-function-" in c)
     assert f"thresholds: 0.50% for {ids[0]}, {ids[2]}; 1.00% for {function}" in table(doc)
@@ -413,7 +415,7 @@ def test_thresholds_absent_from_the_count_are_unused_and_markdown_quotes_any_lin
     """A per-mode threshold may name a mode this count does not train (the CI's value on a NumPy-only count);
     the markdown's inline code holds lines that quote code with backticks of their own."""
     from bench.cli.ab import icount_plan, parser
-    from bench.engine.icount import _code
+    from bench.engine.icount_table import _code
 
     args = parser().parse_args(["--baseline-tree", str(ROOT), "--out", "x", "--method", "icount", "--modes", "numpy",
                                 "--dtypes", "float32", "--threshold", "0.005,function=0.01"])

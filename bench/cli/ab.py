@@ -35,7 +35,7 @@ from pathlib import Path
 from bench import cli
 from bench.cli import options
 from bench.cli.compare import main as compare_main
-from bench.engine import icount
+from bench.engine import icount, icount_table
 from bench.engine.icount import DEFAULT_PROCESSES
 from bench.engine.icount import DEFAULT_THRESHOLD as DEFAULT_ICOUNT_THRESHOLD
 from bench.engine.session import repeat_task
@@ -213,9 +213,9 @@ def _icount(args: argparse.Namespace, trees: list[Path], out: Path) -> int:
                        processes=processes, threshold=threshold, parallel=len(os.sched_getaffinity(0)),
                        progress=not args.quiet, instrument=args.instrument or "counted",
                        explain=args.explain or "slower", confirm=args.confirm != "off")
-    print(icount.table(doc), end="")
+    print(icount_table.table(doc), end="")
     if args.markdown:
-        atomic_write(Path(args.markdown), icount.table(doc, markdown=True), what="--markdown")
+        atomic_write(Path(args.markdown), icount_table.table(doc, markdown=True), what="--markdown")
     return icount.status(doc)
 
 
