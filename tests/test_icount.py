@@ -422,3 +422,31 @@ def test_thresholds_absent_from_the_count_are_unused_and_markdown_quotes_any_lin
     assert icount_plan(args)[2] == 0.005
     assert _code("f: +1 calls/epoch (a.py, in g: `x = h(x)`)") == "`` f: +1 calls/epoch (a.py, in g: `x = h(x)`) ``"
     assert _code("ends in ``") == "``` ends in `` ```" and _code("plain") == "` plain `"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (HAS_VALGRIND and X86_LINUX), reason="needs valgrind on Linux x86-64")
+def test_one_tf_identity_a_step_is_named_as_the_identity_op_and_its_line(tmp_path):
+    """The issue's example, small: one `x = tf.identity(x)` added to the eager step (4 batches an epoch). Whatever
+    the verdict, the explanation names TensorFlow's identity op first (4 more runs an epoch) and the added line
+    first among the checkout's calls."""
+    sides = [_tree(tmp_path / "side-a"), _tree(tmp_path / "side-b")]  # the same path length
+    step = sides[1] / "mlp_core" / "tf_train.py"
+    text = step.read_text()
+    anchor = "    with tf.GradientTape() as tape:\n        loss = batch_loss(variables, x, y, compute)\n"
+    assert text.count(anchor) == 1
+    step.write_text(text.replace(anchor, "    x = tf.identity(x)\n" + anchor))
+    out = tmp_path / "ab"
+    proc = subprocess.run([sys.executable, "-m", "bench.ab", "--baseline-tree", str(sides[0]), "--candidate-tree",
+                           str(sides[1]), "--out", str(out), "--method", "icount", "--modes", "eager", "--dtypes",
+                           "float32", "--batch-sizes", "32", "--hidden-sizes", "8", "--n-train", "128", "--n-test",
+                           "16", "--epochs", "2", "--processes", "1", "--explain", "all", "--confirm", "off",
+                           "--quiet"], capture_output=True, text=True, timeout=400, cwd=ROOT)
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    (row,) = json.loads((out / "icount.json").read_text())["configs"]
+    assert row["ratio"] > 1, row["ratio"]  # an op more per step is more work
+    top_op = row["functions"]["ops"][0]
+    assert (top_op["op"], top_op["delta"]) == ("IdentityOp", 4), row["functions"]["ops"]
+    own = [c for c in row["calls"]["calls"] if c["own"]]
+    assert own and own[0]["delta"] == 4 and own[0]["lines"] == ["x = tf.identity(x)"], own
+    assert "IdentityOp: +4 runs/epoch" in proc.stdout and "`x = tf.identity(x)`" in proc.stdout
