@@ -420,8 +420,8 @@ def test_thresholds_absent_from_the_count_are_unused_and_markdown_quotes_any_lin
     args = parser().parse_args(["--baseline-tree", str(ROOT), "--out", "x", "--method", "icount", "--modes", "numpy",
                                 "--dtypes", "float32", "--threshold", "0.005,function=0.01"])
     assert icount_plan(args)[2] == 0.005
-    assert _code("f: +1 calls/epoch (a.py, in g: `x = h(x)`)") == "`` f: +1 calls/epoch (a.py, in g: `x = h(x)`) ``"
-    assert _code("ends in ``") == "``` ends in `` ```" and _code("plain") == "` plain `"
+    assert _code("f: +1 calls/epoch (a.py, in g: `x = h(x)`)") == "``f: +1 calls/epoch (a.py, in g: `x = h(x)`)``"
+    assert _code("ends in ``") == "``` ends in `` ```" and _code("plain") == "`plain`"
 
 
 @pytest.mark.slow

@@ -56,7 +56,8 @@ def table(doc: dict[str, Any], *, markdown: bool = False) -> str:
 def _code(text: str) -> str:
     """Markdown inline code around any text: a fence one backtick longer than the longest run inside it."""
     fence = "`" * (1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
-    return f"{fence} {text} {fence}"
+    pad = " " if text.startswith("`") or text.endswith("`") else ""  # CommonMark strips one space each side
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _thresholds(by_config: dict[str, float], quote: str) -> str:
