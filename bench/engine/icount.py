@@ -249,8 +249,8 @@ def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], o
     """Count every task on both sides in `processes` processes each; the result document (also OUT/icount.json).
     `threshold`: one for all, or {config id: threshold}.
     `confirm`: a configuration whose ratio is close() to a boundary gets one more process a side (a replica of the
-    first) and is judged over all of them. `explain`: which configurations get their deltas (explain()): "slower"
-    (default), "all" or "none"."""
+    first) and is judged over all of them. `explain`: which configurations get their deltas (profile.deltas from the
+    first processes' dumps, calls_of): "slower" (default), "all" or "none"."""
     if instrument not in INSTRUMENT:
         raise InputError(f"instrument: {instrument!r}: expected one of {', '.join(INSTRUMENT)}")
     if explain not in EXPLAIN:
