@@ -450,3 +450,22 @@ def test_one_tf_identity_a_step_is_named_as_the_identity_op_and_its_line(tmp_pat
     own = [c for c in row["calls"]["calls"] if c["own"]]
     assert own and own[0]["delta"] == 4 and own[0]["lines"] == ["x = tf.identity(x)"], own
     assert "IdentityOp: +4 runs/epoch" in proc.stdout and "`x = tf.identity(x)`" in proc.stdout
+
+
+def test_same_code_pairs_are_judged_by_the_gates_rule(tmp_path):
+    """scripts/icount_same_code.py on a pool made by hand: 4 processes a side, identical but for one candidate
+    process 2% high. With one process a side, that process's pair is `slower` at 1% (far from the band: no
+    confirmation); with two a side, its pair's candidate processes differ by 2%: `unsteady`. The other pairs are
+    `same`."""
+    pool = {"configs": [{"config_id": "cpu-numpy-float32-b32-h20-t1", "verdict": "same", "ratio": 1.0,
+                         "baseline": [[1000, 1000]] * 4, "candidate": [[1000, 1000]] * 3 + [[1020, 1020]]}]}
+    (tmp_path / "pool.json").write_text(json.dumps(pool))
+    done = subprocess.run([sys.executable, "scripts/icount_same_code.py", str(tmp_path / "pool.json"), "--thresholds",
+                           "0.01", "--out", str(tmp_path / "out.json")], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    found = json.loads((tmp_path / "out.json").read_text())["gates"]
+    gates = {(g["processes_per_side"], g["confirm"]): g for g in found}
+    one = gates[(1, True)]
+    assert (one["pairs"], one["false_alarms"], one["verdicts"], one["confirmed"]) == (4, 1, ["slower"], 0)
+    two = gates[(2, False)]
+    assert (two["pairs"], two["false_alarms"], two["verdicts"]) == (2, 1, ["unsteady"])
