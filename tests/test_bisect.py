@@ -59,7 +59,8 @@ def history(tmp_path_factory):
 def test_the_bisection_names_the_regression_and_skips_what_does_not_import(history, tmp_path, capsys):
     repo, shas = history
     out = tmp_path / "bisect"
-    assert main([shas["good"], shas["rename"], "--repo", str(repo), "--out", str(out), *MATRIX, "--quiet"]) == 0
+    assert main([shas["good"], shas["rename"], "--repo", str(repo), "--out", str(out), *MATRIX, "--quiet",
+                 "--threshold", "0.01,function=0.02"]) == 0  # a threshold per mode: the NumPy count's is 1%
     said = capsys.readouterr().out
     assert f"first bad commit: {shas['regression']} a needless cast of every batch" in said
     doc = json.loads((out / "bisect.json").read_text())
@@ -89,6 +90,8 @@ def test_bad_input_is_one_clear_error(history, tmp_path, capsys):
     at = ["--repo", str(repo), "--out", str(tmp_path / "o"), *MATRIX]
     assert main([shas["rename"], shas["good"], *at]) == 2  # reversed
     assert "is not an ancestor of bad" in capsys.readouterr().err
+    assert main([shas["good"], shas["rename"], *at, "--threshold", "0.01,nosuchmode=0.02"]) == 2  # as bench.ab's
+    assert "threshold: 'nosuchmode': names no execution mode" in capsys.readouterr().err
     assert main([shas["good"], "no-such-ref", *at]) == 2
     assert "'no-such-ref': not a commit" in capsys.readouterr().err
     assert main([shas["good"], shas["rename"], *at, "--modes", "eager", "--devices", "gpu"]) == 2

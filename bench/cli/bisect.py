@@ -38,8 +38,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("bad", metavar="BAD", help="a later git ref (a descendant of GOOD) that counts more")
     p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/bisect.json and each commit's dumps")
     p.add_argument("--repo", metavar="DIR", help="the git repository to bisect (default: this checkout)")
-    p.add_argument("--threshold", type=float, help=f"a commit is bad above GOOD's count x (1 + this) in any "
-                   f"configuration (default {DEFAULT_THRESHOLD:g})")
+    p.add_argument("--threshold", type=options.threshold_value, help=f"a commit is bad above GOOD's count x (1 + "
+                   f"this) in any configuration (default {DEFAULT_THRESHOLD:g}; per execution mode as for bench.ab: "
+                   "0.005,function=0.01)")
     p.add_argument("--processes", type=int, metavar="N", help="processes per commit (default 1: counts are "
                    "deterministic; 2 also checks that they are)")
     p.add_argument("--instrument", choices=icount.INSTRUMENT, help="what callgrind instruments (default counted; "

@@ -61,7 +61,8 @@ def commits_between(good: str, bad: str, repo: Path) -> list[tuple[str, str]]:
 
 
 def count_tree(tree: Path, tasks: list[dict[str, Any]], ids: Sequence[str], out: Path, *, processes: int,
-               parallel: int, instrument: str, threshold: float) -> tuple[dict[str, float], str, dict[str, list[str]]]:
+               parallel: int, instrument: str, threshold: float | dict[str, float]
+               ) -> tuple[dict[str, float], str, dict[str, list[str]]]:
     """The tree's instructions per epoch for each configuration, "" and its first process's dumps for each; or {},
     why it cannot be judged and {}."""
     path, _ = icount.valgrind()
@@ -79,13 +80,19 @@ def count_tree(tree: Path, tasks: list[dict[str, Any]], ids: Sequence[str], out:
         if failed:
             return {}, f"{cid}: {failed[0]}", {}
         per_process = [icount.process_value(j.epochs(t)) for j in jobs]
-        if icount.spread(per_process) > threshold / 2:
+        if icount.spread(per_process) > limit(threshold, cid) / 2:
             return {}, f"{cid}: its processes differ by {icount.spread(per_process):.2%} (unsteady)", {}
         values[cid] = statistics.median(per_process)
     return values, "", {cid: [str(p) for p in jobs[0].dumps_of(t)] for t, cid in enumerate(ids)}
 
 
-def bisect(good: str, bad: str, tasks: list[dict[str, Any]], ids: Sequence[str], out: Path, *, threshold: float,
+def limit(threshold: float | dict[str, float], cid: str) -> float:
+    """A configuration's threshold: one for all, or {config id: threshold} (thresholds per execution mode)."""
+    return threshold[cid] if isinstance(threshold, dict) else threshold
+
+
+def bisect(good: str, bad: str, tasks: list[dict[str, Any]], ids: Sequence[str], out: Path, *,
+           threshold: float | dict[str, float],
            processes: int, parallel: int, instrument: str, repo: Path = checkout.ROOT,
            log: Callable[[str], None] = print) -> dict[str, Any]:
     """Search GOOD..BAD for the first commit whose counts exceed GOOD's by more than `threshold`; the result
@@ -108,7 +115,7 @@ def bisect(good: str, bad: str, tasks: list[dict[str, Any]], ids: Sequence[str],
             p.verdict = "skip"
         elif base is not None:
             p.ratios = {cid: p.values[cid] / base[cid] for cid in ids}
-            over = [f"{cid} x{r:.4f}" for cid, r in p.ratios.items() if r > 1 + threshold]
+            over = [f"{cid} x{r:.4f}" for cid, r in p.ratios.items() if r > 1 + limit(threshold, cid)]
             p.verdict, p.reason = ("bad", ", ".join(over)) if over else ("good", "")
         else:
             p.verdict = "good"
@@ -126,8 +133,9 @@ def bisect(good: str, bad: str, tasks: list[dict[str, Any]], ids: Sequence[str],
     doc: dict[str, Any] = {"good": good, "bad": bad, "threshold": threshold, "instrument": instrument,
                            "processes": processes, "configs": list(ids)}
     if last.verdict != "bad":
+        bound = "its mode's threshold" if isinstance(threshold, dict) else f"{threshold:.1%}"
         found, reason = None, ("bad cannot be counted: " + last.reason if last.verdict == "skip" else
-                               f"bad counts no more than {threshold:.1%} above good in any configuration: "
+                               f"bad counts no more than {bound} above good in any configuration: "
                                "nothing to find")
     else:
         lo, hi = -1, len(line) - 1  # line[lo] good (-1: GOOD itself), line[hi] bad
@@ -164,13 +172,15 @@ def bisect(good: str, bad: str, tasks: list[dict[str, Any]], ids: Sequence[str],
     return doc
 
 
-def explain(good: Probe, bad: Probe, tasks: list[dict[str, Any]], ids: Sequence[str], out: Path, *, threshold: float,
+def explain(good: Probe, bad: Probe, tasks: list[dict[str, Any]], ids: Sequence[str], out: Path, *,
+            threshold: float | dict[str, float],
             repo: Path, log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
     """Where the first bad commit's counts grew against the last good one, for each configuration over the
     threshold (all when none is): the per-function deltas of their first processes' dumps (no new count) and the
     Python-level call deltas (both commits' tasks once more, natively). {config id: {"functions", "calls" or
     "calls_error"}}."""
-    over = [t for t, cid in enumerate(ids) if bad.values[cid] / good.values[cid] > 1 + threshold] or range(len(ids))
+    over = [t for t, cid in enumerate(ids) if bad.values[cid] / good.values[cid] > 1 + limit(threshold, cid)] \
+        or range(len(ids))
     found = {ids[t]: {"functions": profile.deltas([Path(p) for p in good.dumps[ids[t]]],
                                                   [Path(p) for p in bad.dumps[ids[t]]])} for t in over}
     log(f"  explaining {bad.commit[:12]} against {good.commit[:12]}: counting the Python-level calls")
