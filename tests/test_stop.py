@@ -90,7 +90,11 @@ def test_a_second_signal_stops_at_once(tmp_path):
     time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143 and "Traceback" not in err and "--resume" in err.strip().splitlines()[-1], err
+    # 143 from the run itself; or, where the first signal found no repeat under way, the run stopped at once, said
+    # so, restored the default handlers, and the second signal ended the exiting process (-15: status 143 to a
+    # shell). Either way it stopped with its message and lost nothing committed (seen once in a fresh clone's CI)
+    assert proc.returncode in (143, -signal.SIGTERM) and "Traceback" not in err, err
+    assert "stopped by SIGTERM" in err and "--resume" in err.strip().splitlines()[-1], err
     committed = _rows(out / "repeats.csv")
     load_run(out)  # whatever was cut short is left out by the reader and dropped by --resume
     proc = subprocess.run([sys.executable, "-m", "bench.run", "--resume", str(out), "--quiet", "--no-plots"],
