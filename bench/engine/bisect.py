@@ -80,15 +80,10 @@ def count_tree(tree: Path, tasks: list[dict[str, Any]], ids: Sequence[str], out:
         if failed:
             return {}, f"{cid}: {failed[0]}", {}
         per_process = [icount.process_value(j.epochs(t)) for j in jobs]
-        if icount.spread(per_process) > limit(threshold, cid) / 2:
+        if icount.spread(per_process) > icount.threshold_of(threshold, cid) / 2:
             return {}, f"{cid}: its processes differ by {icount.spread(per_process):.2%} (unsteady)", {}
         values[cid] = statistics.median(per_process)
     return values, "", {cid: [str(p) for p in jobs[0].dumps_of(t)] for t, cid in enumerate(ids)}
-
-
-def limit(threshold: float | dict[str, float], cid: str) -> float:
-    """A configuration's threshold: one for all, or {config id: threshold} (thresholds per execution mode)."""
-    return threshold[cid] if isinstance(threshold, dict) else threshold
 
 
 def bisect(good: str, bad: str, tasks: list[dict[str, Any]], ids: Sequence[str], out: Path, *,
@@ -115,7 +110,7 @@ def bisect(good: str, bad: str, tasks: list[dict[str, Any]], ids: Sequence[str],
             p.verdict = "skip"
         elif base is not None:
             p.ratios = {cid: p.values[cid] / base[cid] for cid in ids}
-            over = [f"{cid} x{r:.4f}" for cid, r in p.ratios.items() if r > 1 + limit(threshold, cid)]
+            over = [f"{cid} x{r:.4f}" for cid, r in p.ratios.items() if r > 1 + icount.threshold_of(threshold, cid)]
             p.verdict, p.reason = ("bad", ", ".join(over)) if over else ("good", "")
         else:
             p.verdict = "good"
@@ -179,8 +174,8 @@ def explain(good: Probe, bad: Probe, tasks: list[dict[str, Any]], ids: Sequence[
     threshold (all when none is): the per-function deltas of their first processes' dumps (no new count) and the
     Python-level call deltas (both commits' tasks once more, natively). {config id: {"functions", "calls" or
     "calls_error"}}."""
-    over = [t for t, cid in enumerate(ids) if bad.values[cid] / good.values[cid] > 1 + limit(threshold, cid)] \
-        or range(len(ids))
+    over = [t for t, cid in enumerate(ids)
+            if bad.values[cid] / good.values[cid] > 1 + icount.threshold_of(threshold, cid)] or range(len(ids))
     found = {ids[t]: {"functions": profile.deltas([Path(p) for p in good.dumps[ids[t]]],
                                                   [Path(p) for p in bad.dumps[ids[t]]])} for t in over}
     log(f"  explaining {bad.commit[:12]} against {good.commit[:12]}: counting the Python-level calls")

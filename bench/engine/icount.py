@@ -216,6 +216,11 @@ def verdict(base: Sequence[float], cand: Sequence[float], threshold: float) -> t
     return ratio, "same"
 
 
+def threshold_of(threshold: float | dict[str, float], cid: str) -> float:
+    """A configuration's threshold: one for all, or {config id: threshold} (thresholds per execution mode)."""
+    return threshold[cid] if isinstance(threshold, dict) else threshold
+
+
 def close(ratio: float, threshold: float) -> bool:
     """Whether a ratio lies within +-threshold/2 of either verdict's boundary (1 + t for slower, 1 / (1 + t) for
     faster): a count that a confirmation run settles before the verdict."""
@@ -260,10 +265,9 @@ def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], o
     jobs = [Job(side, k, tree, tasks, out / "icount" / side / f"process-{k}", instrument=instrument)
             for k in range(processes) for side, tree in trees.items()]
     run_jobs(jobs, path, parallel=parallel, progress=progress)
-    limit = threshold if isinstance(threshold, dict) else dict.fromkeys(ids, threshold)
-    rows = [judge(cid, t, jobs, sides, limit[cid]) for t, cid in enumerate(ids)]
+    rows = [judge(cid, t, jobs, sides, threshold_of(threshold, cid)) for t, cid in enumerate(ids)]
     near = [t for t, row in enumerate(rows)
-            if confirm and row["verdict"] not in ("error", "unsteady") and close(row["ratio"], limit[row["config_id"]])]
+            if confirm and row["verdict"] not in ("error", "unsteady") and close(row["ratio"], row["threshold"])]
     jobs_run = jobs
     if near:  # one more process a side, a replica of the first (the same tasks: what else a process trains and
         # imports moves its counts, e.g. NumPy's by 3.5% without TensorFlow loaded); only the close ones use it
@@ -273,7 +277,7 @@ def count(trees: dict[str, Path], tasks: list[dict[str, Any]], ids: list[str], o
         jobs_run = [*jobs, *extra]
         for t in near:
             first = rows[t]
-            rows[t] = judge(ids[t], t, jobs_run, sides, limit[ids[t]])
+            rows[t] = judge(ids[t], t, jobs_run, sides, first["threshold"])
             rows[t]["confirmation"] = {"first_ratio": first["ratio"], "first_verdict": first["verdict"],
                                        "processes_per_side": processes + 1}
     for t, row in enumerate(rows):
